@@ -1,0 +1,49 @@
+package org.volprov;
+
+/**
+ * Stable codes carried by every {@link ProvisioningException}. Callers branch on these, never on
+ * messages; new codes may be added, existing ones never change meaning.
+ */
+public enum ErrorCode {
+    /** A request field broke a rule; the message names the field. Nothing was created. */
+    INVALID_REQUEST(false),
+    /** The bucket or the object does not exist. */
+    IMAGE_NOT_FOUND(false),
+    /** The source refused the credentials or the access. */
+    ACCESS_DENIED(false),
+    /** The downloaded bytes do not hash to the published SHA-256. */
+    CHECKSUM_MISMATCH(false),
+    /** The source could not be reached or answered with a server error; retried before it is reported. */
+    SOURCE_UNAVAILABLE(true),
+    /** The cache or the storage pool has no room for the image or the volume. */
+    INSUFFICIENT_SPACE(false),
+    /** A volume with that name exists and its size does not fit the request. */
+    VOLUME_CONFLICT(false),
+    /** The image's virtual size is larger than the requested volume. */
+    VOLUME_TOO_SMALL(false),
+    /** Another job is already working on that volume. */
+    VOLUME_BUSY(false),
+    /** The image is of a kind this library does not provision (backing file, encryption, unknown format). */
+    UNSUPPORTED_IMAGE(false),
+    /** The volume backend, the converter or the job store failed. */
+    BACKEND_FAILURE(false),
+    /** The queue of waiting jobs is full; submit again later. */
+    QUEUE_FULL(false),
+    /** The job was cancelled. */
+    CANCELLED(false),
+    /** The job ran longer than its timeout. */
+    TIMED_OUT(false),
+    /** The process running the job stopped before the job ended. */
+    INTERRUPTED(false);
+
+    private final boolean retryable;
+
+    ErrorCode(boolean retryable) {
+        this.retryable = retryable;
+    }
+
+    /** Whether the engine retries an operation that failed with this code. */
+    public boolean retryable() {
+        return retryable;
+    }
+}

@@ -1,0 +1,31 @@
+package org.volprov;
+
+import java.nio.file.Path;
+import java.util.function.LongConsumer;
+
+/**
+ * Reads image metadata and turns an image into raw bytes on a volume. Thread-safe.
+ */
+public interface ImageConverter {
+
+    /**
+     * Inspects {@code image} of the given format ({@code AUTO} detects it from the first bytes).
+     *
+     * @throws ProvisioningException {@code UNSUPPORTED_IMAGE} for a corrupt image, an unknown
+     *     format, a format other than the requested one, a backing file, an external data file or
+     *     encryption
+     */
+    ImageInfo inspect(Path image, ImageFormat format);
+
+    /**
+     * Writes the raw content of {@code image} onto the existing {@code target} (never creating it).
+     * When {@code targetIsZero}, zero regions of the image may be skipped.
+     *
+     * @param progress receives the bytes of the virtual size done so far
+     * @param cancellation stops the conversion promptly when cancelled
+     * @throws ProvisioningException {@code BACKEND_FAILURE} when the conversion fails, or the
+     *     cancellation's code
+     */
+    void convertToRaw(Path image, ImageInfo info, Path target, boolean targetIsZero, LongConsumer progress,
+            Cancellation cancellation);
+}
