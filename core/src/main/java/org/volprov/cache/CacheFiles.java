@@ -1,0 +1,576 @@
+package org.volprov.cache;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.Reader;
+import java.io.StringReader;
+import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.OpenOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.function.LongConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.volprov.CacheSink;
+import org.volprov.Cancellation;
+import org.volprov.ErrorCode;
+import org.volprov.ProvisioningException;
+import org.volprov.PublishedChecksum;
+import org.volprov.internal.IoErrors;
+
+/**
+ * The file half of a disk image cache: temp files, the hashing sink, fsync, rename into place,
+ * metadata and identity-alias files, and the sweep that rebuilds the picture from disk at open.
+ * It knows nothing about budgets, LRU order or leases; those belong to a {@link CacheIndex}. A
+ * second cache implementation (a shared index in Redis) reuses this class unchanged.
+ *
+ * <p>Layout of the directory (flat, one file system, every name derived from a SHA-256 so that
+ * nothing from a request reaches a path):
+ *
+ * <pre>
+ * &lt;dir&gt;/&lt;sha256&gt;        the image bytes as downloaded (a compressed qcow2 stays compressed), read-only
+ * &lt;dir&gt;/&lt;sha256&gt;.meta   properties: sha256, size; written and fsynced before the data file is renamed in
+ * &lt;dir&gt;/&lt;h&gt;.alias        properties: identity, sha256; h = SHA-256 of the identity (bucket/key@etag#size)
+ * &lt;dir&gt;/&lt;random&gt;.tmp     a download or small file being written; removed by {@link #scan}
+ * &lt;dir&gt;/lock             held by the process that owns the directory
+ * </pre>
+ *
+ * <p>Crash safety: a data file only ever appears under its digest name through an atomic rename
+ * after its bytes were written, fsynced and verified, and after its {@code .meta} was made durable;
+ * the directory is fsynced after each rename. So a crash leaves temp files (swept), a {@code .meta}
+ * without data (swept) or a complete entry. {@link #scan} also drops data whose size differs from
+ * its metadata, and with {@code verify} re-hashes every entry.
+ *
+ * <p>Thread-safe: distinct fills run in parallel; a {@link Fill} is used by one thread at a time.
+ */
+public final class CacheFiles {
+    private static final Logger LOG = LoggerFactory.getLogger(CacheFiles.class);
+    private static final String META = ".meta";
+    private static final String ALIAS = ".alias";
+    private static final String TMP = ".tmp";
+    private static final int READ_BUFFER = 1 << 20;
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final HexFormat HEX = HexFormat.of();
+
+    private final Path dir;
+    private final ChannelOpener opener;
+
+    /** Opens the channel a fill writes to; replaced in tests that need a failing disk without a small file system. */
+    @FunctionalInterface
+    interface ChannelOpener {
+        FileChannel open(Path path, Set<? extends OpenOption> options) throws IOException;
+    }
+
+    private CacheFiles(Path dir, ChannelOpener opener) {
+        this.dir = dir;
+        this.opener = opener;
+    }
+
+    /**
+     * The file store in {@code dir}, created when missing. Opening changes nothing on disk;
+     * {@link #scan} sweeps.
+     *
+     * @throws ProvisioningException {@code BACKEND_FAILURE} when the directory cannot be created
+     */
+    public static CacheFiles open(Path dir) {
+        return open(dir, (p, o) -> FileChannel.open(p, o));
+    }
+
+    static CacheFiles open(Path dir, ChannelOpener opener) {
+        Objects.requireNonNull(dir, "directory");
+        Path abs = dir.toAbsolutePath().normalize();
+        try {
+            Files.createDirectories(abs);
+        } catch (IOException e) {
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot create cache directory " + abs + ": " + e, e);
+        }
+        return new CacheFiles(abs, opener);
+    }
+
+    /** The cache directory, absolute. */
+    public Path directory() {
+        return dir;
+    }
+
+    /** Where the entry with digest {@code sha256} lives (whether or not it exists). */
+    public Path entryPath(String sha256) {
+        requireDigest(sha256);
+        return dir.resolve(sha256);
+    }
+
+    /** Bytes the file system under the directory can still give this process. */
+    public long usableSpace() {
+        try {
+            return Files.getFileStore(dir).getUsableSpace();
+        } catch (IOException e) {
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot read free space of " + dir + ": " + e, e);
+        }
+    }
+
+    /** An entry found on disk. {@code lastUsed} is the data file's modification time. */
+    public record Entry(String sha256, long size, Instant lastUsed) {
+    }
+
+    /** An identity alias found on disk: the object version {@code identity} has content {@code sha256}. */
+    public record Alias(String identity, String sha256) {
+    }
+
+    /** What {@link #scan} found and kept: entries oldest first, and the aliases whose entry exists. */
+    public record Contents(List<Entry> entries, List<Alias> aliases, int removed) {
+    }
+
+    /**
+     * Sweeps the directory and returns what is valid. Removes temp files, metadata without data,
+     * data without (or with unreadable) metadata, data whose size differs from its metadata, aliases
+     * whose entry is gone, and any file whose name this layout never produces. With {@code verify},
+     * also re-hashes every entry and removes those whose content does not match their name.
+     * Call only while no other process uses the directory.
+     */
+    public Contents scan(boolean verify) {
+        List<Path> data = new ArrayList<>();
+        List<Path> metas = new ArrayList<>();
+        List<Path> aliases = new ArrayList<>();
+        int removed = 0;
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+            for (Path p : ds) {
+                String name = p.getFileName().toString();
+                if (name.equals(DiskImageCache.LOCK_FILE)) {
+                    continue;
+                }
+                if (PublishedChecksum.isDigest(name)) {
+                    data.add(p);
+                } else if (name.endsWith(META) && PublishedChecksum.isDigest(strip(name, META))) {
+                    metas.add(p);
+                } else if (name.endsWith(ALIAS) && PublishedChecksum.isDigest(strip(name, ALIAS))) {
+                    aliases.add(p);
+                } else {
+                    // Temp files of a process that died, or something that does not belong here.
+                    removed += deleteQuietly(p) ? 1 : 0;
+                }
+            }
+        } catch (IOException e) {
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot list cache directory " + dir + ": " + e, e);
+        }
+        List<Entry> entries = new ArrayList<>();
+        java.util.Set<String> kept = new java.util.HashSet<>();
+        for (Path p : data) {
+            String sha = p.getFileName().toString();
+            Optional<Entry> e = readEntry(p, sha, verify);
+            if (e.isPresent()) {
+                entries.add(e.get());
+                kept.add(sha);
+            } else {
+                removed += deleteQuietly(p) ? 1 : 0;
+                removed += deleteQuietly(metaPath(sha)) ? 1 : 0;
+            }
+        }
+        for (Path m : metas) {
+            if (!kept.contains(strip(m.getFileName().toString(), META))) {
+                removed += deleteQuietly(m) ? 1 : 0;
+            }
+        }
+        List<Alias> found = new ArrayList<>();
+        for (Path a : aliases) {
+            Optional<Alias> alias = readAlias(a);
+            if (alias.isPresent() && kept.contains(alias.get().sha256())) {
+                found.add(alias.get());
+            } else {
+                removed += deleteQuietly(a) ? 1 : 0;
+            }
+        }
+        if (removed > 0) {
+            fsyncDirectory();
+        }
+        entries.sort(Comparator.comparing(Entry::lastUsed));
+        return new Contents(List.copyOf(entries), List.copyOf(found), removed);
+    }
+
+    private Optional<Entry> readEntry(Path data, String sha, boolean verify) {
+        try {
+            Properties meta = readProperties(metaPath(sha));
+            long size = Long.parseLong(meta.getProperty("size", "-1"));
+            BasicFileAttributes attrs = Files.readAttributes(data, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            if (!attrs.isRegularFile() || !sha.equals(meta.getProperty("sha256")) || attrs.size() != size) {
+                LOG.warn("dropping cache entry {}: size {} on disk, {} in its metadata", sha, attrs.size(), size);
+                return Optional.empty();
+            }
+            if (verify && !sha.equals(hash(data))) {
+                LOG.warn("dropping cache entry {}: its content no longer hashes to its name", sha);
+                return Optional.empty();
+            }
+            return Optional.of(new Entry(sha, size, attrs.lastModifiedTime().toInstant()));
+        } catch (NoSuchFileException e) {
+            LOG.warn("dropping cache entry {}: no metadata", sha);
+            return Optional.empty();
+        } catch (IOException | NumberFormatException e) {
+            LOG.warn("dropping cache entry {}: {}", sha, e.toString());
+            return Optional.empty();
+        }
+    }
+
+    private Optional<Alias> readAlias(Path p) {
+        try {
+            Properties props = readProperties(p);
+            String identity = props.getProperty("identity");
+            String sha = props.getProperty("sha256");
+            if (identity == null || !PublishedChecksum.isDigest(sha)
+                    || !p.getFileName().toString().equals(aliasName(identity))) {
+                return Optional.empty();
+            }
+            return Optional.of(new Alias(identity, sha));
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * A new temp file of {@code size} bytes to fill. The caller {@link Fill#close() closes} it in a
+     * finally block; a fill that was not {@link #install installed} is deleted then.
+     *
+     * @param cancellation checked before every write, so a cancelled download stops at the next chunk
+     * @param onBytes told how many bytes each write added (for statistics); may be a no-op
+     */
+    public Fill newFill(long size, Cancellation cancellation, LongConsumer onBytes) {
+        if (size < 0) {
+            throw new IllegalArgumentException("size must not be negative");
+        }
+        Path tmp = newTempPath();
+        try {
+            FileChannel ch = opener.open(tmp, Set.of(StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW));
+            return new Fill(tmp, ch, size, Objects.requireNonNull(cancellation, "cancellation"),
+                    Objects.requireNonNull(onBytes, "onBytes"));
+        } catch (IOException e) {
+            IoErrors.translate(e, "cannot create a cache file in " + dir);
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot create a cache file in " + dir + ": " + e, e);
+        }
+    }
+
+    /**
+     * Makes a verified fill an entry: writes and fsyncs its metadata, renames the data into place
+     * and fsyncs the directory. When an entry with the same digest exists already (the same content
+     * reached under another identity) the fill is discarded and the existing file kept.
+     *
+     * @return the entry's path
+     * @throws ProvisioningException {@code INSUFFICIENT_SPACE} or {@code BACKEND_FAILURE}
+     */
+    public Path install(Fill fill) {
+        String sha = fill.verifiedDigest();
+        Path target = entryPath(sha);
+        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            fill.close();
+            return target;
+        }
+        Properties meta = new Properties();
+        meta.setProperty("sha256", sha);
+        meta.setProperty("size", Long.toString(fill.size));
+        try {
+            writeSmallFile(metaPath(sha), meta);
+            try {
+                fill.tmp.toFile().setReadOnly();
+                Files.move(fill.tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                throw new IOException("the cache directory does not support atomic rename", e);
+            }
+            fill.installed = true;
+            fsyncDirectory();
+            return target;
+        } catch (IOException e) {
+            IoErrors.translate(e, "cannot install cache entry " + sha);
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot install cache entry " + sha + ": " + e, e);
+        } finally {
+            fill.close();
+        }
+    }
+
+    /** Records that object version {@code identity} has content {@code sha256}, durably. */
+    public void writeAlias(String identity, String sha256) {
+        requireDigest(sha256);
+        Properties p = new Properties();
+        p.setProperty("identity", Objects.requireNonNull(identity, "identity"));
+        p.setProperty("sha256", sha256);
+        try {
+            writeSmallFile(dir.resolve(aliasName(identity)), p);
+            fsyncDirectory();
+        } catch (IOException e) {
+            IoErrors.translate(e, "cannot record the digest of " + identity);
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot record the digest of " + identity + ": " + e, e);
+        }
+    }
+
+    /** Removes the alias of {@code identity}, if any. */
+    public void deleteAlias(String identity) {
+        deleteQuietly(dir.resolve(aliasName(identity)));
+    }
+
+    /**
+     * Removes the entry with digest {@code sha256}: data first, so that a crash between the two
+     * deletes leaves metadata without data, which the next scan sweeps. The caller makes sure no
+     * one holds it.
+     */
+    public void delete(String sha256) {
+        requireDigest(sha256);
+        deleteQuietly(entryPath(sha256));
+        deleteQuietly(metaPath(sha256));
+    }
+
+    /** Marks the entry as used now, so that the LRU order survives a restart. Best effort. */
+    public void touch(String sha256) {
+        try {
+            Files.setLastModifiedTime(entryPath(sha256), java.nio.file.attribute.FileTime.from(Instant.now()));
+        } catch (IOException e) {
+            LOG.debug("cannot touch cache entry {}", sha256, e);
+        }
+    }
+
+    /** The SHA-256 of a file, lower-case hex. */
+    public static String hash(Path file) throws IOException {
+        MessageDigest md = sha256();
+        byte[] buf = new byte[READ_BUFFER];
+        try (InputStream in = Files.newInputStream(file)) {
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                md.update(buf, 0, n);
+            }
+        }
+        return HEX.formatHex(md.digest());
+    }
+
+    /** The name of the alias file of {@code identity}: a digest of it, so the identity never reaches a path. */
+    static String aliasName(String identity) {
+        return HEX.formatHex(sha256().digest(identity.getBytes(StandardCharsets.UTF_8))) + ALIAS;
+    }
+
+    private Path metaPath(String sha256) {
+        return dir.resolve(sha256 + META);
+    }
+
+    private Path newTempPath() {
+        byte[] b = new byte[16];
+        RANDOM.nextBytes(b);
+        return dir.resolve(HEX.formatHex(b) + TMP);
+    }
+
+    private void writeSmallFile(Path target, Properties content) throws IOException {
+        StringWriter w = new StringWriter();
+        content.store(w, null);
+        byte[] bytes = w.toString().getBytes(StandardCharsets.UTF_8);
+        Path tmp = newTempPath();
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
+                ByteBuffer buf = ByteBuffer.wrap(bytes);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            }
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            deleteQuietly(tmp);
+        }
+    }
+
+    private static Properties readProperties(Path p) throws IOException {
+        Properties props = new Properties();
+        try (Reader r = new StringReader(Files.readString(p, StandardCharsets.UTF_8))) {
+            props.load(r);
+        }
+        return props;
+    }
+
+    void fsyncDirectory() {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException e) {
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot fsync cache directory " + dir + ": " + e, e);
+        }
+    }
+
+    private static boolean deleteQuietly(Path p) {
+        try {
+            return Files.deleteIfExists(p);
+        } catch (IOException e) {
+            LOG.warn("cannot delete {}: {}", p, e.toString());
+            return false;
+        }
+    }
+
+    private static String strip(String name, String suffix) {
+        return name.substring(0, name.length() - suffix.length());
+    }
+
+    private static void requireDigest(String sha256) {
+        if (!PublishedChecksum.isDigest(sha256)) {
+            throw new IllegalArgumentException("sha256 must be 64 lower-case hex characters");
+        }
+    }
+
+    static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("the JVM has no SHA-256", e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "CacheFiles[" + dir + "]";
+    }
+
+    /**
+     * One download in progress: a temp file in the cache directory and the SHA-256 of what was
+     * written so far. Writes append; {@link #position()} is exact, so a filler that lost its source
+     * resumes there without anything being hashed twice. Used by one thread at a time.
+     */
+    public static final class Fill implements CacheSink, AutoCloseable {
+        private final Path tmp;
+        private final FileChannel channel;
+        private final long size;
+        private final Cancellation cancellation;
+        private final LongConsumer onBytes;
+        private final MessageDigest digest = sha256();
+        private long position;
+        private String verified;
+        private boolean closed;
+        private boolean installed;
+        private IOException writeFailure;
+
+        private Fill(Path tmp, FileChannel channel, long size, Cancellation cancellation, LongConsumer onBytes) {
+            this.tmp = tmp;
+            this.channel = channel;
+            this.size = size;
+            this.cancellation = cancellation;
+            this.onBytes = onBytes;
+        }
+
+        @Override
+        public long position() {
+            return position;
+        }
+
+        @Override
+        public long size() {
+            return size;
+        }
+
+        @Override
+        public void write(ByteBuffer src) throws IOException {
+            if (closed || verified != null) {
+                throw new IllegalStateException("the fill is finished");
+            }
+            if (writeFailure != null) {
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "an earlier write to " + tmp + " failed",
+                        writeFailure);
+            }
+            cancellation.checkpoint();
+            int n = src.remaining();
+            if (position + n > size) {
+                throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "the source sent more than the "
+                        + size + " bytes it announced");
+            }
+            // Hash from a duplicate so the hash and the file see the same bytes even on a short write.
+            ByteBuffer forHash = src.duplicate();
+            int start = src.position();
+            try {
+                while (src.hasRemaining()) {
+                    channel.write(src);
+                }
+            } catch (IOException e) {
+                // Whatever part reached the file is not hashed: the fill cannot continue. A disk fault
+                // is reported unchecked so that a filler retrying source IOExceptions cannot take it
+                // for a broken connection and write on.
+                writeFailure = e;
+                IoErrors.translate(e, "cannot write cache file " + tmp.getFileName());
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot write cache file " + tmp + ": " + e, e);
+            }
+            forHash.limit(start + n);
+            digest.update(forHash);
+            position += n;
+            onBytes.accept(n);
+        }
+
+        /**
+         * Finishes the fill: checks the size, fsyncs the file and compares its digest with
+         * {@code expected} when there is one. On any failure the temp file is deleted.
+         *
+         * @return the digest, lower-case hex
+         * @throws ProvisioningException {@code CHECKSUM_MISMATCH}, {@code SOURCE_UNAVAILABLE} when
+         *     fewer than {@link #size()} bytes were written, or {@code INSUFFICIENT_SPACE}
+         */
+        public String finish(Optional<String> expected) {
+            if (writeFailure != null) {
+                throw new IllegalStateException("a write of this fill failed", writeFailure);
+            }
+            try {
+                if (position != size) {
+                    throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE, "the download ended after "
+                            + position + " of " + size + " bytes");
+                }
+                try {
+                    channel.force(true);
+                    channel.close();
+                } catch (IOException e) {
+                    IoErrors.translate(e, "cannot flush cache file");
+                    throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot flush cache file: " + e, e);
+                }
+                String actual = HEX.formatHex(digest.digest());
+                if (expected.isPresent() && !expected.get().equals(actual)) {
+                    throw new ProvisioningException(ErrorCode.CHECKSUM_MISMATCH, "the downloaded bytes hash to "
+                            + actual + ", the published SHA-256 is " + expected.get());
+                }
+                verified = actual;
+                return actual;
+            } catch (RuntimeException e) {
+                close();
+                throw e;
+            }
+        }
+
+        String verifiedDigest() {
+            if (verified == null) {
+                throw new IllegalStateException("finish() the fill before installing it");
+            }
+            return verified;
+        }
+
+        /** Deletes the temp file unless it was installed; idempotent. */
+        @Override
+        public void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            try {
+                channel.close();
+            } catch (IOException e) {
+                LOG.debug("closing {}", tmp, e);
+            }
+            if (!installed) {
+                deleteQuietly(tmp);
+            }
+        }
+    }
+}

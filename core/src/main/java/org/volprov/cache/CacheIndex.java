@@ -1,0 +1,85 @@
+package org.volprov.cache;
+
+import java.util.Optional;
+
+/**
+ * The bookkeeping half of a disk image cache: which entries exist, which are leased, their use
+ * order, the byte and entry budget, and the identity aliases. The files themselves belong to
+ * {@link CacheFiles}; an index deletes an entry's files only through the {@link Evictor} it is
+ * given, and only when no lease is open on it.
+ *
+ * <p>The default is an in-memory index on Caffeine (built by {@link DiskImageCache#builder()}); a
+ * shared index (Redis) implements this interface and is handed to
+ * {@link DiskImageCache.Builder#index(CacheIndex)}, reusing the file handling unchanged.
+ *
+ * <p>Implementations are thread-safe. Arguments are never null; digests are 64 lower-case hex.
+ */
+public interface CacheIndex extends AutoCloseable {
+
+    /**
+     * Removes an entry's files; called by the index for each entry it evicts, with the identities
+     * whose aliases pointed at it (the index has forgotten them already).
+     */
+    @FunctionalInterface
+    interface Evictor {
+        void evict(String sha256, java.util.Collection<String> identities);
+    }
+
+    /** A hold on an entry; the entry is neither evicted nor deleted until it is released. */
+    interface Hold {
+        /** Releases the hold; idempotent. */
+        void release();
+    }
+
+    /** Room set aside for one download, until it becomes an entry or is released. */
+    interface Reservation {
+        long bytes();
+
+        /** Gives the room back, when the download failed; idempotent, and a no-op after {@link #add}. */
+        void release();
+    }
+
+    /**
+     * Called once, before any other method, with what {@link CacheFiles#scan} found on disk. Entries
+     * come oldest use first, and the index takes them in that order as its use order. Entries beyond
+     * the budget are evicted through {@code evictor}.
+     */
+    void load(CacheFiles.Contents contents, Evictor evictor);
+
+    /** A hold on the entry {@code sha256}, marking it as used now; empty when there is no such entry. */
+    Optional<Hold> acquire(String sha256);
+
+    /** The digest recorded for the object version {@code identity}, if any. */
+    Optional<String> alias(String identity);
+
+    /** Records that {@code identity} has content {@code sha256} (the caller persists it through {@link CacheFiles}). */
+    void putAlias(String identity, String sha256);
+
+    /**
+     * Sets aside room for {@code bytes} (and one entry), evicting unleased entries, least recently
+     * used first, through {@code evictor} as needed. Evicts nothing when even evicting every unleased
+     * entry would not make room.
+     *
+     * @throws org.volprov.ProvisioningException {@code INSUFFICIENT_SPACE} when the room cannot be made
+     */
+    Reservation reserve(long bytes, Evictor evictor);
+
+    /**
+     * Turns a reservation into the entry {@code sha256} of {@code size} bytes, held for the caller.
+     * When the entry exists already the reservation is released and the existing entry held.
+     */
+    Hold add(Reservation reservation, String sha256, long size);
+
+    /** Entries held now. */
+    long entries();
+
+    /** Bytes held now by entries. */
+    long bytesInUse();
+
+    /** Entries evicted since the index was loaded. */
+    long evictions();
+
+    /** Releases the index's resources; idempotent. */
+    @Override
+    void close();
+}

@@ -1,0 +1,296 @@
+package org.volprov.cache;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Policy;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
+import org.volprov.ErrorCode;
+import org.volprov.ProvisioningException;
+
+/**
+ * The in-memory index: a Caffeine cache ordered by access (expire-after-access with a horizon that
+ * never comes, so that its policy exposes the access order) whose eviction this class drives
+ * itself, because it must skip leased entries and must not evict anything when the image cannot
+ * fit anyway. Hits take no lock beyond the entry's own monitor. Under heavy concurrent reads
+ * Caffeine may drop some access records, so the order is LRU only approximately then.
+ */
+final class CaffeineCacheIndex implements CacheIndex {
+    private static final Duration NEVER = Duration.ofDays(365L * 100);
+
+    private final long maxBytes;
+    private final int maxEntries;
+    private final Cache<String, Node> entries;
+    private final Policy.FixedExpiration<String, Node> order;
+    private final Map<String, String> aliases = new ConcurrentHashMap<>();
+    private final ReentrantLock lock = new ReentrantLock();
+    private final AtomicLong bytesInUse = new AtomicLong();
+    private final LongAdder evictions = new LongAdder();
+    // Guarded by lock.
+    private long reservedBytes;
+    private int reservedEntries;
+
+    CaffeineCacheIndex(long maxBytes, int maxEntries) {
+        this.maxBytes = maxBytes;
+        this.maxEntries = maxEntries;
+        this.entries = Caffeine.newBuilder()
+                .expireAfterAccess(NEVER)
+                .executor(Runnable::run)
+                .build();
+        this.order = entries.policy().expireAfterAccess().orElseThrow();
+    }
+
+    private static final class Node {
+        final String sha256;
+        final long size;
+        final Set<String> identities = ConcurrentHashMap.newKeySet();
+        // Guarded by this.
+        int leases;
+        boolean removed;
+
+        Node(String sha256, long size) {
+            this.sha256 = sha256;
+            this.size = size;
+        }
+
+        synchronized boolean tryLease() {
+            if (removed) {
+                return false;
+            }
+            leases++;
+            return true;
+        }
+
+        synchronized void unlease() {
+            leases--;
+        }
+
+        synchronized boolean tryRemove() {
+            if (removed || leases > 0) {
+                return false;
+            }
+            removed = true;
+            return true;
+        }
+
+        synchronized boolean evictable() {
+            return !removed && leases == 0;
+        }
+    }
+
+    @Override
+    public void load(CacheFiles.Contents contents, Evictor evictor) {
+        lock.lock();
+        try {
+            for (CacheFiles.Entry e : contents.entries()) {
+                entries.put(e.sha256(), new Node(e.sha256(), e.size()));
+                bytesInUse.addAndGet(e.size());
+            }
+            for (CacheFiles.Alias a : contents.aliases()) {
+                Node n = entries.getIfPresent(a.sha256());
+                if (n != null) {
+                    aliases.put(a.identity(), a.sha256());
+                    n.identities.add(a.identity());
+                }
+            }
+            // A smaller budget than the last run's: shed the oldest until it fits.
+            List<Node> oldestFirst = order.oldest(s -> s.map(Map.Entry::getValue).collect(
+                    java.util.stream.Collectors.toList()));
+            for (Node n : oldestFirst) {
+                if (bytesInUse.get() <= maxBytes && entries.estimatedSize() <= maxEntries) {
+                    break;
+                }
+                evict(n, evictor);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public Optional<Hold> acquire(String sha256) {
+        Node n = entries.getIfPresent(sha256);
+        if (n == null || !n.tryLease()) {
+            return Optional.empty();
+        }
+        AtomicBoolean released = new AtomicBoolean();
+        return Optional.of(() -> {
+            if (released.compareAndSet(false, true)) {
+                n.unlease();
+            }
+        });
+    }
+
+    @Override
+    public Optional<String> alias(String identity) {
+        return Optional.ofNullable(aliases.get(identity));
+    }
+
+    @Override
+    public void putAlias(String identity, String sha256) {
+        Node n = entries.getIfPresent(sha256);
+        if (n != null) {
+            aliases.put(identity, sha256);
+            n.identities.add(identity);
+        }
+    }
+
+    @Override
+    public Reservation reserve(long bytes, Evictor evictor) {
+        if (bytes > maxBytes) {
+            throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "the image (" + bytes
+                    + " bytes) is larger than the cache's budget (maxBytes " + maxBytes + ")");
+        }
+        lock.lock();
+        try {
+            long bytesToFree = bytesInUse.get() + reservedBytes + bytes - maxBytes;
+            long entriesToFree = entries.estimatedSize() + reservedEntries + 1L - maxEntries;
+            if (bytesToFree > 0 || entriesToFree > 0) {
+                List<Node> victims = victims(bytesToFree, entriesToFree);
+                if (victims == null) {
+                    throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "no room for an image of " + bytes
+                            + " bytes: " + bytesInUse.get() + " of maxBytes " + maxBytes + " and " + entries.estimatedSize()
+                            + " of maxEntries " + maxEntries + " are held by entries in use or downloads in progress");
+                }
+                for (Node n : victims) {
+                    if (evict(n, evictor)) {
+                        bytesToFree -= n.size;
+                        entriesToFree--;
+                    }
+                }
+                if (bytesToFree > 0 || entriesToFree > 0) {
+                    // An entry was leased between choosing and evicting it.
+                    throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "no room for an image of " + bytes
+                            + " bytes: entries chosen for eviction were taken into use");
+                }
+            }
+            reservedBytes += bytes;
+            reservedEntries++;
+            return new Room(bytes);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The least recently used unleased entries that free enough, or null when all of them would not. */
+    private List<Node> victims(long bytesToFree, long entriesToFree) {
+        return order.oldest(stream -> {
+            List<Node> chosen = new ArrayList<>();
+            long bytes = bytesToFree;
+            long count = entriesToFree;
+            for (var it = stream.iterator(); it.hasNext() && (bytes > 0 || count > 0); ) {
+                Node n = it.next().getValue();
+                if (n.evictable()) {
+                    chosen.add(n);
+                    bytes -= n.size;
+                    count--;
+                }
+            }
+            return bytes > 0 || count > 0 ? null : chosen;
+        });
+    }
+
+    // Called with lock held.
+    private boolean evict(Node n, Evictor evictor) {
+        if (!n.tryRemove()) {
+            return false;
+        }
+        entries.asMap().remove(n.sha256, n);
+        bytesInUse.addAndGet(-n.size);
+        Collection<String> ids = List.copyOf(n.identities);
+        for (String id : ids) {
+            aliases.remove(id, n.sha256);
+        }
+        evictions.increment();
+        evictor.evict(n.sha256, ids);
+        return true;
+    }
+
+    @Override
+    public Hold add(Reservation reservation, String sha256, long size) {
+        Room room = (Room) reservation;
+        lock.lock();
+        try {
+            room.settle();
+            Node existing = entries.getIfPresent(sha256);
+            if (existing == null || !existing.tryLease()) {
+                existing = new Node(sha256, size);
+                existing.leases = 1;
+                entries.put(sha256, existing);
+                bytesInUse.addAndGet(size);
+            }
+            Node n = existing;
+            AtomicBoolean released = new AtomicBoolean();
+            return () -> {
+                if (released.compareAndSet(false, true)) {
+                    n.unlease();
+                }
+            };
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public long entries() {
+        return entries.estimatedSize();
+    }
+
+    @Override
+    public long bytesInUse() {
+        return bytesInUse.get();
+    }
+
+    @Override
+    public long evictions() {
+        return evictions.sum();
+    }
+
+    @Override
+    public void close() {
+        entries.invalidateAll();
+        aliases.clear();
+    }
+
+    private final class Room implements Reservation {
+        private final long bytes;
+        private boolean settled; // guarded by lock
+
+        Room(long bytes) {
+            this.bytes = bytes;
+        }
+
+        @Override
+        public long bytes() {
+            return bytes;
+        }
+
+        @Override
+        public void release() {
+            lock.lock();
+            try {
+                settle();
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        void settle() {
+            if (!settled) {
+                settled = true;
+                reservedBytes -= bytes;
+                reservedEntries--;
+            }
+        }
+    }
+}

@@ -1,0 +1,407 @@
+package org.volprov.cache;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Collection;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.volprov.CacheKey;
+import org.volprov.CacheLease;
+import org.volprov.CacheStats;
+import org.volprov.Cancellation;
+import org.volprov.ErrorCode;
+import org.volprov.ImageCache;
+import org.volprov.ImageFiller;
+import org.volprov.ProvisioningException;
+import org.volprov.internal.IoErrors;
+
+/**
+ * The embedded {@link ImageCache}: verified images in a local directory ({@link CacheFiles}, whose
+ * javadoc describes the layout), indexed in memory with Caffeine (or by another {@link CacheIndex}).
+ *
+ * <pre>{@code
+ * ImageCache cache = DiskImageCache.builder()
+ *         .directory(Path.of("/var/lib/volprov/cache"))
+ *         .maxBytes(200L << 30)
+ *         .reserveBytes(10L << 30)
+ *         .build();
+ * }</pre>
+ *
+ * <p>Opening sweeps temp files left by a crash and rebuilds the index from the directory; a
+ * directory is owned by one open cache at a time (a lock file guards it, across processes too).
+ * {@link #admit} runs one filler per image at a time (single flight), reserves room in the budget
+ * (evicting unleased entries, least recently used first) and checks the file system's free space
+ * before the filler runs. Thread-safe.
+ */
+public final class DiskImageCache implements ImageCache {
+    private static final Logger LOG = LoggerFactory.getLogger(DiskImageCache.class);
+    static final String LOCK_FILE = "lock";
+    private static final long WAIT_POLL_MILLIS = 20;
+
+    private final CacheFiles files;
+    private final CacheIndex index;
+    private final long reserveBytes;
+    private final FileChannel lockChannel;
+    private final FileLock lock;
+    private final ConcurrentHashMap<String, CompletableFuture<Void>> flights = new ConcurrentHashMap<>();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final AtomicLong pendingBytes = new AtomicLong();
+    private final LongAdder hits = new LongAdder();
+    private final LongAdder misses = new LongAdder();
+    private final LongAdder admissions = new LongAdder();
+    private final LongAdder checksumFailures = new LongAdder();
+    private final LongAdder bytesDownloaded = new LongAdder();
+    private final String description;
+
+    private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, FileChannel lockChannel, FileLock lock) {
+        this.files = files;
+        this.index = index;
+        this.reserveBytes = b.reserveBytes;
+        this.lockChannel = lockChannel;
+        this.lock = lock;
+        this.description = "DiskImageCache[directory=" + files.directory() + ", maxBytes=" + b.maxBytes
+                + ", maxEntries=" + b.maxEntries + ", reserveBytes=" + b.reserveBytes + "]";
+    }
+
+    /** A builder; {@code directory} and {@code maxBytes} are required. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The cache directory. */
+    public Path directory() {
+        return files.directory();
+    }
+
+    @Override
+    public Optional<CacheLease> lookup(CacheKey key) {
+        Objects.requireNonNull(key, "key");
+        checkOpen();
+        Optional<String> digest = key.sha256().or(() -> index.alias(key.identity()));
+        if (digest.isEmpty()) {
+            return Optional.empty();
+        }
+        Optional<CacheIndex.Hold> hold = index.acquire(digest.get());
+        if (hold.isEmpty()) {
+            return Optional.empty();
+        }
+        hits.increment();
+        String sha = digest.get();
+        return Optional.of(new Lease(files.entryPath(sha), sha, key.size(), true, hold.get()));
+    }
+
+    @Override
+    public CacheLease admit(CacheKey key, ImageFiller filler, Cancellation cancellation) {
+        Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(filler, "filler");
+        Objects.requireNonNull(cancellation, "cancellation");
+        String flightKey = key.sha256().orElse("identity:" + key.identity());
+        while (true) {
+            checkOpen();
+            Optional<CacheLease> cached = lookup(key);
+            if (cached.isPresent()) {
+                return cached.get();
+            }
+            cancellation.checkpoint();
+            CompletableFuture<Void> mine = new CompletableFuture<>();
+            CompletableFuture<Void> running = flights.putIfAbsent(flightKey, mine);
+            if (running == null) {
+                try {
+                    return lead(key, filler, cancellation, mine);
+                } finally {
+                    flights.remove(flightKey, mine);
+                }
+            }
+            Throwable failure = await(running, key, cancellation);
+            if (failure == null) {
+                continue; // the entry is there now; the lookup above takes a lease on it
+            }
+            if (failure instanceof ProvisioningException pe
+                    && (pe.code() == ErrorCode.CANCELLED || pe.code() == ErrorCode.TIMED_OUT)) {
+                LOG.debug("the download of {} was cancelled by its caller; downloading it for this one", key.ref());
+                continue;
+            }
+            if (failure instanceof ProvisioningException pe) {
+                throw new ProvisioningException(pe.code(), pe.getMessage(), pe);
+            }
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "the download of " + key.ref() + " failed: "
+                    + failure, failure);
+        }
+    }
+
+    /** Waits for another caller's download; null when it succeeded, else its failure. */
+    private static Throwable await(CompletableFuture<Void> running, CacheKey key, Cancellation cancellation) {
+        while (true) {
+            cancellation.checkpoint();
+            try {
+                running.get(WAIT_POLL_MILLIS, TimeUnit.MILLISECONDS);
+                return null;
+            } catch (TimeoutException e) {
+                // Poll again: the cancellation may have been signalled or its deadline passed.
+            } catch (ExecutionException e) {
+                return e.getCause();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ProvisioningException(ErrorCode.CANCELLED, "interrupted while waiting for the download of "
+                        + key.ref(), e);
+            }
+        }
+    }
+
+    private CacheLease lead(CacheKey key, ImageFiller filler, Cancellation cancellation, CompletableFuture<Void> flight) {
+        try {
+            // Another flight may have finished between our lookup and taking the lead.
+            CacheLease lease = lookup(key).orElseGet(() -> fill(key, filler, cancellation));
+            flight.complete(null);
+            return lease;
+        } catch (RuntimeException | Error e) {
+            flight.completeExceptionally(e);
+            throw e;
+        }
+    }
+
+    private CacheLease fill(CacheKey key, ImageFiller filler, Cancellation cancellation) {
+        long size = key.size();
+        CacheIndex.Reservation room = index.reserve(size, this::evictFiles);
+        long pending = pendingBytes.addAndGet(size);
+        try {
+            long usable = files.usableSpace();
+            long others = pending - size;
+            if (usable - reserveBytes - others < size) {
+                throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "the file system of "
+                        + files.directory() + " has " + usable + " usable bytes; with reserveBytes " + reserveBytes
+                        + " and " + others + " bytes of downloads in progress, an image of " + size
+                        + " bytes does not fit");
+            }
+            misses.increment();
+            CacheFiles.Fill fill = files.newFill(size, cancellation, bytesDownloaded::add);
+            Path path;
+            String sha;
+            try (fill) {
+                try {
+                    filler.fill(fill);
+                } catch (IOException e) {
+                    IoErrors.translate(e, "the download of " + key.ref() + " failed");
+                    throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE, "the download of " + key.ref()
+                            + " failed: " + e, e);
+                }
+                try {
+                    sha = fill.finish(key.sha256());
+                } catch (ProvisioningException e) {
+                    if (e.code() == ErrorCode.CHECKSUM_MISMATCH) {
+                        checksumFailures.increment();
+                    }
+                    throw new ProvisioningException(e.code(), key.ref() + ": " + e.getMessage(), e.getCause());
+                }
+                path = files.install(fill);
+            }
+            CacheIndex.Hold hold = index.add(room, sha, size);
+            admissions.increment();
+            try {
+                files.writeAlias(key.identity(), sha);
+                index.putAlias(key.identity(), sha);
+            } catch (RuntimeException e) {
+                hold.release();
+                throw e;
+            }
+            return new Lease(path, sha, size, false, hold);
+        } finally {
+            pendingBytes.addAndGet(-size);
+            room.release();
+        }
+    }
+
+    private void evictFiles(String sha256, Collection<String> identities) {
+        LOG.debug("evicting cache entry {}", sha256);
+        files.delete(sha256);
+        for (String id : identities) {
+            files.deleteAlias(id);
+        }
+    }
+
+    @Override
+    public CacheStats stats() {
+        return new CacheStats(hits.sum(), misses.sum(), admissions.sum(), index.evictions(), checksumFailures.sum(),
+                index.entries(), index.bytesInUse(), bytesDownloaded.sum());
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            index.close();
+        } finally {
+            try {
+                lock.release();
+                lockChannel.close();
+            } catch (IOException e) {
+                LOG.debug("releasing the lock of {}", files.directory(), e);
+            }
+        }
+    }
+
+    private void checkOpen() {
+        if (closed.get()) {
+            throw new IllegalStateException("the cache is closed");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return description;
+    }
+
+    private record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold) implements CacheLease {
+        @Override
+        public void close() {
+            hold.release();
+        }
+    }
+
+    /** Builds a {@link DiskImageCache}; each option is checked when set, and its message names it. */
+    public static final class Builder {
+        private Path directory;
+        private long maxBytes = -1;
+        private int maxEntries = Integer.MAX_VALUE;
+        private long reserveBytes;
+        private boolean verifyOnOpen;
+        private CacheIndex index;
+        private CacheFiles.ChannelOpener opener;
+
+        private Builder() {
+        }
+
+        /** The cache directory, created when missing; required. Give the cache a directory of its own. */
+        public Builder directory(Path directory) {
+            this.directory = Objects.requireNonNull(directory, "directory");
+            return this;
+        }
+
+        /** The byte budget of all entries; required, positive. */
+        public Builder maxBytes(long maxBytes) {
+            if (maxBytes <= 0) {
+                throw new IllegalArgumentException("maxBytes must be positive, was " + maxBytes);
+            }
+            this.maxBytes = maxBytes;
+            return this;
+        }
+
+        /** The most entries held at once; positive; default unlimited. */
+        public Builder maxEntries(int maxEntries) {
+            if (maxEntries <= 0) {
+                throw new IllegalArgumentException("maxEntries must be positive, was " + maxEntries);
+            }
+            this.maxEntries = maxEntries;
+            return this;
+        }
+
+        /** Free space the cache leaves on its file system for others; not negative; default 0. */
+        public Builder reserveBytes(long reserveBytes) {
+            if (reserveBytes < 0) {
+                throw new IllegalArgumentException("reserveBytes must not be negative, was " + reserveBytes);
+            }
+            this.reserveBytes = reserveBytes;
+            return this;
+        }
+
+        /** Re-hash every entry when opening, dropping those whose content changed; default false (size check only). */
+        public Builder verifyOnOpen(boolean verifyOnOpen) {
+            this.verifyOnOpen = verifyOnOpen;
+            return this;
+        }
+
+        /**
+         * An index to use instead of the in-memory Caffeine one (a shared index); it then owns the
+         * budget, and {@code maxBytes} and {@code maxEntries} are not used. The cache closes it.
+         */
+        public Builder index(CacheIndex index) {
+            this.index = Objects.requireNonNull(index, "index");
+            return this;
+        }
+
+        /** A channel factory for the cache's data files; for tests that simulate a failing disk. */
+        Builder channelOpener(CacheFiles.ChannelOpener opener) {
+            this.opener = opener;
+            return this;
+        }
+
+        /**
+         * Opens the cache: takes the directory's lock, sweeps it and loads the index.
+         *
+         * @throws IllegalStateException when {@code directory} or {@code maxBytes} is missing
+         * @throws ProvisioningException {@code BACKEND_FAILURE} when the directory cannot be used or
+         *     another cache holds it
+         */
+        public DiskImageCache build() {
+            if (directory == null) {
+                throw new IllegalStateException("directory is required");
+            }
+            if (maxBytes < 0 && index == null) {
+                throw new IllegalStateException("maxBytes is required");
+            }
+            CacheFiles files = opener == null ? CacheFiles.open(directory) : CacheFiles.open(directory, opener);
+            FileChannel channel = null;
+            FileLock lock;
+            try {
+                channel = FileChannel.open(files.directory().resolve(LOCK_FILE), StandardOpenOption.CREATE,
+                        StandardOpenOption.WRITE);
+                lock = channel.tryLock();
+            } catch (OverlappingFileLockException e) {
+                lock = null;
+            } catch (IOException e) {
+                closeQuietly(channel);
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot lock cache directory "
+                        + files.directory() + ": " + e, e);
+            }
+            if (lock == null) {
+                closeQuietly(channel);
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cache directory " + files.directory()
+                        + " is in use by another open cache");
+            }
+            CacheIndex idx = index != null ? index : new CaffeineCacheIndex(maxBytes, maxEntries);
+            try {
+                CacheFiles.Contents contents = files.scan(verifyOnOpen);
+                if (contents.removed() > 0) {
+                    LOG.info("cache {}: removed {} stray or damaged files", files.directory(), contents.removed());
+                }
+                DiskImageCache cache = new DiskImageCache(this, files, idx, channel, lock);
+                idx.load(contents, cache::evictFiles);
+                return cache;
+            } catch (RuntimeException e) {
+                try {
+                    lock.release();
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                closeQuietly(channel);
+                throw e;
+            }
+        }
+
+        private static void closeQuietly(FileChannel channel) {
+            if (channel != null) {
+                try {
+                    channel.close();
+                } catch (IOException e) {
+                    LOG.debug("closing lock file", e);
+                }
+            }
+        }
+    }
+}

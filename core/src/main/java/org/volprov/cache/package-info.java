@@ -1,0 +1,39 @@
+/**
+ * The embedded image cache and its building blocks.
+ *
+ * <ul>
+ *   <li>{@link org.volprov.cache.DiskImageCache}: the {@link org.volprov.ImageCache} on local disk,
+ *       built with {@code DiskImageCache.builder()}.
+ *   <li>{@link org.volprov.cache.CacheFiles}: the file store (temp files, hashing sink, fsync,
+ *       rename, sweep, metadata and alias files), reusable by another index.
+ *   <li>{@link org.volprov.cache.CacheIndex}: the seam for the index (entries, leases, LRU budget,
+ *       aliases); the default is in memory on Caffeine, a shared one plugs in through
+ *       {@code DiskImageCache.Builder#index}.
+ *   <li>{@link org.volprov.cache.CachingImageSource}: memoizes {@code stat} and
+ *       {@code publishedChecksum} of any {@link org.volprov.ImageSource}.
+ * </ul>
+ *
+ * <h2>On-disk layout</h2>
+ *
+ * <p>One flat directory per cache; every file name is derived from a SHA-256, so nothing from a
+ * request reaches a path:
+ *
+ * <pre>
+ * &lt;dir&gt;/lock                 held (flock) by the open cache; a second open of the directory fails
+ * &lt;dir&gt;/&lt;sha256&gt;             image bytes as downloaded (compressed qcow2 stays compressed), read-only
+ * &lt;dir&gt;/&lt;sha256&gt;.meta        java.util.Properties: sha256, size
+ * &lt;dir&gt;/&lt;sha256(id)&gt;.alias   java.util.Properties: identity (bucket/key@etag#size), sha256 of its content
+ * &lt;dir&gt;/&lt;random hex&gt;.tmp      a download or a small file being written
+ * </pre>
+ *
+ * <p>A download is written to a {@code .tmp} file while it is hashed, fsynced, compared with the
+ * published digest, then its {@code .meta} is written durably (temp, fsync, rename) and the data
+ * renamed to its digest; the directory is fsynced after each rename. An alias is written after the
+ * entry, so that the next request for the same unchanged object without a published checksum is a
+ * hit. At open, {@code .tmp} files and anything the layout never produces are removed, data whose
+ * size differs from its {@code .meta} (or that has none) is removed, {@code .meta} and
+ * {@code .alias} files whose data is gone are removed, and (with {@code verifyOnOpen}) every entry is
+ * re-hashed. The LRU order after a restart starts from the data files' modification times
+ * (admission order).
+ */
+package org.volprov.cache;

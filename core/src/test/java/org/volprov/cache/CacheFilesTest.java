@@ -1,0 +1,106 @@
+package org.volprov.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.Optional;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.volprov.Cancellation;
+import org.volprov.ErrorCode;
+import org.volprov.ProvisioningException;
+
+class CacheFilesTest {
+    @TempDir
+    Path dir;
+
+    private static byte[] bytes(int n) {
+        byte[] b = new byte[n];
+        new Random(n).nextBytes(b);
+        return b;
+    }
+
+    private static String sha256(byte[] b) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+    }
+
+    private long files() throws Exception {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.count();
+        }
+    }
+
+    @Test
+    void fill_writtenInPiecesAndInstalled_hashesLikeOneShotAndLandsUnderItsDigest() throws Exception {
+        CacheFiles files = CacheFiles.open(dir);
+        byte[] b = bytes(100_000);
+        Path installed;
+        try (CacheFiles.Fill fill = files.newFill(b.length, Cancellation.none(), n -> { })) {
+            fill.write(ByteBuffer.wrap(b, 0, 12_345));
+            assertThat(fill.position()).isEqualTo(12_345);
+            fill.write(ByteBuffer.wrap(b, 12_345, b.length - 12_345));
+            assertThat(fill.finish(Optional.of(sha256(b)))).isEqualTo(sha256(b));
+            installed = files.install(fill);
+        }
+        assertThat(installed.getFileName().toString()).isEqualTo(sha256(b));
+        assertThat(Files.readAllBytes(installed)).isEqualTo(b);
+        assertThat(files.scan(false).entries()).extracting(CacheFiles.Entry::sha256).containsExactly(sha256(b));
+    }
+
+    @Test
+    void write_beyondAnnouncedSize_isRefused() throws Exception {
+        CacheFiles files = CacheFiles.open(dir);
+        try (CacheFiles.Fill fill = files.newFill(10, Cancellation.none(), n -> { })) {
+            assertThatThrownBy(() -> fill.write(ByteBuffer.allocate(11))).isInstanceOf(ProvisioningException.class);
+        }
+        assertThat(files()).isZero();
+    }
+
+    @Test
+    void write_whenCancelled_throwsCancelledAndCloseRemovesTheTempFile() throws Exception {
+        CacheFiles files = CacheFiles.open(dir);
+        Cancellation c = Cancellation.none();
+        try (CacheFiles.Fill fill = files.newFill(100, c, n -> { })) {
+            fill.write(ByteBuffer.allocate(50));
+            assertThat(files()).isEqualTo(1);
+            c.cancel(ErrorCode.CANCELLED, "stop");
+            assertThatThrownBy(() -> fill.write(ByteBuffer.allocate(50)))
+                    .isInstanceOfSatisfying(ProvisioningException.class,
+                            e -> assertThat(e.code()).isEqualTo(ErrorCode.CANCELLED));
+        }
+        assertThat(files()).isZero();
+    }
+
+    @Test
+    void finish_whenShort_failsAndRemovesTheTempFile() throws Exception {
+        CacheFiles files = CacheFiles.open(dir);
+        CacheFiles.Fill fill = files.newFill(100, Cancellation.none(), n -> { });
+        fill.write(ByteBuffer.allocate(99));
+        assertThatThrownBy(() -> fill.finish(Optional.empty())).isInstanceOf(ProvisioningException.class);
+        assertThat(files()).isZero();
+    }
+
+    @Test
+    void install_whenDigestIsAlreadyCached_keepsTheExistingFile() throws Exception {
+        CacheFiles files = CacheFiles.open(dir);
+        byte[] b = bytes(1000);
+        Path first = null;
+        for (int i = 0; i < 2; i++) {
+            try (CacheFiles.Fill fill = files.newFill(b.length, Cancellation.none(), n -> { })) {
+                fill.write(ByteBuffer.wrap(b));
+                fill.finish(Optional.empty());
+                Path p = files.install(fill);
+                first = first == null ? p : first;
+                assertThat(p).isEqualTo(first);
+            }
+        }
+        assertThat(files()).isEqualTo(2); // data and .meta
+    }
+}

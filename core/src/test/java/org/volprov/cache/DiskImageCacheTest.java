@@ -1,0 +1,250 @@
+package org.volprov.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.volprov.CacheKey;
+import org.volprov.CacheLease;
+import org.volprov.Cancellation;
+import org.volprov.ErrorCode;
+import org.volprov.ImageCache;
+import org.volprov.ProvisioningException;
+import org.volprov.contract.ImageCacheContract;
+
+class DiskImageCacheTest extends ImageCacheContract {
+
+    @Override
+    protected ImageCache newCache(Path dir, long maxBytes, int maxEntries) {
+        return DiskImageCache.builder().directory(dir).maxBytes(maxBytes).maxEntries(maxEntries).build();
+    }
+
+    private List<String> names() throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().collect(Collectors.toList());
+        }
+    }
+
+    @Test
+    void files_areNamedByDigestsOnly() throws IOException {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(1000, 1);
+        // A key full of path tricks: none of it may reach the directory.
+        CacheKey key = new CacheKey(new org.volprov.ImageRef("images", "../../etc/passwd"), "x/../y", a.length,
+                java.util.Optional.empty());
+        cache.admit(key, filler(a, new AtomicInteger()), Cancellation.none()).close();
+        assertThat(names()).allMatch(n -> n.equals("lock") || n.matches("[0-9a-f]{64}(\\.meta|\\.alias)?"));
+        assertThat(names()).contains(sha256(a), sha256(a) + ".meta");
+    }
+
+    @Test
+    void reopen_afterCrash_sweepsTempFilesAndDropsTruncatedEntries() throws IOException {
+        byte[] a = image(IMAGE, 2);
+        byte[] b = image(IMAGE, 3);
+        ImageCache first = open(10L * IMAGE);
+        first.admit(published("a", a), filler(a, new AtomicInteger()), Cancellation.none()).close();
+        first.admit(published("b", b), filler(b, new AtomicInteger()), Cancellation.none()).close();
+        first.close();
+
+        // What a crash leaves: a half-written download, a small temp file, metadata of an entry whose
+        // rename never happened, and a data file cut short (a disk that lied about fsync).
+        Files.write(dir.resolve("0123456789abcdef0123456789abcdef.tmp"), image(IMAGE / 2, 9));
+        Files.write(dir.resolve("fedcba9876543210fedcba9876543210.tmp"), new byte[10]);
+        String orphan = sha256(image(10, 10));
+        Files.writeString(dir.resolve(orphan + ".meta"), "sha256=" + orphan + "\nsize=10\n");
+        Path aFile = dir.resolve(sha256(a));
+        aFile.toFile().setWritable(true);
+        try (FileChannel ch = FileChannel.open(aFile, StandardOpenOption.WRITE)) {
+            ch.truncate(IMAGE / 2);
+        }
+
+        ImageCache second = open(10L * IMAGE);
+        assertThat(names()).containsExactlyInAnyOrder("lock", sha256(b), sha256(b) + ".meta",
+                CacheFiles.aliasName(published("b", b).identity()));
+        assertThat(second.lookup(published("a", a))).isEmpty();
+        try (CacheLease lb = second.lookup(published("b", b)).orElseThrow()) {
+            assertThat(read(lb)).isEqualTo(b);
+        }
+        assertThat(second.stats().entries()).isEqualTo(1);
+        assertThat(second.stats().bytesInUse()).isEqualTo(IMAGE);
+        // The truncated image downloads again.
+        AtomicInteger runs = new AtomicInteger();
+        second.admit(published("a", a), filler(a, runs), Cancellation.none()).close();
+        assertThat(runs).hasValue(1);
+    }
+
+    @Test
+    void reopen_withVerifyOnOpen_dropsEntriesWhoseContentChanged() throws IOException {
+        byte[] a = image(IMAGE, 4);
+        byte[] b = image(IMAGE, 5);
+        ImageCache first = open(10L * IMAGE);
+        first.admit(published("a", a), filler(a, new AtomicInteger()), Cancellation.none()).close();
+        first.admit(published("b", b), filler(b, new AtomicInteger()), Cancellation.none()).close();
+        first.close();
+        Path aFile = dir.resolve(sha256(a));
+        aFile.toFile().setWritable(true);
+        try (FileChannel ch = FileChannel.open(aFile, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(new byte[] {(byte) ~a[100]}), 100); // same size, one byte flipped
+        }
+
+        ImageCache sizeOnly = open(10L * IMAGE);
+        assertThat(sizeOnly.lookup(published("a", a))).isPresent().get().satisfies(CacheLease::close);
+        sizeOnly.close();
+
+        ImageCache verified = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE).verifyOnOpen(true).build();
+        try {
+            assertThat(verified.lookup(published("a", a))).isEmpty();
+            assertThat(verified.lookup(published("b", b))).isPresent().get().satisfies(CacheLease::close);
+            assertThat(Files.exists(aFile)).isFalse();
+        } finally {
+            verified.close();
+        }
+    }
+
+    @Test
+    void reopen_withSmallerBudget_shedsOldestEntries() {
+        byte[] a = image(IMAGE, 6);
+        byte[] b = image(IMAGE, 7);
+        ImageCache first = open(10L * IMAGE);
+        first.admit(published("a", a), filler(a, new AtomicInteger()), Cancellation.none()).close();
+        first.admit(published("b", b), filler(b, new AtomicInteger()), Cancellation.none()).close();
+        first.close();
+        ImageCache small = open(IMAGE);
+        assertThat(small.stats().entries()).isEqualTo(1);
+        assertThat(small.stats().bytesInUse()).isEqualTo(IMAGE);
+    }
+
+    @Test
+    void open_whenDirectoryIsHeldByAnotherCache_fails() {
+        open(IMAGE);
+        assertThatThrownBy(() -> open(IMAGE)).isInstanceOfSatisfying(ProvisioningException.class,
+                e -> assertThat(e).hasMessageContaining("in use"));
+    }
+
+    @Test
+    void admit_whenFileSystemHasLessThanReserve_throwsInsufficientSpaceBeforeFilling() {
+        ImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE)
+                .reserveBytes(Long.MAX_VALUE / 2).build();
+        try {
+            byte[] a = image(IMAGE, 8);
+            AtomicInteger runs = new AtomicInteger();
+            assertThatThrownBy(() -> cache.admit(published("a", a), filler(a, runs), Cancellation.none()))
+                    .isInstanceOfSatisfying(ProvisioningException.class,
+                            e -> assertThat(e.code()).isEqualTo(ErrorCode.INSUFFICIENT_SPACE));
+            assertThat(runs).hasValue(0);
+        } finally {
+            cache.close();
+        }
+    }
+
+    @Test
+    void afterClose_callsAreRefusedAndCloseIsIdempotent() {
+        ImageCache cache = open(IMAGE);
+        cache.close();
+        cache.close();
+        byte[] a = image(100, 1);
+        assertThatThrownBy(() -> cache.lookup(published("a", a))).isInstanceOf(IllegalStateException.class);
+        // The directory is free again.
+        open(IMAGE);
+    }
+
+    @Test
+    void builder_rejectsBadOptionsNamingThem() {
+        assertThatThrownBy(() -> DiskImageCache.builder().maxBytes(0)).hasMessageContaining("maxBytes");
+        assertThatThrownBy(() -> DiskImageCache.builder().maxEntries(0)).hasMessageContaining("maxEntries");
+        assertThatThrownBy(() -> DiskImageCache.builder().reserveBytes(-1)).hasMessageContaining("reserveBytes");
+        assertThatThrownBy(() -> DiskImageCache.builder().directory(null)).hasMessageContaining("directory");
+        assertThatThrownBy(() -> DiskImageCache.builder().maxBytes(1).build()).hasMessageContaining("directory");
+        assertThatThrownBy(() -> DiskImageCache.builder().directory(dir).build()).hasMessageContaining("maxBytes");
+    }
+
+    // ---------------------------------------------------------------- a full file system
+
+    @Test
+    void admit_whenFileSystemFillsDuringWrite_throwsInsufficientSpaceAndStaysUsable(@TempDir Path mountPoint)
+            throws Exception {
+        boolean mounted = mountTmpfs(mountPoint, "8m");
+        try {
+            Path cacheDir = mountPoint.resolve("cache");
+            DiskImageCache.Builder builder = DiskImageCache.builder().directory(cacheDir).maxBytes(64L << 20);
+            if (!mounted) {
+                // Fallback: a real channel that reports ENOSPC after 2 MiB.
+                builder.channelOpener((p, o) -> new FullDiskChannel(FileChannel.open(p, o), 2L << 20));
+            }
+            try (DiskImageCache cache = builder.build()) {
+                byte[] img = image(6 << 20, 12);
+                Path ballast = mountPoint.resolve("ballast");
+                AtomicInteger runs = new AtomicInteger();
+                // The free-space check passes (8 MiB free); then another writer takes 4 MiB mid-download.
+                assertThatThrownBy(() -> cache.admit(published("big", img), sink -> {
+                    runs.incrementAndGet();
+                    writeFrom(sink, img, 0, 1 << 20);
+                    if (mounted) {
+                        Files.write(ballast, new byte[4 << 20]);
+                    }
+                    writeFrom(sink, img, 1 << 20, img.length);
+                }, Cancellation.none())).isInstanceOfSatisfying(ProvisioningException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.INSUFFICIENT_SPACE));
+                assertThat(runs).hasValue(1);
+                try (Stream<Path> s = Files.list(cacheDir)) {
+                    assertThat(s.map(p -> p.getFileName().toString())).containsExactly("lock");
+                }
+                assertThat(cache.stats().entries()).isZero();
+
+                Files.deleteIfExists(ballast);
+                byte[] small = image(1 << 20, 13);
+                try (CacheLease lease = cache.admit(published("small", small), filler(small, runs),
+                        Cancellation.none())) {
+                    assertThat(read(lease)).isEqualTo(small);
+                }
+            }
+        } finally {
+            if (mounted) {
+                run("umount", mountPoint.toString());
+            }
+        }
+    }
+
+    private static boolean mountTmpfs(Path mountPoint, String size) {
+        try {
+            int rc = run("mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mountPoint.toString());
+            if (rc == 0) {
+                return true;
+            }
+            System.out.println("ENOSPC test: mount -t tmpfs exited " + rc + "; using a channel that fails like a full disk");
+        } catch (IOException e) {
+            System.out.println("ENOSPC test: cannot run mount (" + e + "); using a channel that fails like a full disk");
+        }
+        return false;
+    }
+
+    private static int run(String... cmd) throws IOException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return -1;
+            }
+            String out = new String(p.getInputStream().readAllBytes());
+            if (p.exitValue() != 0) {
+                System.out.println(String.join(" ", cmd) + ": " + out.strip());
+            }
+            return p.exitValue();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+}
