@@ -18,7 +18,7 @@ public final class Cancellation {
     private static final Logger LOG = LoggerFactory.getLogger(Cancellation.class);
 
     private final Clock clock;
-    private final Instant deadline;
+    private volatile Instant deadline;
     private final AtomicReference<ProvisioningException> reason = new AtomicReference<>();
     private final List<Runnable> actions = new ArrayList<>();
 
@@ -29,6 +29,11 @@ public final class Cancellation {
     public Cancellation(Clock clock, Instant deadline) {
         this.clock = Objects.requireNonNull(clock, "clock");
         this.deadline = deadline;
+    }
+
+    /** Sets the deadline, once the job starts running: the timeout counts from then. */
+    void deadline(Instant when) {
+        this.deadline = when;
     }
 
     /** A signal that is never cancelled by time, only by {@link #cancel}. */
@@ -94,8 +99,9 @@ public final class Cancellation {
     }
 
     private void expireIfDue() {
-        if (deadline != null && reason.get() == null && clock.instant().isAfter(deadline)) {
-            cancel(ErrorCode.TIMED_OUT, "the job ran past its deadline " + deadline);
+        Instant d = deadline;
+        if (d != null && reason.get() == null && clock.instant().isAfter(d)) {
+            cancel(ErrorCode.TIMED_OUT, "the job ran past its deadline " + d);
         }
     }
 

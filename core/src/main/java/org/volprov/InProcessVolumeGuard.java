@@ -1,0 +1,24 @@
+package org.volprov;
+
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/** The default {@link VolumeGuard}: one job per volume name within this process. */
+final class InProcessVolumeGuard implements VolumeGuard {
+    private final Set<String> held = ConcurrentHashMap.newKeySet();
+
+    @Override
+    public Optional<Lock> tryLock(String volumeName) {
+        if (!held.add(volumeName)) {
+            return Optional.empty();
+        }
+        AtomicBoolean released = new AtomicBoolean();
+        return Optional.of(() -> {
+            if (released.compareAndSet(false, true)) {
+                held.remove(volumeName);
+            }
+        });
+    }
+}

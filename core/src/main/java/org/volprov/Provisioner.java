@@ -1,0 +1,679 @@
+package org.volprov;
+
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.volprov.embedded.InMemoryJobStore;
+import org.volprov.embedded.QemuImgConverter;
+import org.volprov.internal.Retrier;
+
+/**
+ * The provisioning engine: turns {@link ProvisionRequest}s into ready volumes.
+ *
+ * <p>{@link #submit} returns a job id at once; the job runs on the engine's executor, at most
+ * {@code maxConcurrentJobs} at a time, with up to {@code queueCapacity} more waiting. A submit beyond
+ * that fails at once with {@code QUEUE_FULL}; a second job for a volume that has one fails at once
+ * with {@code VOLUME_BUSY}. Every state, stage and progress change reaches the {@link JobStore} and
+ * the listeners.
+ *
+ * <p>Thread-safe. The parts handed to the builder stay the caller's: {@link #close()} does not
+ * close them, except those the builder made itself (the default job store).
+ */
+public final class Provisioner implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Provisioner.class);
+
+    final Settings settings;
+    private final Retrier retrier;
+    private final List<JobListener> listeners = new CopyOnWriteArrayList<>();
+    private final Object lock = new Object();
+    private final ArrayDeque<JobRun> queue = new ArrayDeque<>();
+    private final Map<String, JobRun> active = new LinkedHashMap<>();
+    private final ExecutorService ownedExecutor;
+    private final Executor executor;
+    private final ScheduledExecutorService watchdog;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private int running;
+    private int reserved;
+
+    private Provisioner(Builder b) {
+        this.settings = new Settings(b);
+        this.retrier = new Retrier(settings.retryPolicy, settings.clock, settings.sleeper);
+        this.listeners.addAll(b.listeners);
+        if (b.executor == null) {
+            AtomicInteger n = new AtomicInteger();
+            this.ownedExecutor = Executors.newFixedThreadPool(settings.maxConcurrentJobs, r -> {
+                Thread t = new Thread(r, "volprov-job-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+            this.executor = ownedExecutor;
+        } else {
+            this.ownedExecutor = null;
+            this.executor = b.executor;
+        }
+        this.watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "volprov-watchdog");
+            t.setDaemon(true);
+            return t;
+        });
+        long tick = settings.watchdogInterval.toMillis();
+        watchdog.scheduleWithFixedDelay(this::checkDeadlines, tick, tick, TimeUnit.MILLISECONDS);
+        recover();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Accepts a request and returns its job id at once.
+     *
+     * @throws ProvisioningException {@code INVALID_REQUEST} naming the field, {@code VOLUME_BUSY},
+     *     {@code QUEUE_FULL}; nothing is created then
+     * @throws IllegalStateException when the provisioner is closed
+     */
+    public String submit(ProvisionRequest request) {
+        Objects.requireNonNull(request, "request");
+        if (request.volumeSizeBytes() > settings.maxVolumeBytes) {
+            throw ProvisioningException.invalid("volumeSizeBytes", "must be at most " + settings.maxVolumeBytes
+                    + " bytes (the configured maximum)");
+        }
+        ImageRef.parse(request.imageUri(), settings.source.endpoint());
+        Job job = Job.pending(UUID.randomUUID().toString(), request, settings.clock.instant());
+        return enqueue(job, false);
+    }
+
+    private String enqueue(Job job, boolean recovered) {
+        VolumeGuard.Lock volumeLock = settings.volumeGuard.tryLock(job.request().volumeName()).orElseThrow(
+                () -> new ProvisioningException(ErrorCode.VOLUME_BUSY,
+                        "volume " + job.request().volumeName() + " has a job running or queued already"));
+        try {
+            synchronized (lock) {
+                if (closed.get()) {
+                    throw new IllegalStateException("the provisioner is closed");
+                }
+                if (running + queue.size() + reserved >= settings.maxConcurrentJobs + settings.queueCapacity) {
+                    throw new ProvisioningException(ErrorCode.QUEUE_FULL, "the provisioner has " + running
+                            + " jobs running and " + queue.size() + " waiting (capacity "
+                            + settings.queueCapacity + "); submit again later");
+                }
+                reserved++;
+            }
+        } catch (RuntimeException e) {
+            volumeLock.close();
+            throw e;
+        }
+        JobRun run = new JobRun(this, job, volumeLock, retrier);
+        try {
+            if (recovered) {
+                settings.jobStore.update(job);
+            } else {
+                settings.jobStore.insert(job);
+            }
+        } catch (RuntimeException e) {
+            synchronized (lock) {
+                reserved--;
+            }
+            volumeLock.close();
+            throw e;
+        }
+        if (!recovered) {
+            publish(JobEvent.Kind.STATE, job);
+        }
+        synchronized (lock) {
+            reserved--;
+            queue.add(run);
+            active.put(job.id(), run);
+            dispatchLocked();
+        }
+        return job.id();
+    }
+
+    /** The job's latest snapshot, from the engine while it runs, else from the store. */
+    public Optional<Job> status(String id) {
+        JobRun run;
+        synchronized (lock) {
+            run = active.get(id);
+        }
+        return run != null ? Optional.of(run.snapshot()) : settings.jobStore.find(id);
+    }
+
+    /**
+     * Waits up to {@code timeout} for the job to end and returns its snapshot, terminal or not.
+     *
+     * @throws ProvisioningException {@code INVALID_REQUEST} for an unknown id
+     */
+    public Job await(String id, Duration timeout) {
+        try {
+            return completion(id).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            return status(id).orElseThrow();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return status(id).orElseThrow();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    /** Completes with the job's terminal snapshot; never completes exceptionally. */
+    public CompletableFuture<Job> completion(String id) {
+        JobRun run;
+        synchronized (lock) {
+            run = active.get(id);
+        }
+        if (run != null) {
+            return run.future.thenApply(j -> j);
+        }
+        Job job = settings.jobStore.find(id).orElseThrow(() -> ProvisioningException.invalid("jobId", "no job " + id));
+        return CompletableFuture.completedFuture(job);
+    }
+
+    /**
+     * Cancels a queued or running job: it ends {@code CANCELLED}, its download, converter and write
+     * are stopped. Returns false when the job is not queued or running.
+     */
+    public boolean cancel(String id) {
+        JobRun run;
+        boolean wasQueued;
+        synchronized (lock) {
+            run = active.get(id);
+            if (run == null) {
+                return false;
+            }
+            wasQueued = queue.remove(run);
+            if (wasQueued) {
+                active.remove(id);
+            }
+        }
+        if (wasQueued) {
+            run.finishUnstarted(JobState.CANCELLED, ErrorCode.CANCELLED, "cancelled before it started");
+        } else {
+            run.cancellation().cancel(ErrorCode.CANCELLED, "cancelled by the caller");
+        }
+        return true;
+    }
+
+    /** Jobs from the store that pass {@code filter}, newest first. */
+    public List<Job> list(JobFilter filter) {
+        return settings.jobStore.list(filter);
+    }
+
+    /** Adds a listener for every job's events. */
+    public void addListener(JobListener listener) {
+        listeners.add(Objects.requireNonNull(listener, "listener"));
+    }
+
+    public void removeListener(JobListener listener) {
+        listeners.remove(listener);
+    }
+
+    /** The cache's counters. */
+    public CacheStats cacheStats() {
+        return settings.cache.stats();
+    }
+
+    /** How many jobs wait for a slot. */
+    public int queueDepth() {
+        synchronized (lock) {
+            return queue.size();
+        }
+    }
+
+    /** How many jobs run now. */
+    public int runningJobs() {
+        synchronized (lock) {
+            return running;
+        }
+    }
+
+    /**
+     * Stops taking work; then, by the configured {@link ShutdownMode}, waits up to the grace period
+     * for running and queued jobs before cancelling what is left, or cancels at once. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        List<JobRun> all;
+        synchronized (lock) {
+            all = new ArrayList<>(active.values());
+        }
+        if (settings.shutdownMode == ShutdownMode.AWAIT) {
+            long deadline = System.nanoTime() + settings.shutdownGrace.toNanos();
+            for (JobRun run : all) {
+                long left = deadline - System.nanoTime();
+                try {
+                    run.future.get(Math.max(0, left), TimeUnit.NANOSECONDS);
+                } catch (TimeoutException | ExecutionException e) {
+                    break;
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+        }
+        List<JobRun> queued;
+        synchronized (lock) {
+            queued = new ArrayList<>(queue);
+            queue.clear();
+            queued.forEach(r -> active.remove(r.id()));
+            all = new ArrayList<>(active.values());
+        }
+        for (JobRun r : queued) {
+            r.finishUnstarted(JobState.CANCELLED, ErrorCode.CANCELLED, "the provisioner closed before the job started");
+        }
+        for (JobRun r : all) {
+            r.cancellation().cancel(ErrorCode.CANCELLED, "the provisioner is closing");
+        }
+        for (JobRun r : all) {
+            try {
+                r.future.get(30, TimeUnit.SECONDS);
+            } catch (TimeoutException | ExecutionException e) {
+                LOG.warn("job {} did not stop within 30 s of being cancelled", r.id());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        watchdog.shutdownNow();
+        if (ownedExecutor != null) {
+            ownedExecutor.shutdownNow();
+        }
+        if (settings.ownsJobStore) {
+            settings.jobStore.close();
+        }
+    }
+
+    // ---- engine internals, used by JobRun ----
+
+    void publish(JobEvent.Kind kind, Job job) {
+        JobEvent event = new JobEvent(kind, job);
+        for (JobListener l : listeners) {
+            try {
+                l.onEvent(event);
+            } catch (RuntimeException e) {
+                LOG.warn("listener {} failed on {} of job {}: {}", l, kind, job.id(), e.toString());
+                LOG.debug("listener failure", e);
+            }
+        }
+    }
+
+    void finished(JobRun run) {
+        synchronized (lock) {
+            if (active.remove(run.id()) != null && run.started) {
+                running--;
+            }
+            dispatchLocked();
+        }
+    }
+
+    private void dispatchLocked() {
+        while (running < settings.maxConcurrentJobs && !queue.isEmpty()) {
+            JobRun run = queue.poll();
+            running++;
+            run.started = true;
+            try {
+                executor.execute(run);
+            } catch (RejectedExecutionException e) {
+                running--;
+                active.remove(run.id());
+                run.finishUnstarted(JobState.FAILED, ErrorCode.BACKEND_FAILURE, "the executor refused the job: " + e);
+            }
+        }
+    }
+
+    private void checkDeadlines() {
+        List<JobRun> runs;
+        synchronized (lock) {
+            runs = new ArrayList<>(active.values());
+        }
+        for (JobRun r : runs) {
+            if (r.started) {
+                r.cancellation().isCancelled(); // fires the timeout when the deadline has passed
+            }
+        }
+    }
+
+    private void recover() {
+        List<Job> unfinished;
+        try {
+            unfinished = settings.jobStore.unfinished();
+        } catch (RuntimeException e) {
+            LOG.warn("cannot read unfinished jobs from the job store; none recovered", e);
+            return;
+        }
+        for (Job job : unfinished) {
+            if (settings.recoveryMode == RecoveryMode.RESUME) {
+                try {
+                    enqueue(job.withProgress(Progress.of(Stage.QUEUED), settings.clock.instant()), true);
+                    LOG.info("job {} left unfinished by an earlier process is resumed", job.id());
+                    continue;
+                } catch (ProvisioningException e) {
+                    LOG.warn("job {} cannot be resumed: {}", job.id(), e.getMessage());
+                }
+            }
+            JobRun.failInterrupted(this, job);
+        }
+    }
+
+    /** What happens to jobs an earlier process left unfinished, when the engine starts. */
+    public enum RecoveryMode {
+        /** They end {@code FAILED} with {@code INTERRUPTED}; volumes they created are deleted. */
+        FAIL,
+        /** They run again from the start, reusing what the cache already holds. */
+        RESUME
+    }
+
+    /** What {@link #close()} does with running jobs. */
+    public enum ShutdownMode {
+        /** Waits up to the grace period for them, then cancels the rest. */
+        AWAIT,
+        /** Cancels them at once. */
+        CANCEL
+    }
+
+    /** The validated settings, immutable. */
+    static final class Settings {
+        final ImageSource source;
+        final ImageCache cache;
+        final VolumeBackend backend;
+        final JobStore jobStore;
+        final boolean ownsJobStore;
+        final ImageConverter converter;
+        final VolumeGuard volumeGuard;
+        final int maxConcurrentJobs;
+        final int queueCapacity;
+        final Duration jobTimeout;
+        final RetryPolicy retryPolicy;
+        final Clock clock;
+        final Sleeper sleeper;
+        final RecoveryMode recoveryMode;
+        final ShutdownMode shutdownMode;
+        final Duration shutdownGrace;
+        final long maxVolumeBytes;
+        final long sizeToleranceBytes;
+        final Duration watchdogInterval;
+        final Path workDirectory;
+        final int bufferSize;
+        final int downloadParallelism;
+        final long downloadPartSize;
+
+        Settings(Builder b) {
+            this.source = require(b.source, "source");
+            this.cache = require(b.cache, "cache");
+            this.backend = require(b.backend, "backend");
+            this.ownsJobStore = b.jobStore == null;
+            this.jobStore = b.jobStore == null ? new InMemoryJobStore() : b.jobStore;
+            this.converter = b.converter == null ? new QemuImgConverter() : b.converter;
+            this.volumeGuard = b.volumeGuard == null ? new InProcessVolumeGuard() : b.volumeGuard;
+            this.maxConcurrentJobs = b.maxConcurrentJobs;
+            this.queueCapacity = b.queueCapacity;
+            this.jobTimeout = b.jobTimeout;
+            this.retryPolicy = b.retryPolicy;
+            this.clock = b.clock;
+            this.sleeper = b.sleeper;
+            this.recoveryMode = b.recoveryMode;
+            this.shutdownMode = b.shutdownMode;
+            this.shutdownGrace = b.shutdownGrace;
+            this.maxVolumeBytes = b.maxVolumeBytes;
+            this.sizeToleranceBytes = b.sizeToleranceBytes;
+            this.watchdogInterval = b.watchdogInterval;
+            this.workDirectory = b.workDirectory == null ? Path.of(System.getProperty("java.io.tmpdir")) : b.workDirectory;
+            this.bufferSize = b.bufferSize;
+            this.downloadParallelism = b.downloadParallelism;
+            this.downloadPartSize = b.downloadPartSize;
+        }
+
+        private static <T> T require(T value, String option) {
+            if (value == null) {
+                throw new IllegalStateException(option + " must be set");
+            }
+            return value;
+        }
+    }
+
+    /**
+     * Builds a {@link Provisioner}. The image source, cache and volume backend are required; every
+     * other option has a default. Each setter checks its argument and names the option when it refuses.
+     */
+    public static final class Builder {
+        private ImageSource source;
+        private ImageCache cache;
+        private VolumeBackend backend;
+        private JobStore jobStore;
+        private ImageConverter converter;
+        private VolumeGuard volumeGuard;
+        private int maxConcurrentJobs = 2;
+        private int queueCapacity = 32;
+        private Duration jobTimeout = Duration.ofMinutes(30);
+        private RetryPolicy retryPolicy = RetryPolicy.DEFAULT;
+        private Clock clock = Clock.systemUTC();
+        private Sleeper sleeper = Sleeper.SYSTEM;
+        private Executor executor;
+        private RecoveryMode recoveryMode = RecoveryMode.FAIL;
+        private ShutdownMode shutdownMode = ShutdownMode.AWAIT;
+        private Duration shutdownGrace = Duration.ofSeconds(30);
+        private long maxVolumeBytes = 16L << 40;
+        private long sizeToleranceBytes = 0;
+        private Duration watchdogInterval = Duration.ofMillis(500);
+        private Path workDirectory;
+        private int bufferSize = 1 << 20;
+        private int downloadParallelism = 1;
+        private long downloadPartSize = 32L << 20;
+        private final List<JobListener> listeners = new ArrayList<>();
+
+        private Builder() {
+        }
+
+        /** Where images come from. Required. */
+        public Builder source(ImageSource source) {
+            this.source = Objects.requireNonNull(source, "source");
+            return this;
+        }
+
+        /** Where verified images are kept. Required. */
+        public Builder cache(ImageCache cache) {
+            this.cache = Objects.requireNonNull(cache, "cache");
+            return this;
+        }
+
+        /** Where volumes are made. Required. */
+        public Builder backend(VolumeBackend backend) {
+            this.backend = Objects.requireNonNull(backend, "backend");
+            return this;
+        }
+
+        /** Where job records live; default: in memory, lost with the process. */
+        public Builder jobStore(JobStore jobStore) {
+            this.jobStore = Objects.requireNonNull(jobStore, "jobStore");
+            return this;
+        }
+
+        /** Inspects and converts images; default: {@link QemuImgConverter} on the PATH's qemu-img. */
+        public Builder converter(ImageConverter converter) {
+            this.converter = Objects.requireNonNull(converter, "converter");
+            return this;
+        }
+
+        /** Keeps two jobs off one volume; default: within this process. */
+        public Builder volumeGuard(VolumeGuard volumeGuard) {
+            this.volumeGuard = Objects.requireNonNull(volumeGuard, "volumeGuard");
+            return this;
+        }
+
+        /** Jobs running at once; default 2, as a hypervisor's disks saturate early. */
+        public Builder maxConcurrentJobs(int n) {
+            if (n < 1 || n > 256) {
+                throw new IllegalArgumentException("maxConcurrentJobs must be between 1 and 256, not " + n);
+            }
+            this.maxConcurrentJobs = n;
+            return this;
+        }
+
+        /** Jobs waiting for a slot before submits fail with QUEUE_FULL; default 32. */
+        public Builder queueCapacity(int n) {
+            if (n < 0 || n > 100_000) {
+                throw new IllegalArgumentException("queueCapacity must be between 0 and 100000, not " + n);
+            }
+            this.queueCapacity = n;
+            return this;
+        }
+
+        /** How long a job may run, counted from when it starts; default 30 minutes. */
+        public Builder jobTimeout(Duration timeout) {
+            if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("jobTimeout must be positive");
+            }
+            this.jobTimeout = timeout;
+            return this;
+        }
+
+        /** How transient source failures are retried; default {@link RetryPolicy#DEFAULT}. */
+        public Builder retryPolicy(RetryPolicy policy) {
+            this.retryPolicy = Objects.requireNonNull(policy, "retryPolicy");
+            return this;
+        }
+
+        /** The clock for timestamps, deadlines and retry budgets; default UTC system clock. */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /** How the engine waits between retries; default real sleeping. */
+        public Builder sleeper(Sleeper sleeper) {
+            this.sleeper = Objects.requireNonNull(sleeper, "sleeper");
+            return this;
+        }
+
+        /**
+         * Runs jobs; default a pool of {@code maxConcurrentJobs} daemon threads owned by the engine.
+         * A given executor is not shut down by {@link Provisioner#close()}.
+         */
+        public Builder executor(Executor executor) {
+            this.executor = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
+
+        /** What to do at start with jobs an earlier process left unfinished; default FAIL. */
+        public Builder recoveryMode(RecoveryMode mode) {
+            this.recoveryMode = Objects.requireNonNull(mode, "recoveryMode");
+            return this;
+        }
+
+        /** What close() does with running jobs, and how long AWAIT waits; default AWAIT, 30 s. */
+        public Builder shutdown(ShutdownMode mode, Duration grace) {
+            this.shutdownMode = Objects.requireNonNull(mode, "shutdownMode");
+            if (grace == null || grace.isNegative()) {
+                throw new IllegalArgumentException("shutdownGrace must not be negative");
+            }
+            this.shutdownGrace = grace;
+            return this;
+        }
+
+        /** The largest volume a request may ask for; default 16 TiB. */
+        public Builder maxVolumeBytes(long bytes) {
+            if (bytes <= 0 || bytes > ProvisionRequest.ABSOLUTE_MAX_VOLUME_BYTES) {
+                throw new IllegalArgumentException("maxVolumeBytes must be between 1 and "
+                        + ProvisionRequest.ABSOLUTE_MAX_VOLUME_BYTES);
+            }
+            this.maxVolumeBytes = bytes;
+            return this;
+        }
+
+        /**
+         * How much larger than requested an existing volume may be and still be reused; default 0
+         * (reused only at exactly the requested size). A smaller one is never reused.
+         */
+        public Builder sizeToleranceBytes(long bytes) {
+            if (bytes < 0) {
+                throw new IllegalArgumentException("sizeToleranceBytes must not be negative");
+            }
+            this.sizeToleranceBytes = bytes;
+            return this;
+        }
+
+        /** How often running jobs' deadlines are checked; default 500 ms. */
+        public Builder watchdogInterval(Duration interval) {
+            if (interval == null || interval.toMillis() < 1) {
+                throw new IllegalArgumentException("watchdogInterval must be at least 1 ms");
+            }
+            this.watchdogInterval = interval;
+            return this;
+        }
+
+        /**
+         * Where a qcow2 image is converted to raw before a streamed upload, for backends without a
+         * local path; default the JVM's temporary directory.
+         */
+        public Builder workDirectory(Path dir) {
+            this.workDirectory = Objects.requireNonNull(dir, "workDirectory");
+            return this;
+        }
+
+        /** The copy buffer for downloads and raw writes; default 1 MiB. */
+        public Builder bufferSize(int bytes) {
+            if (bytes < 4096 || bytes > (64 << 20)) {
+                throw new IllegalArgumentException("bufferSize must be between 4 KiB and 64 MiB");
+            }
+            this.bufferSize = bytes;
+            return this;
+        }
+
+        /**
+         * Parallel ranged download: {@code parallelism} parts of {@code partSize} bytes in flight
+         * (memory: parallelism x partSize); default 1, a single stream.
+         */
+        public Builder parallelDownload(int parallelism, long partSize) {
+            if (parallelism < 1 || parallelism > 64) {
+                throw new IllegalArgumentException("parallelism must be between 1 and 64");
+            }
+            if (partSize < (1 << 20) || partSize > (512L << 20)) {
+                throw new IllegalArgumentException("partSize must be between 1 MiB and 512 MiB");
+            }
+            this.downloadParallelism = parallelism;
+            this.downloadPartSize = partSize;
+            return this;
+        }
+
+        /** Receives every job's events. */
+        public Builder listener(JobListener listener) {
+            listeners.add(Objects.requireNonNull(listener, "listener"));
+            return this;
+        }
+
+        /**
+         * Builds and starts the engine; jobs an earlier process left unfinished in the job store are
+         * recovered by the {@link RecoveryMode}.
+         *
+         * @throws IllegalStateException naming a required option that was not set
+         */
+        public Provisioner build() {
+            return new Provisioner(this);
+        }
+    }
+}

@@ -1,0 +1,209 @@
+package org.volprov.internal;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongConsumer;
+import org.volprov.CacheSink;
+import org.volprov.Cancellation;
+import org.volprov.ErrorCode;
+import org.volprov.ImageFiller;
+import org.volprov.ImageRef;
+import org.volprov.ImageSource;
+import org.volprov.ProvisioningException;
+
+/**
+ * Copies an object from a source into a cache sink. A broken connection is resumed with a ranged
+ * read from the last byte written, under the retry policy; the count of failures starts again
+ * whenever bytes arrive. With {@code parallelism > 1}, parts are fetched concurrently and written to
+ * the sink in order, so the hash is still computed in one pass.
+ */
+public final class Download implements ImageFiller {
+    private final ImageSource source;
+    private final ImageRef ref;
+    private final Retrier retrier;
+    private final Clock clock;
+    private final Cancellation cancellation;
+    private final LongConsumer progress;
+    private final int bufferSize;
+    private final int parallelism;
+    private final long partSize;
+
+    public Download(ImageSource source, ImageRef ref, Retrier retrier, Clock clock, Cancellation cancellation,
+            LongConsumer progress, int bufferSize, int parallelism, long partSize) {
+        this.source = source;
+        this.ref = ref;
+        this.retrier = retrier;
+        this.clock = clock;
+        this.cancellation = cancellation;
+        this.progress = progress;
+        this.bufferSize = bufferSize;
+        this.parallelism = parallelism;
+        this.partSize = partSize;
+    }
+
+    @Override
+    public void fill(CacheSink sink) throws IOException {
+        long remaining = sink.size() - sink.position();
+        if (parallelism > 1 && remaining > partSize) {
+            fillParallel(sink);
+        } else {
+            fillSerial(sink);
+        }
+        progress.accept(sink.position());
+    }
+
+    private void fillSerial(CacheSink sink) {
+        Instant start = clock.instant();
+        int failures = 0;
+        byte[] buf = new byte[bufferSize];
+        while (sink.position() < sink.size()) {
+            cancellation.checkpoint();
+            long from = sink.position();
+            try {
+                copyRange(from, sink.size() - from, buf, chunk -> {
+                    try {
+                        sink.write(chunk);
+                    } catch (IOException e) {
+                        throw new SinkFailure(e);
+                    }
+                    progress.accept(sink.position());
+                });
+            } catch (SinkFailure e) {
+                throw IoFailure.of("writing the cache", e.getCause());
+            } catch (IOException | ProvisioningException e) {
+                if (sink.position() > from) {
+                    failures = 0;
+                    start = clock.instant();
+                }
+                retryOrThrow(e, ++failures, start);
+            }
+        }
+    }
+
+    private void fillParallel(CacheSink sink) throws IOException {
+        AtomicInteger threadNo = new AtomicInteger();
+        ExecutorService pool = Executors.newFixedThreadPool(parallelism, r -> {
+            Thread t = new Thread(r, "volprov-download-" + threadNo.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        Deque<Future<ByteBuffer>> window = new ArrayDeque<>();
+        long next = sink.position();
+        try {
+            while (sink.position() < sink.size()) {
+                while (window.size() < parallelism && next < sink.size()) {
+                    long from = next;
+                    long len = Math.min(partSize, sink.size() - from);
+                    window.add(pool.submit(() -> fetchPart(from, len)));
+                    next += len;
+                }
+                ByteBuffer part = await(window.removeFirst());
+                sink.write(part);
+                progress.accept(sink.position());
+            }
+        } finally {
+            window.forEach(f -> f.cancel(true));
+            pool.shutdownNow();
+        }
+    }
+
+    private ByteBuffer fetchPart(long offset, long length) {
+        ByteBuffer part = ByteBuffer.allocate((int) length);
+        byte[] buf = new byte[Math.min(bufferSize, (int) length)];
+        Instant start = clock.instant();
+        int failures = 0;
+        while (part.hasRemaining()) {
+            cancellation.checkpoint();
+            int before = part.position();
+            try {
+                copyRange(offset + before, length - before, buf, part::put);
+            } catch (IOException | ProvisioningException e) {
+                if (part.position() > before) {
+                    failures = 0;
+                    start = clock.instant();
+                }
+                retryOrThrow(e, ++failures, start);
+            }
+        }
+        return part.flip();
+    }
+
+    private ByteBuffer await(Future<ByteBuffer> f) throws IOException {
+        while (true) {
+            cancellation.checkpoint();
+            try {
+                return f.get(200, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                // check the cancellation again
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ProvisioningException(ErrorCode.INTERRUPTED, "interrupted while downloading " + ref, e);
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof ProvisioningException pe) {
+                    throw pe;
+                }
+                throw new IOException(e.getCause());
+            }
+        }
+    }
+
+    /** Reads {@code length} bytes from {@code offset} and hands them over chunk by chunk. */
+    private void copyRange(long offset, long length, byte[] buf, ChunkConsumer out) throws IOException {
+        InputStream in = source.open(ref, offset, length);
+        try (in; Cancellation.AutoCloseableAction unblock = cancellation.onCancel(() -> closeQuietly(in))) {
+            long done = 0;
+            while (done < length) {
+                int n = in.read(buf, 0, (int) Math.min(buf.length, length - done));
+                if (n < 0) {
+                    throw new IOException("the connection ended after " + (offset + done) + " of " + (offset + length)
+                            + " bytes");
+                }
+                done += n;
+                out.accept(ByteBuffer.wrap(buf, 0, n));
+                cancellation.checkpoint();
+            }
+        }
+    }
+
+    private void retryOrThrow(Exception e, int failures, Instant start) {
+        cancellation.checkpoint();
+        if (e instanceof ProvisioningException pe && !pe.code().retryable()) {
+            throw pe;
+        }
+        retrier.pause("downloading " + ref, failures, start, e, cancellation);
+    }
+
+    private static void closeQuietly(InputStream in) {
+        try {
+            in.close();
+        } catch (IOException | RuntimeException ignored) {
+            // closing only unblocks a read; the job is being cancelled
+        }
+    }
+
+    @FunctionalInterface
+    private interface ChunkConsumer {
+        void accept(ByteBuffer chunk);
+    }
+
+    /** Carries a sink's IOException out of a chunk callback, so it is not retried like a source failure. */
+    private static final class SinkFailure extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        SinkFailure(IOException cause) {
+            super(cause);
+        }
+    }
+}

@@ -1,0 +1,670 @@
+package org.volprov;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.volprov.cache.DiskImageCache;
+import org.volprov.embedded.FileVolumeBackend;
+import org.volprov.embedded.InMemoryJobStore;
+import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.testing.TestImages;
+
+/** The engine against real files, a real cache and real qemu-img; faults come from small decorators. */
+class ProvisionerTest {
+    private static final long IMAGE_SIZE = 12L << 20;
+    private static final long VOLUME_SIZE = 16L << 20;
+    private static final Duration WAIT = Duration.ofSeconds(60);
+
+    @TempDir
+    static Path images;
+    static Path rawImage;
+    static String rawDigest;
+
+    @TempDir
+    Path work;
+    private LocalDirectoryImageSource localSource;
+    private DiskImageCache cache;
+    private FileVolumeBackend backend;
+    private InMemoryJobStore store;
+    private final List<Provisioner> engines = new ArrayList<>();
+    private final List<JobEvent> events = new CopyOnWriteArrayList<>();
+
+    @BeforeAll
+    static void makeImages() throws Exception {
+        Path bucket = Files.createDirectories(images.resolve("images"));
+        rawImage = TestImages.raw(bucket.resolve("disk.raw"), IMAGE_SIZE, 11);
+        rawDigest = TestImages.sha256(rawImage);
+        Path qcow2 = TestImages.qcow2(rawImage, bucket.resolve("disk.qcow2"), false);
+        publish(qcow2);
+        publish(rawImage);
+        Path other = TestImages.qcow2(TestImages.raw(images.resolve("other.raw"), IMAGE_SIZE, 12),
+                bucket.resolve("other.qcow2"), false);
+        publish(other);
+        Path bad = Files.copy(qcow2, bucket.resolve("bad.qcow2"));
+        Files.writeString(bucket.resolve("bad.qcow2.sha256"), "0".repeat(64) + "  bad.qcow2\n");
+        Path unpublished = Files.copy(qcow2, bucket.resolve("unpublished.qcow2"));
+        assertThat(unpublished).exists();
+    }
+
+    private static void publish(Path image) throws IOException {
+        Files.writeString(image.resolveSibling(image.getFileName() + ".sha256"),
+                TestImages.sha256(image) + "  " + image.getFileName() + "\n", StandardCharsets.US_ASCII);
+    }
+
+    @BeforeEach
+    void setUp() {
+        localSource = new LocalDirectoryImageSource(images);
+        cache = DiskImageCache.builder().directory(work.resolve("cache")).maxBytes(1L << 30).build();
+        backend = FileVolumeBackend.open(work.resolve("volumes"));
+        store = new InMemoryJobStore();
+    }
+
+    @AfterEach
+    void tearDown() {
+        engines.forEach(Provisioner::close);
+        cache.close();
+    }
+
+    private Provisioner.Builder engine(ImageSource source) {
+        return Provisioner.builder().source(source).cache(cache).backend(backend).jobStore(store)
+                .workDirectory(work).listener(events::add);
+    }
+
+    private Provisioner start(Provisioner.Builder b) {
+        Provisioner p = b.build();
+        engines.add(p);
+        return p;
+    }
+
+    private static ProvisionRequest request(String image, String volume) {
+        return ProvisionRequest.builder().imageUri("s3://images/" + image).volumeName(volume)
+                .volumeSizeBytes(VOLUME_SIZE).correlationId("c-" + volume).build();
+    }
+
+    private Job run(Provisioner p, ProvisionRequest r) {
+        Job job = p.await(p.submit(r), WAIT);
+        assertThat(job.state().terminal()).as("job ended").isTrue();
+        return job;
+    }
+
+    private void assertVolumeHoldsImage(String volume) throws IOException {
+        Path file = work.resolve("volumes").resolve(volume);
+        assertThat(Files.size(file)).isEqualTo(VOLUME_SIZE);
+        assertThat(TestImages.sha256(file, IMAGE_SIZE)).isEqualTo(rawDigest);
+        assertThat(TestImages.zerosBetween(file, IMAGE_SIZE, VOLUME_SIZE)).as("tail reads as zeros").isTrue();
+    }
+
+    @Test
+    void qcow2Image_isProvisioned_throughEveryStage_andRecorded() throws Exception {
+        Provisioner p = start(engine(localSource));
+        Job job = run(p, request("disk.qcow2", "vm-1"));
+
+        assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(job.error()).isEmpty();
+        assertThat(job.cacheHit()).isFalse();
+        assertThat(job.imageDigest()).isEqualTo(TestImages.sha256(images.resolve("images/disk.qcow2")));
+        assertThat(job.volumePath()).isEqualTo(work.resolve("volumes/vm-1").toString());
+        assertThat(job.createdVolume()).isTrue();
+        assertThat(job.finishedAt()).isNotNull();
+        assertVolumeHoldsImage("vm-1");
+        assertThat(store.find(job.id())).contains(job);
+
+        List<Stage> stages = events.stream().filter(e -> e.kind() == JobEvent.Kind.STAGE)
+                .map(e -> e.job().stage()).distinct().toList();
+        assertThat(stages).containsExactly(Stage.RESOLVING, Stage.DOWNLOADING, Stage.VERIFYING,
+                Stage.CREATING_VOLUME, Stage.WRITING, Stage.FINALIZING);
+        assertThat(events).filteredOn(e -> e.kind() == JobEvent.Kind.PROGRESS && e.job().stage() == Stage.DOWNLOADING)
+                .last().satisfies(e -> assertThat(e.job().progress().bytesDone())
+                        .isEqualTo(Files.size(images.resolve("images/disk.qcow2"))));
+        assertThat(events).filteredOn(e -> e.kind() == JobEvent.Kind.STATE).extracting(e -> e.job().state())
+                .containsExactly(JobState.PENDING, JobState.RUNNING, JobState.COMPLETED);
+    }
+
+    @Test
+    void secondRequestForTheSameImage_isACacheHit() throws Exception {
+        Provisioner p = start(engine(localSource));
+        assertThat(run(p, request("disk.qcow2", "vm-a")).cacheHit()).isFalse();
+        Job second = run(p, request("disk.qcow2", "vm-b"));
+        assertThat(second.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(second.cacheHit()).isTrue();
+        assertVolumeHoldsImage("vm-b");
+        assertThat(p.cacheStats().misses()).isEqualTo(1);
+    }
+
+    @Test
+    void imageWithoutPublishedChecksum_isDigestedAndHitTheSecondTime() {
+        Provisioner p = start(engine(localSource));
+        Job first = run(p, request("unpublished.qcow2", "vm-u1"));
+        assertThat(first.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(run(p, request("unpublished.qcow2", "vm-u2")).cacheHit()).isTrue();
+    }
+
+    @Test
+    void rawImage_isCopied() throws Exception {
+        Provisioner p = start(engine(localSource));
+        Job job = run(p, ProvisionRequest.builder().imageUri("s3://images/disk.raw").volumeName("vm-raw")
+                .volumeSizeBytes(VOLUME_SIZE).format(ImageFormat.RAW).build());
+        assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+        assertVolumeHoldsImage("vm-raw");
+    }
+
+    @Test
+    void existingVolume_withinTolerance_isReused_andEarlierDataOverwritten() throws Exception {
+        VolumeInfo v = backend.create("vm-old", VOLUME_SIZE + 4096);
+        try (RandomAccessFile f = new RandomAccessFile(v.path(), "rw")) {
+            byte[] junk = new byte[1 << 20];
+            java.util.Arrays.fill(junk, (byte) 0x77);
+            for (long off = 0; off < VOLUME_SIZE + 4096; off += junk.length) {
+                f.seek(off);
+                f.write(junk, 0, (int) Math.min(junk.length, VOLUME_SIZE + 4096 - off));
+            }
+        }
+        Provisioner p = start(engine(localSource).sizeToleranceBytes(8192));
+        Job job = run(p, request("disk.qcow2", "vm-old"));
+        assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(job.createdVolume()).isFalse();
+        Path file = Path.of(v.path());
+        assertThat(TestImages.sha256(file, IMAGE_SIZE)).isEqualTo(rawDigest);
+        assertThat(TestImages.zerosBetween(file, IMAGE_SIZE, VOLUME_SIZE + 4096)).isTrue();
+    }
+
+    @Test
+    void existingVolume_ofAnotherSize_failsWithConflict_andIsLeftAlone() {
+        backend.create("vm-big", VOLUME_SIZE * 2);
+        Provisioner p = start(engine(localSource));
+        Job job = run(p, request("disk.qcow2", "vm-big"));
+        assertThat(job.error()).contains(ErrorCode.VOLUME_CONFLICT);
+        assertThat(job.errorMessage()).contains("vm-big").contains(Long.toString(VOLUME_SIZE * 2));
+        assertThat(backend.find("vm-big")).isPresent();
+    }
+
+    @Test
+    void imageLargerThanTheVolume_failsBeforeAnyVolumeIsCreated() {
+        Provisioner p = start(engine(localSource));
+        Job job = run(p, ProvisionRequest.builder().imageUri("s3://images/disk.qcow2").volumeName("vm-small")
+                .volumeSizeBytes(IMAGE_SIZE - 1).build());
+        assertThat(job.error()).contains(ErrorCode.VOLUME_TOO_SMALL);
+        assertThat(job.errorMessage()).contains(Long.toString(IMAGE_SIZE));
+        assertThat(backend.find("vm-small")).isEmpty();
+    }
+
+    @Test
+    void checksumMismatch_failsAndLeavesNothing() throws IOException {
+        Provisioner p = start(engine(localSource));
+        Job job = run(p, request("bad.qcow2", "vm-bad"));
+        assertThat(job.error()).contains(ErrorCode.CHECKSUM_MISMATCH);
+        assertThat(backend.find("vm-bad")).isEmpty();
+        assertThat(p.cacheStats().entries()).isZero();
+        try (var files = Files.list(work.resolve("cache"))) {
+            assertThat(files.map(f -> f.getFileName().toString())).noneMatch(n -> n.contains("tmp"));
+        }
+    }
+
+    @Test
+    void missingImage_failsWithImageNotFound() {
+        Provisioner p = start(engine(localSource));
+        Job job = run(p, request("nope.qcow2", "vm-x"));
+        assertThat(job.error()).contains(ErrorCode.IMAGE_NOT_FOUND);
+        assertThat(job.errorMessage()).contains("s3://images/nope.qcow2");
+    }
+
+    @Test
+    void failureAfterTheJobCreatedTheVolume_deletesIt() {
+        Provisioner p = start(engine(localSource).backend(new FailingWriterBackend(backend)));
+        Job job = run(p, request("disk.qcow2", "vm-new"));
+        assertThat(job.error()).contains(ErrorCode.BACKEND_FAILURE);
+        assertThat(job.errorMessage()).contains("was deleted");
+        assertThat(backend.find("vm-new")).isEmpty();
+    }
+
+    @Test
+    void failureOnAVolumeThatExistedBefore_leavesIt_andSaysSo() {
+        backend.create("vm-keep", VOLUME_SIZE);
+        Provisioner p = start(engine(localSource).backend(new FailingWriterBackend(backend)));
+        Job job = run(p, request("disk.qcow2", "vm-keep"));
+        assertThat(job.error()).contains(ErrorCode.BACKEND_FAILURE);
+        assertThat(job.errorMessage()).contains("existed before this job").contains("partial data");
+        assertThat(backend.find("vm-keep")).isPresent();
+    }
+
+    @Test
+    void submitBeyondTheQueue_failsAtOnceWithQueueFull() throws Exception {
+        GatedSource gated = new GatedSource(localSource);
+        Provisioner p = start(engine(gated).maxConcurrentJobs(1).queueCapacity(1));
+        String running = p.submit(request("disk.qcow2", "q-1"));
+        assertThat(gated.opened.await(30, TimeUnit.SECONDS)).isTrue();
+        String queued = p.submit(request("disk.qcow2", "q-2"));
+        long t0 = System.nanoTime();
+        assertThatThrownBy(() -> p.submit(request("disk.qcow2", "q-3")))
+                .isInstanceOf(ProvisioningException.class)
+                .satisfies(e -> assertThat(((ProvisioningException) e).code()).isEqualTo(ErrorCode.QUEUE_FULL));
+        long refusedIn = System.nanoTime() - t0;
+        assertThat(p.status(queued).orElseThrow().state()).isEqualTo(JobState.PENDING);
+        assertThat(p.queueDepth()).isEqualTo(1);
+        gated.release.countDown();
+        assertThat(p.await(running, WAIT).state()).isEqualTo(JobState.COMPLETED);
+        assertThat(p.await(queued, WAIT).state()).isEqualTo(JobState.COMPLETED);
+        // Refusing took no longer than the whole queued job did: the caller never waited for a slot.
+        Job q = p.status(queued).orElseThrow();
+        assertThat(refusedIn).isLessThan(Duration.between(q.startedAt(), q.finishedAt()).toNanos() + 1);
+    }
+
+    @Test
+    void secondJobForABusyVolume_failsWithVolumeBusy_untilTheFirstEnds() throws Exception {
+        GatedSource gated = new GatedSource(localSource);
+        Provisioner p = start(engine(gated));
+        String first = p.submit(request("disk.qcow2", "busy"));
+        assertThatThrownBy(() -> p.submit(request("other.qcow2", "busy")))
+                .isInstanceOf(ProvisioningException.class)
+                .satisfies(e -> assertThat(((ProvisioningException) e).code()).isEqualTo(ErrorCode.VOLUME_BUSY));
+        gated.release.countDown();
+        p.await(first, WAIT);
+        backend.delete("busy");
+        assertThat(run(p, request("other.qcow2", "busy")).state()).isEqualTo(JobState.COMPLETED);
+    }
+
+    @Test
+    void transientFailures_areRetriedWithExponentialBackoff_onTheInjectedClock() {
+        MutableClock clock = new MutableClock();
+        List<Duration> sleeps = Collections.synchronizedList(new ArrayList<>());
+        FlakySource flaky = new FlakySource(localSource, 3, clock);
+        Provisioner p = start(engine(flaky).clock(clock).sleeper(d -> {
+            sleeps.add(d);
+            clock.advance(d);
+        }).retryPolicy(new RetryPolicy(5, Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofMinutes(10), 0)));
+        Job job = run(p, request("disk.qcow2", "vm-retry"));
+        assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(flaky.statCalls.get()).isEqualTo(4);
+        List<Duration> gaps = new ArrayList<>();
+        for (int i = 1; i < flaky.statTimes.size(); i++) {
+            gaps.add(Duration.between(flaky.statTimes.get(i - 1), flaky.statTimes.get(i)));
+        }
+        assertThat(gaps).containsExactly(Duration.ofSeconds(1), Duration.ofSeconds(2), Duration.ofSeconds(4));
+        assertThat(sleeps.stream().reduce(Duration.ZERO, Duration::plus)).isEqualTo(Duration.ofSeconds(7));
+    }
+
+    @Test
+    void transientFailuresBeyondTheBudget_failWithSourceUnavailable() {
+        MutableClock clock = new MutableClock();
+        Provisioner p = start(engine(new FlakySource(localSource, 100, clock)).clock(clock).sleeper(clock::advance)
+                .retryPolicy(new RetryPolicy(4, Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofMinutes(10), 0)));
+        Job job = run(p, request("disk.qcow2", "vm-down"));
+        assertThat(job.error()).contains(ErrorCode.SOURCE_UNAVAILABLE);
+        assertThat(job.errorMessage()).contains("after 4 attempts");
+        assertThat(backend.find("vm-down")).isEmpty();
+    }
+
+    @Test
+    void brokenDownload_resumesFromTheLastByteWritten() throws Exception {
+        DroppingSource dropping = new DroppingSource(localSource, 5_000_000);
+        Provisioner p = start(engine(dropping).sleeper(d -> { }));
+        Job job = run(p, request("disk.qcow2", "vm-resume"));
+        assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+        assertVolumeHoldsImage("vm-resume");
+        assertThat(dropping.offsets).containsExactly(0L, 5_000_000L);
+    }
+
+    @Test
+    void parallelDownload_givesTheSameBytes() throws Exception {
+        Provisioner p = start(engine(localSource).parallelDownload(3, 1 << 20));
+        Job job = run(p, request("disk.qcow2", "vm-par"));
+        assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+        assertVolumeHoldsImage("vm-par");
+    }
+
+    @Test
+    void cancel_stopsARunningDownloadPromptly_andLeavesNothing() throws Exception {
+        GatedSource gated = new GatedSource(localSource);
+        Provisioner p = start(engine(gated));
+        String id = p.submit(request("disk.qcow2", "vm-cancel"));
+        assertThat(gated.opened.await(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.cancel(id)).isTrue();
+        Job job = p.await(id, Duration.ofSeconds(10));
+        assertThat(job.state()).isEqualTo(JobState.CANCELLED);
+        assertThat(job.error()).contains(ErrorCode.CANCELLED);
+        assertThat(backend.find("vm-cancel")).isEmpty();
+        assertThat(p.cacheStats().entries()).isZero();
+        assertThat(p.cancel(id)).isFalse();
+    }
+
+    @Test
+    void cancel_ofAQueuedJob_endsItWithoutRunning() throws Exception {
+        GatedSource gated = new GatedSource(localSource);
+        Provisioner p = start(engine(gated).maxConcurrentJobs(1));
+        String first = p.submit(request("disk.qcow2", "c-1"));
+        String queued = p.submit(request("disk.qcow2", "c-2"));
+        assertThat(p.cancel(queued)).isTrue();
+        assertThat(p.await(queued, WAIT).state()).isEqualTo(JobState.CANCELLED);
+        assertThat(p.status(queued).orElseThrow().startedAt()).isNull();
+        gated.release.countDown();
+        assertThat(p.await(first, WAIT).state()).isEqualTo(JobState.COMPLETED);
+    }
+
+    @Test
+    void timeout_countsFromStart_onTheInjectedClock_andEndsTheJobTimedOut() throws Exception {
+        MutableClock clock = new MutableClock();
+        GatedSource gated = new GatedSource(localSource);
+        Provisioner p = start(engine(gated).clock(clock).jobTimeout(Duration.ofMinutes(30))
+                .watchdogInterval(Duration.ofMillis(20)));
+        String id = p.submit(request("disk.qcow2", "vm-slow"));
+        assertThat(gated.opened.await(30, TimeUnit.SECONDS)).isTrue();
+        clock.advance(Duration.ofMinutes(29));
+        assertThat(p.await(id, Duration.ofMillis(300)).state()).isEqualTo(JobState.RUNNING);
+        clock.advance(Duration.ofMinutes(2));
+        Job job = p.await(id, Duration.ofSeconds(10));
+        assertThat(job.state()).isEqualTo(JobState.FAILED);
+        assertThat(job.error()).contains(ErrorCode.TIMED_OUT);
+        assertThat(backend.find("vm-slow")).isEmpty();
+    }
+
+    @Test
+    void submit_refusesRequestsBeyondTheEnginesLimits() {
+        Provisioner p = start(engine(localSource).maxVolumeBytes(1L << 30));
+        assertThatThrownBy(() -> p.submit(ProvisionRequest.builder().imageUri("s3://images/disk.qcow2")
+                .volumeName("vm-huge").volumeSizeBytes(2L << 30).build()))
+                .hasMessageStartingWith("volumeSizeBytes:");
+        assertThatThrownBy(() -> p.submit(ProvisionRequest.builder().imageUri("http://10.0.0.1/images/disk.qcow2")
+                .volumeName("vm-h").volumeSizeBytes(1 << 20).build()))
+                .hasMessageStartingWith("imageUri:");
+        assertThat(store.list(JobFilter.all())).isEmpty();
+    }
+
+    @Test
+    void start_failsJobsAnEarlierProcessLeftRunning_andDeletesVolumesTheyCreated() {
+        Instant t = Instant.now();
+        Job left = Job.pending("left-1", request("disk.qcow2", "vm-left"), t).running(t)
+                .withVolume(work.resolve("volumes/vm-left").toString(), true, t);
+        store.insert(left);
+        backend.create("vm-left", VOLUME_SIZE);
+        Job pending = Job.pending("left-2", request("disk.qcow2", "vm-left2"), t);
+        store.insert(pending);
+
+        start(engine(localSource));
+        Job failed = store.find("left-1").orElseThrow();
+        assertThat(failed.state()).isEqualTo(JobState.FAILED);
+        assertThat(failed.error()).contains(ErrorCode.INTERRUPTED);
+        assertThat(backend.find("vm-left")).isEmpty();
+        assertThat(store.find("left-2").orElseThrow().error()).contains(ErrorCode.INTERRUPTED);
+    }
+
+    @Test
+    void start_resumesJobsAnEarlierProcessLeftRunning_whenAskedTo() throws Exception {
+        Instant t = Instant.now();
+        Job left = Job.pending("left-3", request("disk.qcow2", "vm-again"), t).running(t)
+                .withVolume(work.resolve("volumes/vm-again").toString(), true, t);
+        store.insert(left);
+        backend.create("vm-again", VOLUME_SIZE);
+
+        Provisioner p = start(engine(localSource).recoveryMode(Provisioner.RecoveryMode.RESUME));
+        Job job = p.await("left-3", WAIT);
+        assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(job.attempts()).isEqualTo(2);
+        assertThat(job.createdVolume()).isTrue();
+        assertVolumeHoldsImage("vm-again");
+    }
+
+    @Test
+    void close_isIdempotent_andRefusesNewWork() {
+        Provisioner p = start(engine(localSource));
+        p.close();
+        p.close();
+        assertThatThrownBy(() -> p.submit(request("disk.qcow2", "vm-late"))).isInstanceOf(IllegalStateException.class);
+    }
+
+    @Test
+    void close_inCancelMode_cancelsRunningJobs() throws Exception {
+        GatedSource gated = new GatedSource(localSource);
+        Provisioner p = start(engine(gated).shutdown(Provisioner.ShutdownMode.CANCEL, Duration.ZERO));
+        String id = p.submit(request("disk.qcow2", "vm-closing"));
+        assertThat(gated.opened.await(30, TimeUnit.SECONDS)).isTrue();
+        p.close();
+        assertThat(store.find(id).orElseThrow().state()).isEqualTo(JobState.CANCELLED);
+        assertThat(backend.find("vm-closing")).isEmpty();
+    }
+
+    @Test
+    void aFailingListener_doesNotAffectTheJob() {
+        Provisioner p = start(engine(localSource).listener(e -> {
+            throw new IllegalStateException("listener bug");
+        }));
+        assertThat(run(p, request("disk.qcow2", "vm-l")).state()).isEqualTo(JobState.COMPLETED);
+    }
+
+    // ---- decorators over the real source, to inject faults ----
+
+    /** Blocks every download read until released. */
+    static final class GatedSource extends ForwardingSource {
+        final CountDownLatch opened = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+
+        GatedSource(ImageSource d) {
+            super(d);
+        }
+
+        @Override
+        public InputStream open(ImageRef ref, long offset, long length) {
+            InputStream in = delegate.open(ref, offset, length);
+            opened.countDown();
+            return new java.io.FilterInputStream(in) {
+                @Override
+                public int read(byte[] b, int off, int len) throws IOException {
+                    try {
+                        while (!release.await(50, TimeUnit.MILLISECONDS)) {
+                            if (closed) {
+                                throw new IOException("closed");
+                            }
+                        }
+                    } catch (InterruptedException e) {
+                        throw new IOException(e);
+                    }
+                    return super.read(b, off, len);
+                }
+
+                private volatile boolean closed;
+
+                @Override
+                public void close() throws IOException {
+                    closed = true;
+                    super.close();
+                }
+            };
+        }
+    }
+
+    /** stat fails with SOURCE_UNAVAILABLE the first {@code failures} times. */
+    static final class FlakySource extends ForwardingSource {
+        final AtomicInteger statCalls = new AtomicInteger();
+        final List<Instant> statTimes = new CopyOnWriteArrayList<>();
+        private final int failures;
+        private final Clock clock;
+
+        FlakySource(ImageSource d, int failures, Clock clock) {
+            super(d);
+            this.failures = failures;
+            this.clock = clock;
+        }
+
+        @Override
+        public ObjectInfo stat(ImageRef ref) {
+            statTimes.add(clock.instant());
+            if (statCalls.incrementAndGet() <= failures) {
+                throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE, "503 Slow Down");
+            }
+            return delegate.stat(ref);
+        }
+    }
+
+    /** The first download stream breaks after {@code dropAfter} bytes. */
+    static final class DroppingSource extends ForwardingSource {
+        final List<Long> offsets = new CopyOnWriteArrayList<>();
+        private final long dropAfter;
+
+        DroppingSource(ImageSource d, long dropAfter) {
+            super(d);
+            this.dropAfter = dropAfter;
+        }
+
+        @Override
+        public InputStream open(ImageRef ref, long offset, long length) {
+            offsets.add(offset);
+            InputStream in = delegate.open(ref, offset, length);
+            if (offsets.size() > 1) {
+                return in;
+            }
+            return new java.io.FilterInputStream(in) {
+                long read;
+
+                @Override
+                public int read(byte[] b, int off, int len) throws IOException {
+                    if (read >= dropAfter) {
+                        throw new IOException("Connection reset");
+                    }
+                    int n = super.read(b, off, (int) Math.min(len, dropAfter - read));
+                    read += Math.max(n, 0);
+                    return n;
+                }
+            };
+        }
+    }
+
+    static class ForwardingSource implements ImageSource {
+        final ImageSource delegate;
+
+        ForwardingSource(ImageSource delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public ObjectInfo stat(ImageRef ref) {
+            return delegate.stat(ref);
+        }
+
+        @Override
+        public Optional<String> publishedChecksum(ImageRef ref) {
+            return delegate.publishedChecksum(ref);
+        }
+
+        @Override
+        public InputStream open(ImageRef ref, long offset, long length) {
+            return delegate.open(ref, offset, length);
+        }
+    }
+
+    /** A real backend whose writer fails on its first write. */
+    static final class FailingWriterBackend implements VolumeBackend {
+        private final VolumeBackend d;
+
+        FailingWriterBackend(VolumeBackend d) {
+            this.d = d;
+        }
+
+        @Override
+        public Optional<VolumeInfo> find(String name) {
+            return d.find(name);
+        }
+
+        @Override
+        public VolumeInfo create(String name, long capacityBytes) {
+            return d.create(name, capacityBytes);
+        }
+
+        @Override
+        public VolumeInfo resize(String name, long capacityBytes) {
+            return d.resize(name, capacityBytes);
+        }
+
+        /** A writer with no local path (as a streamed upload) whose first write fails. */
+        @Override
+        public VolumeWriter openWriter(VolumeInfo volume) {
+            VolumeWriter real = d.openWriter(volume);
+            return new VolumeWriter() {
+                @Override
+                public Optional<Path> localPath() {
+                    return Optional.empty();
+                }
+
+                @Override
+                public long position() {
+                    return real.position();
+                }
+
+                @Override
+                public void write(java.nio.ByteBuffer src) throws IOException {
+                    throw new IOException("Input/output error");
+                }
+
+                @Override
+                public void writeZeros(long length) throws IOException {
+                    real.writeZeros(length);
+                }
+
+                @Override
+                public void skip(long length) throws IOException {
+                    real.skip(length);
+                }
+
+                @Override
+                public void finish() throws IOException {
+                    real.finish();
+                }
+
+                @Override
+                public void close() {
+                    real.close();
+                }
+            };
+        }
+
+        @Override
+        public boolean delete(String name) {
+            return d.delete(name);
+        }
+    }
+
+    static final class MutableClock extends Clock {
+        private final AtomicReference<Instant> now = new AtomicReference<>(Instant.parse("2026-01-01T00:00:00Z"));
+
+        void advance(Duration d) {
+            now.updateAndGet(t -> t.plus(d));
+        }
+
+        @Override
+        public ZoneOffset getZone() {
+            return ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(java.time.ZoneId zone) {
+            return this;
+        }
+
+        @Override
+        public Instant instant() {
+            return now.get();
+        }
+    }
+}
