@@ -214,9 +214,10 @@ public final class DiskImageCache implements ImageCache {
             try {
                 files.writeAlias(key.identity(), sha);
                 index.putAlias(key.identity(), sha);
-            } catch (RuntimeException e) {
-                hold.release();
-                throw e;
+            } catch (ProvisioningException e) {
+                // The entry is sound; only the shortcut for unpublished checksums is lost, so the
+                // next request for this object downloads it again instead of failing this one.
+                LOG.warn("cannot record the digest of {}: {}", key.identity(), e.getMessage());
             }
             return new Lease(path, sha, size, false, hold);
         } finally {
