@@ -1,0 +1,60 @@
+package org.volprov.micrometer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.volprov.Job;
+import org.volprov.JobState;
+import org.volprov.ProvisionRequest;
+import org.volprov.Provisioner;
+import org.volprov.cache.DiskImageCache;
+import org.volprov.embedded.FileVolumeBackend;
+import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.testing.TestImages;
+
+class ProvisionerMetricsTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void jobsStagesBytesAndCache_arePublished() throws Exception {
+        Path bucket = Files.createDirectories(dir.resolve("src/images"));
+        Path raw = TestImages.raw(dir.resolve("d.raw"), 6L << 20, 3);
+        Path qcow2 = TestImages.qcow2(raw, bucket.resolve("d.qcow2"), false);
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir.resolve("cache")).maxBytes(1L << 30).build();
+                Provisioner p = Provisioner.builder().source(new LocalDirectoryImageSource(dir.resolve("src")))
+                        .cache(cache).backend(FileVolumeBackend.open(dir.resolve("vol"))).build();
+                ProvisionerMetrics metrics = ProvisionerMetrics.bind(p, registry)) {
+            for (String v : new String[] {"m-1", "m-2"}) {
+                Job job = p.await(p.submit(ProvisionRequest.builder().imageUri("s3://images/d.qcow2").volumeName(v)
+                        .volumeSizeBytes(8L << 20).build()), Duration.ofSeconds(60));
+                assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+            }
+            Job failed = p.await(p.submit(ProvisionRequest.builder().imageUri("s3://images/missing").volumeName("m-3")
+                    .volumeSizeBytes(8L << 20).build()), Duration.ofSeconds(60));
+            assertThat(failed.state()).isEqualTo(JobState.FAILED);
+
+            assertThat(registry.get("volprov.jobs").tags("outcome", "COMPLETED", "error", "none").counter().count())
+                    .isEqualTo(2);
+            assertThat(registry.get("volprov.jobs").tags("outcome", "FAILED", "error", "IMAGE_NOT_FOUND").counter()
+                    .count()).isEqualTo(1);
+            assertThat(registry.get("volprov.stage.duration").tag("stage", "WRITING").timer().count()).isEqualTo(2);
+            assertThat(registry.get("volprov.stage.duration").tag("stage", "DOWNLOADING").timer().count()).isEqualTo(1);
+            assertThat(registry.get("volprov.bytes").tag("direction", "downloaded").counter().count())
+                    .isEqualTo(Files.size(qcow2));
+            assertThat(registry.get("volprov.bytes").tag("direction", "written").counter().count())
+                    .isEqualTo(2.0 * (8L << 20));
+            assertThat(registry.get("volprov.cache.requests").tag("result", "hit").functionCounter().count()).isEqualTo(1);
+            assertThat(registry.get("volprov.cache.requests").tag("result", "miss").functionCounter().count()).isEqualTo(1);
+            assertThat(registry.get("volprov.queue.depth").gauge().value()).isZero();
+            metrics.close();
+            assertThat(registry.find("volprov.queue.depth").gauge()).isNull();
+        }
+    }
+}
