@@ -25,6 +25,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.QemuImgConverter;
 import org.volprov.internal.Retrier;
@@ -39,7 +40,8 @@ import org.volprov.internal.Retrier;
  * the listeners.
  *
  * <p>Thread-safe. The parts handed to the builder stay the caller's: {@link #close()} does not
- * close them, except those the builder made itself (the default job store).
+ * close them, except those the builder made itself (the default job store, a cache opened from
+ * {@link Builder#cacheDirectory}).
  */
 public final class Provisioner implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Provisioner.class);
@@ -306,6 +308,9 @@ public final class Provisioner implements AutoCloseable {
         if (settings.ownsJobStore) {
             settings.jobStore.close();
         }
+        if (settings.ownsCache) {
+            settings.cache.close();
+        }
     }
 
     // ---- engine internals, used by JobRun ----
@@ -400,6 +405,7 @@ public final class Provisioner implements AutoCloseable {
     static final class Settings {
         final ImageSource source;
         final ImageCache cache;
+        final boolean ownsCache;
         final VolumeBackend backend;
         final JobStore jobStore;
         final boolean ownsJobStore;
@@ -424,7 +430,6 @@ public final class Provisioner implements AutoCloseable {
 
         Settings(Builder b) {
             this.source = require(b.source, "source");
-            this.cache = require(b.cache, "cache");
             this.backend = require(b.backend, "backend");
             this.ownsJobStore = b.jobStore == null;
             this.jobStore = b.jobStore == null ? new InMemoryJobStore() : b.jobStore;
@@ -446,6 +451,13 @@ public final class Provisioner implements AutoCloseable {
             this.bufferSize = b.bufferSize;
             this.downloadParallelism = b.downloadParallelism;
             this.downloadPartSize = b.downloadPartSize;
+            if (b.cache == null && b.cacheDirectory == null) {
+                throw new IllegalStateException("cache or cacheDirectory must be set");
+            }
+            // Opened last, so that a missing option cannot leave an open cache behind.
+            this.ownsCache = b.cache == null;
+            this.cache = b.cache != null ? b.cache
+                    : DiskImageCache.builder().directory(b.cacheDirectory).maxBytes(b.cacheMaxBytes).build();
         }
 
         private static <T> T require(T value, String option) {
@@ -457,12 +469,14 @@ public final class Provisioner implements AutoCloseable {
     }
 
     /**
-     * Builds a {@link Provisioner}. The image source, cache and volume backend are required; every
-     * other option has a default. Each setter checks its argument and names the option when it refuses.
+     * Builds a {@link Provisioner}. The image source, the cache (or a cache directory) and the volume
+     * backend are required; every other option has a default. Each setter checks its argument and names the option when it refuses.
      */
     public static final class Builder {
         private ImageSource source;
         private ImageCache cache;
+        private Path cacheDirectory;
+        private long cacheMaxBytes;
         private VolumeBackend backend;
         private JobStore jobStore;
         private ImageConverter converter;
@@ -495,9 +509,23 @@ public final class Provisioner implements AutoCloseable {
             return this;
         }
 
-        /** Where verified images are kept. Required. */
+        /** Where verified images are kept; this or {@link #cacheDirectory} is required. */
         public Builder cache(ImageCache cache) {
             this.cache = Objects.requireNonNull(cache, "cache");
+            return this;
+        }
+
+        /**
+         * Keeps verified images in a {@link DiskImageCache} in {@code directory}, holding at most
+         * {@code maxBytes}; the engine opens it and closes it with itself. Ignored when
+         * {@link #cache} is set.
+         */
+        public Builder cacheDirectory(Path directory, long maxBytes) {
+            this.cacheDirectory = Objects.requireNonNull(directory, "cacheDirectory");
+            if (maxBytes <= 0) {
+                throw new IllegalArgumentException("cacheMaxBytes must be greater than 0");
+            }
+            this.cacheMaxBytes = maxBytes;
             return this;
         }
 

@@ -428,6 +428,30 @@ class ProvisionerTest {
     }
 
     @Test
+    void cacheDirectory_opensADiskCacheOwnedByTheEngine() {
+        Path dir = work.resolve("own-cache");
+        Provisioner p = Provisioner.builder().source(localSource).backend(backend).cacheDirectory(dir, 1L << 30)
+                .build();
+        try {
+            assertThat(p.await(p.submit(request("disk.qcow2", "vm-own")), WAIT).state()).isEqualTo(JobState.COMPLETED);
+        } finally {
+            p.close();
+        }
+        // Closed with the engine: the directory can be opened again at once.
+        DiskImageCache.builder().directory(dir).maxBytes(1L << 30).build().close();
+    }
+
+    @Test
+    void build_withoutRequiredParts_namesTheMissingOne() {
+        assertThatThrownBy(() -> Provisioner.builder().source(localSource).backend(backend).build())
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("cache");
+        assertThatThrownBy(() -> Provisioner.builder().source(localSource).cacheDirectory(work.resolve("c2"), 1 << 30)
+                .build())
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("backend");
+        assertThatThrownBy(() -> Provisioner.builder().maxConcurrentJobs(0)).hasMessageContaining("maxConcurrentJobs");
+    }
+
+    @Test
     void close_isIdempotent_andRefusesNewWork() {
         Provisioner p = start(engine(localSource));
         p.close();
