@@ -53,6 +53,7 @@ class LibvirtVolumeBackendIT {
 
     @Test
     void localAndStreamWrites_ofTheSameData_giveIdenticalBytes() throws Exception {
+        assumeTrue(POOL.isLocal(), "LOCAL writes need the volume on this host");
         long size = 24 * MIB;
         byte[] expected = new byte[(int) size];
         VolumeInfo local = backend(WriteMode.LOCAL).create(name("same-local"), size);
@@ -95,13 +96,13 @@ class LibvirtVolumeBackendIT {
     }
 
     @Test
-    void create_newVolumeInDirPool_readsAsZeros_andIsSparse() throws Exception {
+    void create_newVolume_readsAsZerosOnlyInAFilePool_andIsSparseThere() throws Exception {
         LibvirtVolumeBackend b = backend(WriteMode.AUTO);
-        assertThat(b.poolType()).isEqualTo("dir");
+        boolean filePool = List.of("dir", "fs", "netfs").contains(b.poolType());
         VolumeInfo v = b.create(name("sparse"), 64 * MIB);
-        assertThat(v.readsAsZeros()).isTrue();
+        assertThat(v.readsAsZeros()).as("new volume in a " + b.poolType() + " pool reads as zeros").isEqualTo(filePool);
         assertThat(b.find(v.name()).orElseThrow().readsAsZeros()).isFalse();
-        if (POOL.isLocal()) {
+        if (filePool && POOL.isLocal()) {
             assertThat(LibvirtTestPool.run(List.of("du", "-B1", "--apparent-size", v.path()), true)).startsWith(Long.toString(64 * MIB));
             long used = Long.parseLong(LibvirtTestPool.run(List.of("du", "-B1", v.path()), true).split("\\s+")[0]);
             assertThat(used).as("blocks allocated for a new 64 MiB volume").isLessThan(MIB);
@@ -121,12 +122,12 @@ class LibvirtVolumeBackendIT {
     @Test
     void streamWriter_pastTheVolumeEnd_failsWithoutGrowingIt() throws Exception {
         LibvirtVolumeBackend b = backend(WriteMode.STREAM);
-        VolumeInfo v = b.create(name("bounded"), MIB);
+        VolumeInfo v = b.create(name("bounded"), MIB); // an LV is rounded up to whole extents
         try (VolumeWriter w = b.openWriter(v)) {
-            assertThatThrownBy(() -> w.write(ByteBuffer.allocate((int) MIB + 1))).isInstanceOf(IOException.class)
+            assertThatThrownBy(() -> w.write(ByteBuffer.allocate((int) v.capacityBytes() + 1))).isInstanceOf(IOException.class)
                     .hasMessageContaining("passes the end");
         }
-        assertThat(b.find(v.name()).orElseThrow().capacityBytes()).isEqualTo(MIB);
+        assertThat(b.find(v.name()).orElseThrow().capacityBytes()).isEqualTo(v.capacityBytes());
     }
 
     @Test
