@@ -52,6 +52,7 @@ public final class FaultProxy implements AutoCloseable {
     private final AtomicInteger cutsDone = new AtomicInteger();
     private final AtomicBoolean closed = new AtomicBoolean();
     private volatile long cutAfter;
+    private volatile boolean cutWithReset;
     private volatile Mode mode = Mode.FORWARD;
     private volatile long outageEndsNanos = Long.MAX_VALUE;
 
@@ -82,21 +83,35 @@ public final class FaultProxy implements AutoCloseable {
     }
 
     /**
-     * Cuts (TCP reset) the next {@code connections} connections that carry server-to-client bytes
-     * after this call, each once it has forwarded {@code bytes} more bytes. A pooled idle
+     * Closes (FIN, as a server that stops mid-response) the next {@code connections} connections
+     * that carry server-to-client bytes after this call, each once it has forwarded {@code bytes}
+     * more bytes. The client receives every forwarded byte, then end-of-stream. A pooled idle
      * connection counts as "next" when its next response starts to flow.
      */
     public void cutAfter(long bytes, int connections) {
+        arm(bytes, connections, false);
+    }
+
+    /** Closes the next connection that carries server-to-client bytes after {@code bytes} of them. */
+    public void cutOnceAfter(long bytes) {
+        cutAfter(bytes, 1);
+    }
+
+    /**
+     * Like {@link #cutAfter} but with a TCP reset: the client's kernel discards forwarded bytes its
+     * application has not read yet, so the client may receive fewer than {@code bytes}.
+     */
+    public void resetAfter(long bytes, int connections) {
+        arm(bytes, connections, true);
+    }
+
+    private void arm(long bytes, int connections, boolean reset) {
         if (bytes < 0 || connections < 0) {
             throw new IllegalArgumentException("bytes and connections must not be negative");
         }
         this.cutAfter = bytes;
+        this.cutWithReset = reset;
         cutsLeft.set(connections);
-    }
-
-    /** Cuts the next connection that carries server-to-client bytes after {@code bytes} of them. */
-    public void cutOnceAfter(long bytes) {
-        cutAfter(bytes, 1);
     }
 
     /** How many connections were cut so far. */
@@ -221,7 +236,13 @@ public final class FaultProxy implements AutoCloseable {
                         counter.addAndGet(part);
                         total.addAndGet(part);
                         cutsDone.incrementAndGet();
-                        reset(client);
+                        if (cutWithReset) {
+                            reset(client);
+                        } else {
+                            // FIN after the last forwarded byte; the other pump closes the socket
+                            // once the client hangs up.
+                            client.shutdownOutput();
+                        }
                         reset(up);
                         return;
                     }

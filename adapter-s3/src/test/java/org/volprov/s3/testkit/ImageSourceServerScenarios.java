@@ -214,6 +214,31 @@ public abstract class ImageSourceServerScenarios {
     }
 
     @Test
+    public void read_whenConnectionIsResetMidObject_throwsAndResumeCompletesTheObject() throws Exception {
+        int size = 6 * 1024 * 1024 + 1;
+        byte[] data = random(size, 14);
+        server.put(bucket, "drop/reset.raw", data);
+        try (FaultProxy proxy = FaultProxy.start(server.endpoint());
+             ImageSource viaProxy = newSource(proxy.endpoint(), server.accessKey(), server.secretKey(),
+                     Duration.ofSeconds(5), Duration.ofSeconds(10))) {
+            proxy.resetAfter(2 * 1024 * 1024, 1);
+            ByteArrayOutputStream received = new ByteArrayOutputStream(size);
+            assertTimeoutPreemptively(HANG_GUARD, () -> {
+                try (InputStream in = viaProxy.open(ref("drop/reset.raw"), 0, size)) {
+                    assertThatThrownBy(() -> copy(in, received, 64 * 1024))
+                            .isInstanceOfAny(IOException.class, ProvisioningException.class);
+                }
+            });
+            int got = received.size();
+            assertThat(got).isLessThan(size);
+            try (InputStream rest = viaProxy.open(ref("drop/reset.raw"), got, size - got)) {
+                copy(rest, received, 64 * 1024);
+            }
+            assertThat(sha256Hex(received.toByteArray())).isEqualTo(sha256Hex(data));
+        }
+    }
+
+    @Test
     public void read_whenServerStallsMidObject_throwsAfterReadTimeout() throws Exception {
         int size = 16 * 1024 * 1024;
         server.put(bucket, "stall/big.raw", random(size, 12));
