@@ -1,0 +1,230 @@
+package org.volprov.s3;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import javax.net.ssl.TrustManager;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.volprov.ErrorCode;
+import org.volprov.ImageRef;
+import org.volprov.ImageSource;
+import org.volprov.ObjectInfo;
+import org.volprov.ProvisioningException;
+import org.volprov.PublishedChecksum;
+import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
+import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+import software.amazon.awssdk.core.ResponseInputStream;
+import software.amazon.awssdk.core.client.config.ClientOverrideConfiguration;
+import software.amazon.awssdk.core.retry.RetryPolicy;
+import software.amazon.awssdk.http.SdkHttpClient;
+import software.amazon.awssdk.http.SdkHttpConfigurationOption;
+import software.amazon.awssdk.http.apache.ApacheHttpClient;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3ClientBuilder;
+import software.amazon.awssdk.services.s3.S3Configuration;
+import software.amazon.awssdk.services.s3.model.GetObjectRequest;
+import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
+import software.amazon.awssdk.utils.AttributeMap;
+
+/**
+ * An {@link ImageSource} on AWS SDK for Java v2: AWS S3 itself, or any S3-compatible server
+ * (MinIO, Ceph RGW, s3proxy...) through an endpoint override and path-style addressing.
+ *
+ * <p>Thread-safe; one instance holds one connection pool and is shared by all jobs. The SDK's own
+ * retries are off: the engine retries {@code SOURCE_UNAVAILABLE} with backoff and resumes downloads
+ * at the last written byte, and two retry loops stacked would multiply the wait on an outage.
+ */
+public final class S3ImageSource implements ImageSource {
+    private static final Logger LOG = LoggerFactory.getLogger(S3ImageSource.class);
+    /** A {@code .sha256} object is one line; anything larger is not one. */
+    static final int MAX_CHECKSUM_BYTES = 4096;
+
+    private final S3SourceConfig config;
+    private final SdkHttpClient httpClient;
+    private final S3Client client;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private S3ImageSource(S3SourceConfig config) {
+        this.config = config;
+        this.httpClient = buildHttpClient(config);
+        try {
+            this.client = buildClient(config, httpClient);
+        } catch (RuntimeException e) {
+            httpClient.close();
+            throw e;
+        }
+    }
+
+    /** Creates a source; no request is made until the first call. */
+    public static S3ImageSource create(S3SourceConfig config) {
+        return new S3ImageSource(Objects.requireNonNull(config, "config"));
+    }
+
+    public S3SourceConfig config() {
+        return config;
+    }
+
+    @Override
+    public ObjectInfo stat(ImageRef ref) {
+        checkOpen();
+        try {
+            HeadObjectResponse head = client.headObject(b -> b.bucket(ref.bucket()).key(ref.key()));
+            return new ObjectInfo(head.contentLength() == null ? 0 : head.contentLength(),
+                    head.eTag() == null ? "" : head.eTag(),
+                    head.lastModified() == null ? Instant.EPOCH : head.lastModified());
+        } catch (RuntimeException e) {
+            throw S3Errors.translate("reading metadata of", ref, e);
+        }
+    }
+
+    @Override
+    public Optional<String> publishedChecksum(ImageRef ref) {
+        checkOpen();
+        ImageRef sibling = ref.checksumSibling();
+        byte[] content;
+        // No Range header: a zero-byte sibling would answer 416. A large one is aborted after the cap.
+        try (ResponseInputStream<GetObjectResponse> in =
+                     client.getObject(b -> b.bucket(sibling.bucket()).key(sibling.key()))) {
+            try {
+                content = in.readNBytes(MAX_CHECKSUM_BYTES + 1);
+            } finally {
+                in.abort();
+            }
+        } catch (IOException e) {
+            throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
+                    "cannot read " + sibling + " (retryable): " + e, e);
+        } catch (RuntimeException e) {
+            ProvisioningException p = S3Errors.translate("reading", sibling, e);
+            if (p.code() == ErrorCode.IMAGE_NOT_FOUND) {
+                return Optional.empty();
+            }
+            throw p;
+        }
+        if (content.length > MAX_CHECKSUM_BYTES) {
+            LOG.warn("{} is larger than {} bytes; treating the image as having no published checksum",
+                    sibling, MAX_CHECKSUM_BYTES);
+            return Optional.empty();
+        }
+        Optional<String> digest = PublishedChecksum.parse(new String(content, StandardCharsets.UTF_8));
+        if (digest.isEmpty()) {
+            LOG.warn("{} holds no SHA-256 digest; treating the image as having no published checksum", sibling);
+        }
+        return digest;
+    }
+
+    @Override
+    public InputStream open(ImageRef ref, long offset, long length) {
+        Objects.requireNonNull(ref, "ref");
+        if (offset < 0 || length < 0 || offset > Long.MAX_VALUE - length) {
+            throw new IllegalArgumentException("offset and length must not be negative, got " + offset + ", " + length);
+        }
+        checkOpen();
+        if (length == 0) {
+            return InputStream.nullInputStream();
+        }
+        String range = "bytes=" + offset + "-" + (offset + length - 1);
+        String what = ref + " [" + range + "]";
+        ResponseInputStream<GetObjectResponse> in;
+        try {
+            in = client.getObject(GetObjectRequest.builder().bucket(ref.bucket()).key(ref.key()).range(range).build());
+        } catch (RuntimeException e) {
+            throw S3Errors.translate("reading", what, e);
+        }
+        GetObjectResponse response = in.response();
+        Long contentLength = response.contentLength();
+        // A server that ignores Range answers 200 with the whole object: reading on would yield the
+        // wrong bytes for any offset but 0.
+        if (response.contentRange() == null && offset != 0) {
+            in.abort();
+            throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
+                    "S3 server ignored the Range header for " + what + "; it cannot serve resumed or parallel reads");
+        }
+        if (contentLength != null && contentLength < length) {
+            in.abort();
+            throw new ProvisioningException(ErrorCode.INVALID_REQUEST,
+                    "range " + what + " lies past the end of the object (server sent " + contentLength + " bytes)");
+        }
+        return new ExactLengthInputStream(in, length, in::abort, what);
+    }
+
+    /** The configured endpoint: http(s) image URIs must name its host and port. Empty for AWS. */
+    @Override
+    public Optional<URI> endpoint() {
+        return config.endpoint();
+    }
+
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            // The SDK does not close an HTTP client it was handed, so both are closed here.
+            try {
+                client.close();
+            } finally {
+                httpClient.close();
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "S3ImageSource[" + config + "]";
+    }
+
+    private void checkOpen() {
+        if (closed.get()) {
+            throw new IllegalStateException("S3ImageSource is closed");
+        }
+    }
+
+    private static SdkHttpClient buildHttpClient(S3SourceConfig config) {
+        ApacheHttpClient.Builder http = ApacheHttpClient.builder()
+                .connectionTimeout(config.connectTimeout())
+                .socketTimeout(config.readTimeout())
+                .maxConnections(config.maxConnections());
+        switch (config.trustMode()) {
+            case CA_FILE -> {
+                TrustManager[] managers = Tls.trustManagers(config.caFile().orElseThrow());
+                return http.tlsTrustManagersProvider(() -> managers).build();
+            }
+            case TRUST_ALL -> {
+                return http.buildWithDefaults(AttributeMap.builder()
+                        .put(SdkHttpConfigurationOption.TRUST_ALL_CERTIFICATES, Boolean.TRUE).build());
+            }
+            default -> {
+                return http.build();
+            }
+        }
+    }
+
+    private static S3Client buildClient(S3SourceConfig config, SdkHttpClient httpClient) {
+        AwsCredentialsProvider credentials = config.hasStaticCredentials()
+                ? StaticCredentialsProvider.create(AwsBasicCredentials.create(
+                        config.accessKey().orElseThrow(), config.secretKey().orElseThrow()))
+                : DefaultCredentialsProvider.create();
+        S3ClientBuilder builder = S3Client.builder()
+                .httpClient(httpClient)
+                .region(Region.of(config.region()))
+                .credentialsProvider(credentials)
+                .serviceConfiguration(S3Configuration.builder()
+                        .pathStyleAccessEnabled(config.pathStyle())
+                        // The engine verifies SHA-256 end to end; the SDK's MD5 check asks for an
+                        // x-amz-te header that some S3-compatible servers refuse, and never covers ranges.
+                        .checksumValidationEnabled(false)
+                        .build())
+                .overrideConfiguration(ClientOverrideConfiguration.builder()
+                        .retryPolicy(RetryPolicy.none())
+                        .build());
+        config.endpoint().ifPresent(builder::endpointOverride);
+        return builder.build();
+    }
+}
