@@ -38,6 +38,8 @@ import org.volprov.ImageSource;
 import org.volprov.ObjectInfo;
 import org.volprov.ProvisioningException;
 import org.volprov.PublishedChecksum;
+import org.volprov.internal.ExactLengthInputStream;
+import org.volprov.internal.PemTrust;
 
 /**
  * An {@link ImageSource} on the MinIO Java SDK, for MinIO and other S3-compatible servers.
@@ -206,7 +208,7 @@ public final class MinioImageSource implements ImageSource {
         try {
             switch (config.trustMode()) {
                 case CA_FILE -> {
-                    TrustManager[] managers = Tls.trustManagers(config.caFile().orElseThrow());
+                    TrustManager[] managers = PemTrust.trustManagers(config.caFile().orElseThrow());
                     X509TrustManager tm = (X509TrustManager) managers[0];
                     SSLContext ctx = SSLContext.getInstance("TLS");
                     ctx.init(null, managers, null);

@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 import org.volprov.ProvisioningException;
+import org.volprov.internal.PemTrust;
 
 /**
  * Immutable, validated configuration of a {@link MinioImageSource}. Built once by
@@ -197,7 +198,7 @@ public final class MinioSourceConfig {
             if (!Files.isRegularFile(pemFile)) {
                 throw ProvisioningException.invalid("caFile", "is not a readable file: " + pemFile);
             }
-            Tls.trustManagers(pemFile); // fails now, naming caFile, rather than at the first request
+            PemTrust.trustManagers(pemFile); // fails now, naming caFile, rather than at the first request
             this.trustMode = TrustMode.CA_FILE;
             this.caFile = pemFile.toAbsolutePath();
             return this;

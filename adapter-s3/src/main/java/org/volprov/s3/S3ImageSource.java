@@ -35,6 +35,8 @@ import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.utils.AttributeMap;
+import org.volprov.internal.ExactLengthInputStream;
+import org.volprov.internal.PemTrust;
 
 /**
  * An {@link ImageSource} on AWS SDK for Java v2: AWS S3 itself, or any S3-compatible server
@@ -193,7 +195,7 @@ public final class S3ImageSource implements ImageSource {
                 .maxConnections(config.maxConnections());
         switch (config.trustMode()) {
             case CA_FILE -> {
-                TrustManager[] managers = Tls.trustManagers(config.caFile().orElseThrow());
+                TrustManager[] managers = PemTrust.trustManagers(config.caFile().orElseThrow());
                 return http.tlsTrustManagersProvider(() -> managers).build();
             }
             case TRUST_ALL -> {

@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 import org.volprov.ProvisioningException;
+import org.volprov.internal.PemTrust;
 
 /**
  * Immutable, validated configuration of an {@link S3ImageSource}. Built once by {@link #builder()};
@@ -209,7 +210,7 @@ public final class S3SourceConfig {
             if (!Files.isRegularFile(pemFile)) {
                 throw ProvisioningException.invalid("caFile", "is not a readable file: " + pemFile);
             }
-            Tls.trustManagers(pemFile); // fails now, naming caFile, rather than at the first request
+            PemTrust.trustManagers(pemFile); // fails now, naming caFile, rather than at the first request
             this.trustMode = TrustMode.CA_FILE;
             this.caFile = pemFile.toAbsolutePath();
             return this;

@@ -1,4 +1,4 @@
-package org.volprov.minio;
+package org.volprov.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

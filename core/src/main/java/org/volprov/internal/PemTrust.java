@@ -1,4 +1,4 @@
-package org.volprov.minio;
+package org.volprov.internal;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -13,12 +13,12 @@ import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 import org.volprov.ProvisioningException;
 
-/** Trust managers from a PEM file of CA certificates. */
-final class Tls {
-    private Tls() {
+/** Trust managers from a PEM file of CA certificates, for the object-store adapters' TLS settings. */
+public final class PemTrust {
+    private PemTrust() {
     }
 
-    static TrustManager[] trustManagers(Path pemFile) {
+    public static TrustManager[] trustManagers(Path pemFile) {
         try (InputStream in = Files.newInputStream(pemFile)) {
             Collection<? extends Certificate> certs = CertificateFactory.getInstance("X.509").generateCertificates(in);
             if (certs.isEmpty()) {

@@ -1,4 +1,4 @@
-package org.volprov.minio;
+package org.volprov.internal;
 
 import java.io.EOFException;
 import java.io.IOException;
@@ -10,7 +10,7 @@ import java.util.Objects;
  * look like a complete object. Closing before the end aborts the connection instead of draining it,
  * so an abandoned multi-GiB range costs nothing. Not thread-safe, like any stream.
  */
-final class ExactLengthInputStream extends InputStream {
+public final class ExactLengthInputStream extends InputStream {
     private final InputStream in;
     private final Runnable abort;
     private final String what;
@@ -24,7 +24,7 @@ final class ExactLengthInputStream extends InputStream {
      * @param abort drops the underlying connection without reading the rest
      * @param what names the range in error messages
      */
-    ExactLengthInputStream(InputStream in, long length, Runnable abort, String what) {
+    public ExactLengthInputStream(InputStream in, long length, Runnable abort, String what) {
         this.in = Objects.requireNonNull(in, "in");
         this.length = length;
         this.remaining = length;
