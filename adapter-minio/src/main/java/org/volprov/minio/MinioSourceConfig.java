@@ -1,14 +1,11 @@
 package org.volprov.minio;
 
 import java.net.URI;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Locale;
-import java.util.Objects;
 import java.util.Optional;
 import org.volprov.ProvisioningException;
-import org.volprov.internal.PemTrust;
+import org.volprov.internal.ConfigChecks;
 
 /**
  * Immutable, validated configuration of a {@link MinioImageSource}. Built once by
@@ -93,16 +90,12 @@ public final class MinioSourceConfig {
     public String toString() {
         return "MinioSourceConfig[endpoint=" + endpoint
                 + ", region=" + region
-                + ", credentials=" + (accessKey == null ? "environment" : "static(accessKey=" + mask(accessKey) + ")")
+                + ", credentials=" + (accessKey == null ? "environment" : "static(accessKey=" + ConfigChecks.maskKey(accessKey) + ")")
                 + ", trust=" + trustMode + (caFile == null ? "" : "(" + caFile + ")")
                 + ", connectTimeout=" + connectTimeout
                 + ", readTimeout=" + readTimeout + "]";
     }
 
-    // An access key id is not a secret, but its full form is not needed to recognise it in a log.
-    static String mask(String key) {
-        return key.length() <= 4 ? "****" : key.substring(0, 4) + "****";
-    }
 
     /** Builds a {@link MinioSourceConfig}; not thread-safe. */
     public static final class Builder {
@@ -121,31 +114,14 @@ public final class MinioSourceConfig {
 
         /** The MinIO (or other S3-compatible) server, {@code http(s)://host[:port]}; required. */
         public Builder endpoint(URI endpoint) {
-            Objects.requireNonNull(endpoint, "endpoint");
-            String scheme = endpoint.getScheme() == null ? "" : endpoint.getScheme().toLowerCase(Locale.ROOT);
-            if (!scheme.equals("http") && !scheme.equals("https")) {
-                throw ProvisioningException.invalid("endpoint", "must be an http or https URI, got " + endpoint);
-            }
-            if (endpoint.getHost() == null) {
-                throw ProvisioningException.invalid("endpoint", "must name a host, got " + endpoint);
-            }
-            if (endpoint.getRawUserInfo() != null || endpoint.getRawQuery() != null || endpoint.getRawFragment() != null
-                    || (endpoint.getRawPath() != null && !endpoint.getRawPath().isEmpty()
-                    && !endpoint.getRawPath().equals("/"))) {
-                throw ProvisioningException.invalid("endpoint", "must be scheme://host[:port] only, got " + endpoint);
-            }
-            this.endpoint = URI.create(scheme + "://" + endpoint.getRawAuthority());
+            this.endpoint = ConfigChecks.httpEndpoint("endpoint", endpoint);
             return this;
         }
 
         /** Shorthand for {@link #endpoint(URI)}. */
         public Builder endpoint(String endpoint) {
-            Objects.requireNonNull(endpoint, "endpoint");
-            try {
-                return endpoint(URI.create(endpoint));
-            } catch (IllegalArgumentException e) {
-                throw ProvisioningException.invalid("endpoint", "is not a URI: " + e.getMessage());
-            }
+            this.endpoint = ConfigChecks.httpEndpoint("endpoint", endpoint);
+            return this;
         }
 
         /**
@@ -153,10 +129,7 @@ public final class MinioSourceConfig {
          * request before the first read.
          */
         public Builder region(String region) {
-            if (region == null || region.isBlank()) {
-                throw ProvisioningException.invalid("region", "must not be blank");
-            }
-            this.region = region.strip();
+            this.region = ConfigChecks.nonBlank("region", region);
             return this;
         }
 
@@ -194,13 +167,8 @@ public final class MinioSourceConfig {
 
         /** Trusts only the CA certificates in {@code pemFile} (one or more PEM blocks). */
         public Builder trustCaFile(Path pemFile) {
-            Objects.requireNonNull(pemFile, "caFile");
-            if (!Files.isRegularFile(pemFile)) {
-                throw ProvisioningException.invalid("caFile", "is not a readable file: " + pemFile);
-            }
-            PemTrust.trustManagers(pemFile); // fails now, naming caFile, rather than at the first request
+            this.caFile = ConfigChecks.caFile("caFile", pemFile);
             this.trustMode = TrustMode.CA_FILE;
-            this.caFile = pemFile.toAbsolutePath();
             return this;
         }
 
@@ -213,13 +181,13 @@ public final class MinioSourceConfig {
 
         /** Time allowed to open a connection; default 10 s. */
         public Builder connectTimeout(Duration timeout) {
-            this.connectTimeout = positive("connectTimeout", timeout);
+            this.connectTimeout = ConfigChecks.positiveMillis("connectTimeout", timeout);
             return this;
         }
 
         /** Longest silence while waiting for response bytes; default 60 s. */
         public Builder readTimeout(Duration timeout) {
-            this.readTimeout = positive("readTimeout", timeout);
+            this.readTimeout = ConfigChecks.positiveMillis("readTimeout", timeout);
             return this;
         }
 
@@ -237,14 +205,5 @@ public final class MinioSourceConfig {
             return new MinioSourceConfig(this);
         }
 
-        private static Duration positive(String field, Duration d) {
-            if (d == null || d.isNegative() || d.isZero()) {
-                throw ProvisioningException.invalid(field, "must be a positive duration");
-            }
-            if (d.toMillis() > Integer.MAX_VALUE) {
-                throw ProvisioningException.invalid(field, "must be at most " + Integer.MAX_VALUE + " ms");
-            }
-            return d;
-        }
     }
 }
