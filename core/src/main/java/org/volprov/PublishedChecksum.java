@@ -3,6 +3,8 @@ package org.volprov;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Parses the content of a {@code <key>.sha256} object: a bare 64-hex digest or a {@code sha256sum}
@@ -10,6 +12,9 @@ import java.util.regex.Pattern;
  * space ignored. Anything else is "no published checksum".
  */
 public final class PublishedChecksum {
+    /** How much of a {@code .sha256} object a source reads: a larger one holds no usable digest. */
+    public static final int MAX_SIBLING_BYTES = 4096;
+    private static final Logger LOG = LoggerFactory.getLogger(PublishedChecksum.class);
     private static final Pattern HEX64 = Pattern.compile("[0-9a-fA-F]{64}");
 
     private PublishedChecksum() {
@@ -36,6 +41,24 @@ public final class PublishedChecksum {
             }
         }
         return Optional.of(first.toLowerCase(Locale.ROOT));
+    }
+
+    /**
+     * The digest in a sibling object's content, read as at most {@code MAX_SIBLING_BYTES + 1} bytes.
+     * Warns, and returns empty, when the content is too large or holds no digest: the image is then
+     * treated as having no published checksum, never as an error.
+     */
+    public static Optional<String> fromSibling(ImageRef sibling, byte[] content) {
+        if (content.length > MAX_SIBLING_BYTES) {
+            LOG.warn("{} is larger than {} bytes; treating the image as having no published checksum", sibling,
+                    MAX_SIBLING_BYTES);
+            return Optional.empty();
+        }
+        Optional<String> digest = parse(new String(content, java.nio.charset.StandardCharsets.UTF_8));
+        if (digest.isEmpty()) {
+            LOG.warn("{} holds no SHA-256 digest; treating the image as having no published checksum", sibling);
+        }
+        return digest;
     }
 
     /** Whether {@code digest} is 64 lower-case hex characters. */

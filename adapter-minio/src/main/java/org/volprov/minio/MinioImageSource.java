@@ -11,7 +11,6 @@ import io.minio.credentials.MinioEnvironmentProvider;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.cert.X509Certificate;
 import java.time.Instant;
@@ -30,8 +29,6 @@ import okio.Buffer;
 import okio.BufferedSource;
 import okio.ForwardingSource;
 import okio.Okio;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ImageSource;
@@ -49,9 +46,7 @@ import org.volprov.internal.PemTrust;
  * last written byte.
  */
 public final class MinioImageSource implements ImageSource {
-    private static final Logger LOG = LoggerFactory.getLogger(MinioImageSource.class);
     /** A {@code .sha256} object is one line; anything larger is not one. */
-    static final int MAX_CHECKSUM_BYTES = 4096;
 
     private final MinioSourceConfig config;
     private final OkHttpClient http;
@@ -102,7 +97,7 @@ public final class MinioImageSource implements ImageSource {
         // No Range header: a zero-byte sibling would answer 416. A large one is cut off after the cap.
         try (GetObjectResponse in = client.getObject(
                 GetObjectArgs.builder().bucket(sibling.bucket()).object(sibling.key()).build())) {
-            content = in.readNBytes(MAX_CHECKSUM_BYTES + 1);
+            content = in.readNBytes(PublishedChecksum.MAX_SIBLING_BYTES + 1);
         } catch (Exception e) {
             ProvisioningException p = MinioErrors.translate("reading", sibling, e);
             if (p.code() == ErrorCode.IMAGE_NOT_FOUND) {
@@ -110,16 +105,7 @@ public final class MinioImageSource implements ImageSource {
             }
             throw p;
         }
-        if (content.length > MAX_CHECKSUM_BYTES) {
-            LOG.warn("{} is larger than {} bytes; treating the image as having no published checksum",
-                    sibling, MAX_CHECKSUM_BYTES);
-            return Optional.empty();
-        }
-        Optional<String> digest = PublishedChecksum.parse(new String(content, StandardCharsets.UTF_8));
-        if (digest.isEmpty()) {
-            LOG.warn("{} holds no SHA-256 digest; treating the image as having no published checksum", sibling);
-        }
-        return digest;
+        return PublishedChecksum.fromSibling(sibling, content);
     }
 
     @Override

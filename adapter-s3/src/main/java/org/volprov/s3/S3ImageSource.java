@@ -3,14 +3,11 @@ package org.volprov.s3;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import javax.net.ssl.TrustManager;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ImageSource;
@@ -47,9 +44,7 @@ import org.volprov.internal.PemTrust;
  * at the last written byte, and two retry loops stacked would multiply the wait on an outage.
  */
 public final class S3ImageSource implements ImageSource {
-    private static final Logger LOG = LoggerFactory.getLogger(S3ImageSource.class);
     /** A {@code .sha256} object is one line; anything larger is not one. */
-    static final int MAX_CHECKSUM_BYTES = 4096;
 
     private final S3SourceConfig config;
     private final SdkHttpClient httpClient;
@@ -98,7 +93,7 @@ public final class S3ImageSource implements ImageSource {
         try (ResponseInputStream<GetObjectResponse> in =
                      client.getObject(b -> b.bucket(sibling.bucket()).key(sibling.key()))) {
             try {
-                content = in.readNBytes(MAX_CHECKSUM_BYTES + 1);
+                content = in.readNBytes(PublishedChecksum.MAX_SIBLING_BYTES + 1);
             } finally {
                 in.abort();
             }
@@ -112,16 +107,7 @@ public final class S3ImageSource implements ImageSource {
             }
             throw p;
         }
-        if (content.length > MAX_CHECKSUM_BYTES) {
-            LOG.warn("{} is larger than {} bytes; treating the image as having no published checksum",
-                    sibling, MAX_CHECKSUM_BYTES);
-            return Optional.empty();
-        }
-        Optional<String> digest = PublishedChecksum.parse(new String(content, StandardCharsets.UTF_8));
-        if (digest.isEmpty()) {
-            LOG.warn("{} holds no SHA-256 digest; treating the image as having no published checksum", sibling);
-        }
-        return digest;
+        return PublishedChecksum.fromSibling(sibling, content);
     }
 
     @Override

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -12,8 +11,6 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Objects;
 import java.util.Optional;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ImageSource;
@@ -27,8 +24,6 @@ import org.volprov.PublishedChecksum;
  * Thread-safe.
  */
 public final class LocalDirectoryImageSource implements ImageSource {
-    private static final Logger LOG = LoggerFactory.getLogger(LocalDirectoryImageSource.class);
-    private static final int MAX_CHECKSUM_FILE = 4096;
 
     private final Path root;
 
@@ -61,13 +56,8 @@ public final class LocalDirectoryImageSource implements ImageSource {
             return Optional.empty();
         }
         try (InputStream in = Files.newInputStream(p)) {
-            String content = new String(in.readNBytes(MAX_CHECKSUM_FILE), StandardCharsets.UTF_8);
-            Optional<String> digest = PublishedChecksum.parse(content);
-            if (digest.isEmpty()) {
-                LOG.warn("{} holds no SHA-256 digest; treating the image as having no published checksum",
-                        ref.checksumSibling());
-            }
-            return digest;
+            return PublishedChecksum.fromSibling(ref.checksumSibling(),
+                    in.readNBytes(PublishedChecksum.MAX_SIBLING_BYTES + 1));
         } catch (IOException e) {
             throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE, "cannot read " + ref.checksumSibling(), e);
         }
