@@ -57,7 +57,8 @@ public final class LibvirtConfig {
         return isLocal(uri);
     }
 
-    static boolean isLocal(String uri) {
+    /** Whether {@code uri} names this host: no host part (a UNIX socket), whatever the transport. */
+    public static boolean isLocal(String uri) {
         try {
             String host = new URI(uri).getHost();
             return host == null || host.isEmpty();

@@ -1,5 +1,6 @@
 package org.volprov.libvirt;
 
+import org.volprov.libvirt.testkit.LibvirtTestPool;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;

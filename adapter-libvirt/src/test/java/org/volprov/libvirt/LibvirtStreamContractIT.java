@@ -1,5 +1,6 @@
 package org.volprov.libvirt;
 
+import org.volprov.libvirt.testkit.LibvirtTestPool;
 import java.io.IOException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.extension.RegisterExtension;

@@ -1,5 +1,6 @@
 package org.volprov.libvirt;
 
+import org.volprov.libvirt.testkit.LibvirtTestPool;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 

@@ -1,4 +1,4 @@
-package org.volprov.libvirt;
+package org.volprov.libvirt.testkit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
@@ -28,6 +28,9 @@ import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.volprov.VolumeInfo;
+import org.volprov.libvirt.LibvirtConfig;
+import org.volprov.libvirt.LibvirtVolumeBackend;
+import org.volprov.libvirt.WriteMode;
 
 /**
  * A real libvirt storage pool for one test class. Register with
@@ -44,8 +47,8 @@ import org.volprov.VolumeInfo;
  * volumes carrying this run's prefix are deleted). Everything is checked with {@code virsh}, not
  * with the code under test.
  */
-final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, AfterEachCallback, AfterAllCallback {
-    static final String URI = envOr("TEST_LIBVIRT_URI", "qemu:///system");
+public final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, AfterEachCallback, AfterAllCallback {
+    public static final String URI = envOr("TEST_LIBVIRT_URI", "qemu:///system");
     private static final String GIVEN_POOL = System.getenv("TEST_LIBVIRT_POOL");
     private static final Duration DAEMON_WAIT = Duration.ofSeconds(60);
 
@@ -55,24 +58,24 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
     private boolean ownPool;
     private Set<String> before = Set.of();
 
-    String uri() {
+    public String uri() {
         return URI;
     }
 
-    String pool() {
+    public String pool() {
         return pool;
     }
 
     /** Every volume a test creates starts with this. */
-    String prefix() {
+    public String prefix() {
         return prefix;
     }
 
-    boolean isLocal() {
+    public boolean isLocal() {
         return LibvirtConfig.isLocal(URI);
     }
 
-    LibvirtVolumeBackend backend(WriteMode mode) {
+    public LibvirtVolumeBackend backend(WriteMode mode) {
         return LibvirtVolumeBackend.open(LibvirtConfig.builder().uri(URI).poolName(pool).writeMode(mode).build());
     }
 
@@ -122,7 +125,7 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
     }
 
     /** Reads part of a volume: from its file when it is on this host, else through {@code virsh vol-download}. */
-    byte[] read(VolumeInfo v, long offset, int length) throws IOException {
+    public byte[] read(VolumeInfo v, long offset, int length) throws IOException {
         Path p = Path.of(v.path());
         if (isLocal() && Files.isReadable(p)) {
             try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "r")) {
@@ -145,7 +148,7 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
     }
 
     /** SHA-256 of the whole volume, read independently of the backend under test. */
-    String sha256(VolumeInfo v) throws IOException {
+    public String sha256(VolumeInfo v) throws IOException {
         Path p = Path.of(v.path());
         Path tmp = null;
         if (!(isLocal() && Files.isReadable(p))) {
@@ -171,7 +174,7 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
 
     // ---- virsh and the daemon ----
 
-    static Set<String> volumes(String pool) throws IOException {
+    public static Set<String> volumes(String pool) throws IOException {
         // Refresh so files that appeared outside libvirt count too; this virsh has no vol-list --name.
         virsh("pool-refresh", pool);
         Set<String> names = new HashSet<>();
@@ -185,13 +188,13 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
         return names;
     }
 
-    static void defineDirPool(String name, Path dir) throws IOException {
+    public static void defineDirPool(String name, Path dir) throws IOException {
         virsh("pool-define-as", name, "dir", "--target", dir.toString());
         virsh("pool-build", name);
         virsh("pool-start", name);
     }
 
-    static void removePool(String name) throws IOException {
+    public static void removePool(String name) throws IOException {
         for (String v : volumes(name)) {
             virsh("vol-delete", "--pool", name, v);
         }
@@ -200,13 +203,13 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
     }
 
     /** Runs virsh on the test URI; fails the test with virsh's output when it exits non-zero. */
-    static String virsh(String... args) throws IOException {
+    public static String virsh(String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of("virsh", "-c", URI));
         cmd.addAll(Arrays.asList(args));
         return run(cmd, true);
     }
 
-    static String run(List<String> cmd, boolean check) throws IOException {
+    public static String run(List<String> cmd, boolean check) throws IOException {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         try {
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -225,7 +228,7 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
         }
     }
 
-    static boolean daemonAnswers() {
+    public static boolean daemonAnswers() {
         try {
             run(List.of("virsh", "-c", URI, "version"), true);
             return true;
@@ -235,7 +238,7 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
     }
 
     /** Makes sure libvirtd answers on {@link #URI}, starting it on this host when needed. */
-    static synchronized void ensureDaemon() throws IOException {
+    public static synchronized void ensureDaemon() throws IOException {
         if (daemonAnswers()) {
             return;
         }
@@ -249,7 +252,7 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
         startDaemon();
     }
 
-    static void startDaemon() throws IOException {
+    public static void startDaemon() throws IOException {
         Files.createDirectories(Path.of("/var/log/libvirt"));
         String out = run(List.of("/usr/sbin/libvirtd", "-d"), false);
         if (!waitUntil(LibvirtTestPool::daemonAnswers, DAEMON_WAIT)) {
@@ -259,7 +262,7 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
     }
 
     /** The pid of the local libvirtd, from its pid file. */
-    static long daemonPid() throws IOException {
+    public static long daemonPid() throws IOException {
         for (String f : List.of("/run/libvirtd.pid", "/var/run/libvirtd.pid")) {
             Path p = Path.of(f);
             if (Files.exists(p)) {
@@ -270,7 +273,7 @@ final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallback, Af
     }
 
     /** Polls an outside process's state (there is nothing to wait on) every 100 ms, up to {@code timeout}. */
-    static boolean waitUntil(BooleanSupplier condition, Duration timeout) {
+    public static boolean waitUntil(BooleanSupplier condition, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
             if (condition.getAsBoolean()) {
