@@ -1,0 +1,211 @@
+package org.volprov.it;
+
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import org.volprov.ImageFormat;
+import org.volprov.ImageSource;
+import org.volprov.Job;
+import org.volprov.JobEvent;
+import org.volprov.JobStore;
+import org.volprov.ProvisionRequest;
+import org.volprov.Provisioner;
+import org.volprov.Stage;
+import org.volprov.cache.DiskImageCache;
+import org.volprov.libvirt.LibvirtVolumeBackend;
+import org.volprov.libvirt.WriteMode;
+import org.volprov.libvirt.testkit.LibvirtTestPool;
+import org.volprov.minio.MinioImageSource;
+import org.volprov.minio.MinioSourceConfig;
+import org.volprov.s3.S3ImageSource;
+import org.volprov.s3.S3SourceConfig;
+import org.volprov.s3.testkit.S3TestServer;
+
+/**
+ * One engine wired as a user wires it: the S3 or MinIO adapter -> a disk cache -> the libvirt
+ * backend on the test class's pool -> a job store. Owns every part it opened and closes them in
+ * reverse order. Records every job event.
+ */
+final class Stack implements AutoCloseable {
+    enum Adapter { S3, MINIO }
+
+    final ImageSource source;
+    final DiskImageCache cache;
+    final LibvirtVolumeBackend backend;
+    final JobStore store;
+    final Provisioner engine;
+    final List<JobEvent> events = new CopyOnWriteArrayList<>();
+    private final LibvirtTestPool pool;
+    private final Deque<AutoCloseable> owned = new ArrayDeque<>();
+
+    private Stack(Builder b) {
+        this.pool = b.pool;
+        try {
+            S3TestServer s3 = Services.s3();
+            URI endpoint = b.endpoint != null ? b.endpoint : s3.endpoint();
+            String secret = b.secretKey != null ? b.secretKey : s3.secretKey();
+            this.source = b.adapter == Adapter.S3
+                    ? S3ImageSource.create(S3SourceConfig.builder().endpoint(endpoint).region(s3.region())
+                            .credentials(s3.accessKey(), secret).readTimeout(b.readTimeout).build())
+                    : MinioImageSource.create(MinioSourceConfig.builder().endpoint(endpoint).region(s3.region())
+                            .credentials(s3.accessKey(), secret).readTimeout(b.readTimeout).build());
+            owned.push(source);
+            Path cacheDir = b.cacheDirectory != null ? b.cacheDirectory
+                    : Files.createDirectories(b.work.resolve("cache"));
+            this.cache = DiskImageCache.builder().directory(cacheDir).maxBytes(b.cacheBytes).build();
+            owned.push(cache);
+            this.backend = b.pool.backend(b.writeMode);
+            owned.push(backend);
+            this.store = Objects.requireNonNull(b.store, "jobStore");
+            if (b.ownsStore) {
+                owned.push(store);
+            }
+            Provisioner.Builder pb = Provisioner.builder()
+                    .source(source)
+                    .cache(cache)
+                    .backend(backend)
+                    .jobStore(store)
+                    .workDirectory(Files.createDirectories(b.work.resolve("convert")))
+                    .jobTimeout(Services.jobWait())
+                    .listener(events::add);
+            b.customize.accept(pb);
+            this.engine = pb.build();
+            owned.push(engine);
+        } catch (Exception e) {
+            close();
+            throw new IllegalStateException("cannot wire the engine: " + e, e);
+        }
+    }
+
+    static Builder builder(LibvirtTestPool pool, Path work) {
+        return new Builder(pool, work);
+    }
+
+    /** A volume name this test class's pool accepts and cleans up. */
+    String volume(String suffix) {
+        return pool.prefix() + suffix;
+    }
+
+    static ProvisionRequest request(String imageUri, String volume, long size) {
+        return ProvisionRequest.builder().imageUri(imageUri).volumeName(volume).volumeSizeBytes(size)
+                .format(ImageFormat.AUTO).build();
+    }
+
+    /** Submits and waits for the job's end. */
+    Job run(ProvisionRequest request) {
+        return await(engine.submit(request));
+    }
+
+    Job await(String id) {
+        return engine.await(id, Services.jobWait());
+    }
+
+    /** The stages job {@code id} went through, in order, from its STAGE events. */
+    List<Stage> stages(String id) {
+        return events.stream()
+                .filter(e -> e.kind() == JobEvent.Kind.STAGE && e.job().id().equals(id))
+                .map(e -> e.job().stage())
+                .toList();
+    }
+
+    @Override
+    public void close() {
+        RuntimeException failure = null;
+        while (!owned.isEmpty()) {
+            try {
+                owned.pop().close();
+            } catch (Exception e) {
+                if (failure == null) {
+                    failure = new IllegalStateException("closing the stack failed", e);
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    static final class Builder {
+        private final LibvirtTestPool pool;
+        private final Path work;
+        private Adapter adapter = Adapter.S3;
+        private URI endpoint;
+        private String secretKey;
+        private Duration readTimeout = Duration.ofSeconds(30);
+        private Path cacheDirectory;
+        private long cacheBytes = 8L << 30;
+        private WriteMode writeMode = WriteMode.AUTO;
+        private JobStore store;
+        private boolean ownsStore;
+        private Consumer<Provisioner.Builder> customize = b -> { };
+
+        private Builder(LibvirtTestPool pool, Path work) {
+            this.pool = pool;
+            this.work = work;
+        }
+
+        Builder adapter(Adapter a) {
+            this.adapter = a;
+            return this;
+        }
+
+        /** Talks to {@code endpoint} (a fault proxy) instead of the S3 server itself. */
+        Builder endpoint(URI e) {
+            this.endpoint = e;
+            return this;
+        }
+
+        Builder secretKey(String s) {
+            this.secretKey = s;
+            return this;
+        }
+
+        Builder readTimeout(Duration d) {
+            this.readTimeout = d;
+            return this;
+        }
+
+        Builder cacheDirectory(Path dir) {
+            this.cacheDirectory = dir;
+            return this;
+        }
+
+        Builder cacheBytes(long bytes) {
+            this.cacheBytes = bytes;
+            return this;
+        }
+
+        Builder writeMode(WriteMode m) {
+            this.writeMode = m;
+            return this;
+        }
+
+        /** The job store; the stack closes it when {@code owned}. */
+        Builder jobStore(JobStore s, boolean owned) {
+            this.store = s;
+            this.ownsStore = owned;
+            return this;
+        }
+
+        Builder engine(Consumer<Provisioner.Builder> c) {
+            this.customize = c;
+            return this;
+        }
+
+        Stack build() {
+            if (store == null) {
+                jobStore(JobStores.open(), true);
+            }
+            return new Stack(this);
+        }
+    }
+}
