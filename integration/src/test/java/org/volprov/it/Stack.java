@@ -61,8 +61,12 @@ final class Stack implements AutoCloseable {
                     : Files.createDirectories(b.work.resolve("cache"));
             this.cache = DiskImageCache.builder().directory(cacheDir).maxBytes(b.cacheBytes).build();
             owned.push(cache);
-            this.backend = b.pool.backend(b.writeMode);
-            owned.push(backend);
+            if (b.backend != null) {
+                this.backend = b.backend;
+            } else {
+                this.backend = b.pool.backend(b.writeMode);
+                owned.push(backend);
+            }
             this.store = Objects.requireNonNull(b.store, "jobStore");
             if (b.ownsStore) {
                 owned.push(store);
@@ -144,6 +148,7 @@ final class Stack implements AutoCloseable {
         private Path cacheDirectory;
         private long cacheBytes = 8L << 30;
         private WriteMode writeMode = WriteMode.AUTO;
+        private LibvirtVolumeBackend backend;
         private JobStore store;
         private boolean ownsStore;
         private Consumer<Provisioner.Builder> customize = b -> { };
@@ -186,6 +191,12 @@ final class Stack implements AutoCloseable {
 
         Builder writeMode(WriteMode m) {
             this.writeMode = m;
+            return this;
+        }
+
+        /** A backend the caller opened (and closes), instead of one on the test class's pool. */
+        Builder backend(LibvirtVolumeBackend b) {
+            this.backend = b;
             return this;
         }
 
