@@ -1,15 +1,21 @@
 package org.volprov;
 
+import java.util.List;
 import java.util.regex.Pattern;
 
 /**
  * The one rule for volume names, shared by the request validation and every backend: letters,
  * digits, {@code . _ + -}, not starting with {@code -} or {@code .}, 1 to 127 characters. Such a
- * name is safe in libvirt XML, as an LVM logical volume name, as a file name and on a command line.
+ * name is safe in libvirt XML, as an LVM logical volume name, as a file name and on a command line;
+ * the names LVM reserves for itself are refused too.
  */
 public final class VolumeNames {
     public static final int MAX_LENGTH = 127;
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_+][A-Za-z0-9._+-]{0,126}");
+    private static final List<String> LVM_RESERVED_PREFIXES = List.of("snapshot", "pvmove");
+    private static final List<String> LVM_RESERVED_PARTS = List.of("_cdata", "_cmeta", "_corig", "_cpool", "_cvol",
+            "_iorig", "_imeta", "_mimage", "_mlog", "_pmspare", "_rimage", "_rmeta", "_tdata", "_tmeta", "_vdata",
+            "_vorigin", "_wcorig");
 
     private VolumeNames() {
     }
@@ -30,12 +36,17 @@ public final class VolumeNames {
             throw ProvisioningException.invalid("volumeName",
                     "must use only letters, digits, '.', '_', '+', '-' and not start with '-' or '.'");
         }
-        // LVM reserves these names and prefixes for its own volumes.
-        if (name.equals("snapshot") || name.equals("pvmove") || name.contains("_mlog") || name.contains("_mimage") || name.contains("_rimage")
-                || name.contains("_rmeta") || name.contains("_tdata") || name.contains("_tmeta")
-                || name.contains("_vorigin") || name.contains("_cdata") || name.contains("_cmeta")
-                || name.contains("_corig") || name.contains("_pmspare")) {
-            throw ProvisioningException.invalid("volumeName", "is reserved by LVM");
+        // LVM refuses LV names starting with these (lvm2 apply_lvname_restrictions) ...
+        for (String prefix : LVM_RESERVED_PREFIXES) {
+            if (name.startsWith(prefix)) {
+                throw ProvisioningException.invalid("volumeName", "must not start with '" + prefix + "' (reserved by LVM)");
+            }
+        }
+        // ... and containing these, the suffixes of its internal sub-volumes.
+        for (String part : LVM_RESERVED_PARTS) {
+            if (name.contains(part)) {
+                throw ProvisioningException.invalid("volumeName", "must not contain '" + part + "' (reserved by LVM)");
+            }
         }
         return name;
     }

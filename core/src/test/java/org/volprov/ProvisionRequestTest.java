@@ -63,7 +63,7 @@ class ProvisionRequestTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"", " ", "-rf", ".hidden", ".", "..", "../x", "a/b", "a'b", "<x/>", "a b", "a\u0000b",
-            "vm;rm", "snapshot", "x_tmeta", "é"})
+            "vm;rm", "snapshot", "snapshot1", "pvmove0", "x_tmeta", "a_vdata", "b_wcorig", "é"})
     void volumeName_whenUnsafe_isRefusedNamingTheField(String name) {
         assertRefused(b -> b.volumeName(name), "volumeName");
     }
@@ -75,7 +75,7 @@ class ProvisionRequestTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vm-1", "VM_2", "a.b+c-d", "0", "_x"})
+    @ValueSource(strings = {"vm-1", "VM_2", "a.b+c-d", "0", "_x", "my-snapshot", "vm_pvmove"})
     void volumeName_whenSafe_isAccepted(String name) {
         assertThat(valid().volumeName(name).build().volumeName()).isEqualTo(name);
     }
