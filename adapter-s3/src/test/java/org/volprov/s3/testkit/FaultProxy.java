@@ -21,9 +21,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A fault-injecting TCP proxy on 127.0.0.1 between a client and a server. It can cut connections
- * after a number of server-to-client bytes, refuse or black-hole new connections during an outage,
- * and counts the bytes it forwards from server to client, per connection and in total. Thread-safe.
+ * A fault-injecting TCP proxy on 127.0.0.1 between a client and a server. It can shape its
+ * bandwidth, cut connections after a number of server-to-client bytes, refuse or black-hole new
+ * connections during an outage, and counts the bytes it forwards from server to client, per connection and in total. Thread-safe.
  */
 public final class FaultProxy implements AutoCloseable {
 
@@ -55,6 +55,9 @@ public final class FaultProxy implements AutoCloseable {
     private volatile boolean cutWithReset;
     private volatile Mode mode = Mode.FORWARD;
     private volatile long outageEndsNanos = Long.MAX_VALUE;
+    private volatile long bytesPerSecond;
+    private final Object link = new Object();
+    private long linkFreeAtNanos;
 
     private FaultProxy(InetSocketAddress upstream) throws IOException {
         this.upstream = upstream;
@@ -148,6 +151,42 @@ public final class FaultProxy implements AutoCloseable {
         return m;
     }
 
+    /**
+     * Shapes server-to-client traffic of all connections together to {@code bytesPerSecond}, as one
+     * link of that bandwidth would; 0 removes the limit.
+     */
+    public void bandwidth(long bytesPerSecond) {
+        if (bytesPerSecond < 0) {
+            throw new IllegalArgumentException("bytesPerSecond must not be negative");
+        }
+        this.bytesPerSecond = bytesPerSecond;
+    }
+
+    /** Waits until the shaped link can carry {@code n} more bytes. */
+    private void pace(int n) throws IOException {
+        long rate = bytesPerSecond;
+        if (rate <= 0) {
+            return;
+        }
+        long wait;
+        synchronized (link) {
+            long now = System.nanoTime();
+            if (linkFreeAtNanos - now < 0) {
+                linkFreeAtNanos = now;
+            }
+            wait = linkFreeAtNanos - now;
+            linkFreeAtNanos += n * 1_000_000_000L / rate;
+        }
+        if (wait > 0) {
+            try {
+                Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted while shaping");
+            }
+        }
+    }
+
     /** Server-to-client bytes forwarded over all connections. */
     public long bytesToClient() {
         return total.get();
@@ -225,6 +264,7 @@ public final class FaultProxy implements AutoCloseable {
                     return;
                 }
                 if (counter != null) {
+                    pace(n);
                     long sent = counter.get();
                     if (cutAt < 0 && claimCut()) {
                         cutAt = sent + cutAfter;
