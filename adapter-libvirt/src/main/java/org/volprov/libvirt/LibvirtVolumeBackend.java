@@ -14,6 +14,7 @@ import org.libvirt.LibvirtException;
 import org.libvirt.StoragePool;
 import org.libvirt.StoragePoolInfo;
 import org.libvirt.StorageVol;
+import org.libvirt.jna.Libvirt;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
@@ -349,9 +350,19 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         }
     }
 
+    /**
+     * libvirt prints every error of a connection to stderr unless the connection has its own error
+     * function; the errors reach us as exceptions anyway, and a lookup that finds nothing is not
+     * worth a line on the host application's console. Held in a field so JNA's callback stays
+     * reachable.
+     */
+    private static final Libvirt.VirErrorCallback QUIET = (userData, error) -> { };
+
     private static Connect connect(String uri) {
         try {
-            return new Connect(uri);
+            Connect c = new Connect(uri);
+            c.setConnectionErrorCallback(QUIET);
+            return c;
         } catch (LibvirtException e) {
             throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot connect to libvirt at " + uri + ": "
                     + e.getMessage() + " (is libvirtd running and may this user use it?)", e);
