@@ -17,6 +17,9 @@ final class MinioErrors {
     private static final Set<String> TRANSIENT = Set.of("SlowDown", "SlowDownRead", "Throttling", "RequestTimeout",
             "ServiceUnavailable", "InternalError", "XMinioServerNotInitialized");
 
+    private static final String DENIED_ADVICE =
+            "; check the access key, the secret key, the region and the bucket's policy";
+
     private MinioErrors() {
     }
 
@@ -28,12 +31,14 @@ final class MinioErrors {
             String code = r.errorResponse() == null ? null : r.errorResponse().code();
             String serverMessage = r.errorResponse() == null ? r.getMessage() : r.errorResponse().message();
             int status = r.response() == null ? 0 : r.response().code();
-            String detail = " (HTTP " + status + (code == null ? "" : ", " + code) + ": " + serverMessage + ")";
+            String detail = " (HTTP " + status + (code == null ? "" : ", " + code)
+                    + (serverMessage == null ? "" : ": " + serverMessage) + ")";
             if ((code != null && NOT_FOUND.contains(code)) || status == 404) {
                 return new ProvisioningException(ErrorCode.IMAGE_NOT_FOUND, "no such bucket or object: " + target + detail, e);
             }
             if ((code != null && DENIED.contains(code)) || status == 401 || status == 403) {
-                return new ProvisioningException(ErrorCode.ACCESS_DENIED, "access denied " + action + " " + target + detail, e);
+                return new ProvisioningException(ErrorCode.ACCESS_DENIED, "access denied " + action + " " + target + detail
+                        + DENIED_ADVICE, e);
             }
             if ("InvalidRange".equals(code) || status == 416) {
                 return new ProvisioningException(ErrorCode.INVALID_REQUEST,

@@ -16,6 +16,9 @@ final class S3Errors {
     private static final Set<String> TRANSIENT = Set.of("SlowDown", "Throttling", "ThrottlingException",
             "RequestTimeout", "ServiceUnavailable", "InternalError", "RequestTimeoutException", "XMinioServerNotInitialized");
 
+    private static final String DENIED_ADVICE =
+            "; check the access key, the secret key, the region and the bucket's policy";
+
     private S3Errors() {
     }
 
@@ -33,13 +36,14 @@ final class S3Errors {
                 }
             }
             int status = s.statusCode();
-            String detail = " (HTTP " + status + (code == null ? "" : ", " + code) + ": " + serverMessage + ")";
+            String detail = " (HTTP " + status + (code == null ? "" : ", " + code)
+                    + (serverMessage == null ? "" : ": " + serverMessage) + ")";
             if ((code != null && NOT_FOUND.contains(code)) || status == 404) {
                 return new ProvisioningException(ErrorCode.IMAGE_NOT_FOUND, "no such bucket or object: " + target + detail, e);
             }
             if ((code != null && DENIED.contains(code)) || status == 401 || status == 403) {
                 return new ProvisioningException(ErrorCode.ACCESS_DENIED,
-                        "access denied " + action + " " + target + detail, e);
+                        "access denied " + action + " " + target + detail + DENIED_ADVICE, e);
             }
             if ("InvalidRange".equals(code) || status == 416) {
                 return new ProvisioningException(ErrorCode.INVALID_REQUEST,
