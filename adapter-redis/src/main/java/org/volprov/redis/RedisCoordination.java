@@ -219,7 +219,9 @@ public final class RedisCoordination implements AutoCloseable {
             try {
                 return op.apply(jedis);
             } catch (JedisConnectionException first) {
-                // A pooled connection that a Redis restart broke fails once; a fresh one tells whether Redis is down.
+                // After a Redis restart every idle pooled connection is dead: drop them all, and let a
+                // fresh connection tell whether Redis is down.
+                jedis.getPool().clear();
                 return op.apply(jedis);
             }
         } catch (JedisConnectionException e) {
