@@ -23,6 +23,7 @@ import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
 import org.volprov.VolumeGuard;
 import org.volprov.redis.testkit.RedisTestServer;
+import org.volprov.testing.MutableClock;
 
 /**
  * What the timer does: renew leases and locks, take back a lock Redis lost, and rebuild the index
@@ -38,7 +39,7 @@ class RedisRenewalIT {
     Path dir;
 
     private final String prefix = RedisTestServer.uniquePrefix("renew");
-    private final AdjustableClock clock = new AdjustableClock();
+    private final MutableClock clock = new MutableClock();
     private final ScheduledExecutorService idle = Executors.newSingleThreadScheduledExecutor();
     private Peers peers;
 
@@ -76,9 +77,9 @@ class RedisRenewalIT {
         byte[] x = image(IMAGE, 1);
         byte[] y = image(IMAGE, 2);
         try (CacheLease held = a.cache().admit(key("x", x), filler(x), Cancellation.none())) {
-            clock.skip(a.redis().config().leaseTime().dividedBy(2));
+            clock.advance(a.redis().config().leaseTime().dividedBy(2));
             a.redis().renewNow();
-            clock.skip(a.redis().config().leaseTime().dividedBy(2).plusSeconds(1));
+            clock.advance(a.redis().config().leaseTime().dividedBy(2).plusSeconds(1));
 
             // Past the first expiry, but renewed: x stays leased, so y cannot get room.
             assertThatThrownBy(() -> b.cache().admit(key("y", y), filler(y), Cancellation.none()))

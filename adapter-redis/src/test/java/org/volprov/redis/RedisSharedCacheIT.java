@@ -35,6 +35,7 @@ import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
 import org.volprov.VolumeGuard;
 import org.volprov.redis.testkit.RedisTestServer;
+import org.volprov.testing.MutableClock;
 
 /**
  * Several processes of one host (and hosts of a fleet) on one Redis. Each "process" is a
@@ -205,7 +206,7 @@ class RedisSharedCacheIT {
 
     @Test
     void lease_ofAProcessThatStoppedRenewing_expiresAndItsEntryCanBeEvicted() {
-        AdjustableClock clock = new AdjustableClock();
+        MutableClock clock = new MutableClock();
         ScheduledExecutorService aTimer = scheduler();
         Peers.Peer a = peers().open("host-1", dir, IMAGE, c -> c, clock, aTimer);
         Peers.Peer b = peers().open("host-1", dir, IMAGE, c -> c, clock, null);
@@ -219,7 +220,7 @@ class RedisSharedCacheIT {
                 .isInstanceOfSatisfying(ProvisioningException.class,
                         e -> assertThat(e.code()).isEqualTo(ErrorCode.INSUFFICIENT_SPACE));
 
-        clock.skip(a.redis().config().leaseTime().plusSeconds(1));
+        clock.advance(a.redis().config().leaseTime().plusSeconds(1));
         try (CacheLease lease = b.cache().admit(key("y", y), counting(y, runs), Cancellation.none())) {
             assertThat(read(lease)).isEqualTo(y);
         }

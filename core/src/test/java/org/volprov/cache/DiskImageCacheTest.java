@@ -29,6 +29,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ImageCache;
 import org.volprov.ProvisioningException;
 import org.volprov.contract.ImageCacheContract;
+import org.volprov.testing.MutableClock;
 
 class DiskImageCacheTest extends ImageCacheContract {
 
