@@ -291,8 +291,9 @@ public final class RedisCoordination implements AutoCloseable {
             degraded = false;
             LOG.info("Redis at {} answers again after {}; reconciling the cache index with the directory",
                     config.endpoint(), Duration.between(outageSince, clock.instant()));
+            // Under the lock, so that a concurrent reconnect() returns only once Redis is reconciled.
+            reconcileAll();
         }
-        reconcileAll();
     }
 
     private void reconcileAll() {
