@@ -55,7 +55,8 @@ import org.volprov.internal.IoErrors;
  * &lt;dir&gt;/&lt;sha256&gt;.meta   properties: sha256, size; written and fsynced before the data file is renamed in
  * &lt;dir&gt;/&lt;h&gt;.alias        properties: identity, sha256; h = SHA-256 of the identity (bucket/key@etag#size)
  * &lt;dir&gt;/&lt;random&gt;.tmp     a download or small file being written; removed by {@link #scan}
- * &lt;dir&gt;/lock             held by the process that owns the directory
+ * &lt;dir&gt;/lock             held by the cache that owns the directory (held shared by each of several
+ *                         processes when they share it, see DiskImageCache.Builder#sharedDirectory)
  * </pre>
  *
  * <p>Crash safety: a data file only ever appears under its digest name through an atomic rename
