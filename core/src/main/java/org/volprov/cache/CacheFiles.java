@@ -55,7 +55,8 @@ import org.volprov.internal.IoErrors;
  * &lt;dir&gt;/&lt;sha256&gt;.meta   properties: sha256, size; written and fsynced before the data file is renamed in
  * &lt;dir&gt;/&lt;h&gt;.alias        properties: identity, sha256; h = SHA-256 of the identity (bucket/key@etag#size)
  * &lt;dir&gt;/&lt;random&gt;.tmp     a download or small file being written; removed by {@link #scan}
- * &lt;dir&gt;/lock             held by the process that owns the directory
+ * &lt;dir&gt;/lock             held by the cache that owns the directory (held shared by each of several
+ *                         processes when they share it, see DiskImageCache.Builder#sharedDirectory)
  * </pre>
  *
  * <p>Crash safety: a data file only ever appears under its digest name through an atomic rename
@@ -147,9 +148,22 @@ public final class CacheFiles {
      * data without (or with unreadable) metadata, data whose size differs from its metadata, aliases
      * whose entry is gone, and any file whose name this layout never produces. With {@code verify},
      * also re-hashes every entry and removes those whose content does not match their name.
-     * Call only while no other process uses the directory.
+     * Call only while no other process uses the directory; {@link #scan(boolean, Instant)} is for
+     * a directory that others write to at the same time.
      */
     public Contents scan(boolean verify) {
+        return scan(verify, Instant.MAX);
+    }
+
+    /**
+     * Like {@link #scan(boolean)}, but removes temp files, unknown files and metadata without data
+     * only when they were last modified before {@code sweepBefore}: in a directory shared by several
+     * processes, a young temp file is another process's download in progress and a young
+     * {@code .meta} without data is an entry being installed. Everything else that a writer never
+     * leaves behind (data of the wrong size, data without metadata) is removed whatever its age.
+     */
+    public Contents scan(boolean verify, Instant sweepBefore) {
+        Objects.requireNonNull(sweepBefore, "sweepBefore");
         List<Path> data = new ArrayList<>();
         List<Path> metas = new ArrayList<>();
         List<Path> aliases = new ArrayList<>();
@@ -166,7 +180,7 @@ public final class CacheFiles {
                     metas.add(p);
                 } else if (name.endsWith(ALIAS) && PublishedChecksum.isDigest(strip(name, ALIAS))) {
                     aliases.add(p);
-                } else {
+                } else if (olderThan(p, sweepBefore)) {
                     // Temp files of a process that died, or something that does not belong here.
                     removed += deleteQuietly(p) ? 1 : 0;
                 }
@@ -188,7 +202,7 @@ public final class CacheFiles {
             }
         }
         for (Path m : metas) {
-            if (!kept.contains(strip(m.getFileName().toString(), META))) {
+            if (!kept.contains(strip(m.getFileName().toString(), META)) && olderThan(m, sweepBefore)) {
                 removed += deleteQuietly(m) ? 1 : 0;
             }
         }
@@ -206,6 +220,17 @@ public final class CacheFiles {
         }
         entries.sort(Comparator.comparing(Entry::lastUsed));
         return new Contents(List.copyOf(entries), List.copyOf(found), removed);
+    }
+
+    private static boolean olderThan(Path p, Instant cutoff) {
+        if (cutoff.equals(Instant.MAX)) {
+            return true;
+        }
+        try {
+            return Files.getLastModifiedTime(p, LinkOption.NOFOLLOW_LINKS).toInstant().isBefore(cutoff);
+        } catch (IOException e) {
+            return false; // gone already, or unreadable: leave it to a later sweep
+        }
     }
 
     private Optional<Entry> readEntry(Path data, String sha, boolean verify) {

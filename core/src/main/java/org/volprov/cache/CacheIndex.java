@@ -17,6 +17,23 @@ import java.util.Optional;
 public interface CacheIndex extends AutoCloseable {
 
     /**
+     * The in-memory index that {@link DiskImageCache} uses by default, for a shared index to fall
+     * back on while its store is unreachable.
+     *
+     * @param maxBytes the byte budget, positive
+     * @param maxEntries the most entries, positive
+     */
+    static CacheIndex inMemory(long maxBytes, int maxEntries) {
+        if (maxBytes <= 0) {
+            throw new IllegalArgumentException("maxBytes must be positive, was " + maxBytes);
+        }
+        if (maxEntries <= 0) {
+            throw new IllegalArgumentException("maxEntries must be positive, was " + maxEntries);
+        }
+        return new CaffeineCacheIndex(maxBytes, maxEntries);
+    }
+
+    /**
      * Removes an entry's files; called by the index for each entry it evicts, with the identities
      * whose aliases pointed at it (the index has forgotten them already).
      */

@@ -6,6 +6,8 @@ import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.Collection;
 import java.util.Objects;
 import java.util.Optional;
@@ -42,18 +44,21 @@ import org.volprov.internal.IoErrors;
  * }</pre>
  *
  * <p>Opening sweeps temp files left by a crash and rebuilds the index from the directory; a
- * directory is owned by one open cache at a time (a lock file guards it, across processes too).
- * {@link #admit} runs one filler per image at a time (single flight), reserves room in the budget
- * (evicting unleased entries, least recently used first) and checks the file system's free space
- * before the filler runs. Thread-safe.
+ * directory is owned by one open cache at a time (a lock file guards it, across processes too),
+ * unless it is opened with {@link Builder#sharedDirectory(Duration)} over a shared index.
+ * {@link #admit} runs one filler per image at a time (single flight; across processes too when a
+ * shared {@link FillLock} is set), reserves room in the budget (evicting unleased entries, least
+ * recently used first) and checks the file system's free space before the filler runs. Thread-safe.
  */
 public final class DiskImageCache implements ImageCache {
     private static final Logger LOG = LoggerFactory.getLogger(DiskImageCache.class);
     static final String LOCK_FILE = "lock";
     private static final long WAIT_POLL_MILLIS = 20;
+    private static final long LOCK_POLL_MAX_MILLIS = 250;
 
     private final CacheFiles files;
     private final CacheIndex index;
+    private final FillLock fillLock;
     private final long reserveBytes;
     private final FileChannel lockChannel;
     private final FileLock lock;
@@ -70,11 +75,13 @@ public final class DiskImageCache implements ImageCache {
     private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, FileChannel lockChannel, FileLock lock) {
         this.files = files;
         this.index = index;
+        this.fillLock = b.fillLock;
         this.reserveBytes = b.reserveBytes;
         this.lockChannel = lockChannel;
         this.lock = lock;
-        this.description = "DiskImageCache[directory=" + files.directory() + ", maxBytes=" + b.maxBytes
-                + ", maxEntries=" + b.maxEntries + ", reserveBytes=" + b.reserveBytes + "]";
+        this.description = "DiskImageCache[directory=" + files.directory()
+                + (b.index == null ? ", maxBytes=" + b.maxBytes + ", maxEntries=" + b.maxEntries : ", index=" + b.index)
+                + ", reserveBytes=" + b.reserveBytes + (b.staleTempAfter == null ? "" : ", shared") + "]";
     }
 
     /** A builder; {@code directory} and {@code maxBytes} are required. */
@@ -164,13 +171,45 @@ public final class DiskImageCache implements ImageCache {
 
     private CacheLease lead(CacheKey key, ImageFiller filler, Cancellation cancellation, CompletableFuture<Void> flight) {
         try {
-            // Another flight may have finished between our lookup and taking the lead.
-            CacheLease lease = lookup(key).orElseGet(() -> fill(key, filler, cancellation));
+            CacheLease lease = fillUnderLock(key, filler, cancellation);
             flight.complete(null);
             return lease;
         } catch (RuntimeException | Error e) {
             flight.completeExceptionally(e);
             throw e;
+        }
+    }
+
+    /**
+     * Runs the download under the cross-process lock; while another process holds it, polls for
+     * that process's entry, and takes over when the lock is released without one (its download
+     * failed, or its holder died and the lock expired).
+     */
+    private CacheLease fillUnderLock(CacheKey key, ImageFiller filler, Cancellation cancellation) {
+        String lockKey = key.sha256().orElse("identity:" + key.identity());
+        long pollMillis = WAIT_POLL_MILLIS;
+        while (true) {
+            Optional<FillLock.Held> held = fillLock.tryLock(lockKey);
+            if (held.isPresent()) {
+                try (FillLock.Held h = held.get()) {
+                    // Another flight (or process) may have finished between our lookup and taking the lock.
+                    return lookup(key).orElseGet(() -> fill(key, filler, cancellation));
+                }
+            }
+            cancellation.checkpoint();
+            try {
+                TimeUnit.MILLISECONDS.sleep(pollMillis);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ProvisioningException(ErrorCode.CANCELLED, "interrupted while another process downloads "
+                        + key.ref(), e);
+            }
+            pollMillis = Math.min(LOCK_POLL_MAX_MILLIS, pollMillis * 2);
+            cancellation.checkpoint();
+            Optional<CacheLease> cached = lookup(key);
+            if (cached.isPresent()) {
+                return cached.get();
+            }
         }
     }
 
@@ -249,7 +288,9 @@ public final class DiskImageCache implements ImageCache {
             index.close();
         } finally {
             try {
-                lock.release();
+                if (lock != null) {
+                    lock.release();
+                }
                 lockChannel.close();
             } catch (IOException e) {
                 LOG.debug("releasing the lock of {}", files.directory(), e);
@@ -283,6 +324,9 @@ public final class DiskImageCache implements ImageCache {
         private long reserveBytes;
         private boolean verifyOnOpen;
         private CacheIndex index;
+        private FillLock fillLock = FillLock.LOCAL;
+        private Duration staleTempAfter;
+        private Clock clock = Clock.systemUTC();
         private CacheFiles.ChannelOpener opener;
 
         private Builder() {
@@ -336,6 +380,42 @@ public final class DiskImageCache implements ImageCache {
             return this;
         }
 
+        /**
+         * The lock that makes single flight hold across processes sharing the directory; default
+         * {@link FillLock#LOCAL} (within this cache only).
+         */
+        public Builder fillLock(FillLock fillLock) {
+            this.fillLock = Objects.requireNonNull(fillLock, "fillLock");
+            return this;
+        }
+
+        /**
+         * Lets several caches, in several processes on one host, use the directory at once; needs a
+         * shared {@link #index(CacheIndex)} (two private indexes would evict each other's files). The
+         * directory's lock file is then taken shared, so only a cache that does not share it is kept
+         * out, and the sweep at open spares files younger than {@code staleTempAfter}: another
+         * process's download in progress or entry being installed. A temp file left by a process
+         * that died is removed by the first open after it is that old. Within one JVM the operating
+         * system's lock cannot tell two caches apart, so there it guards nothing.
+         *
+         * @param staleTempAfter positive; pick it well above the longest pause of a download (one
+         *     hour is a safe default); a download's temp file is touched by every write
+         */
+        public Builder sharedDirectory(Duration staleTempAfter) {
+            Objects.requireNonNull(staleTempAfter, "staleTempAfter");
+            if (staleTempAfter.isNegative() || staleTempAfter.isZero()) {
+                throw new IllegalArgumentException("staleTempAfter must be positive, was " + staleTempAfter);
+            }
+            this.staleTempAfter = staleTempAfter;
+            return this;
+        }
+
+        /** The clock the age of files is read against in a shared directory; default the system's UTC clock. */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
         /** A channel factory for the cache's data files; for tests that simulate a failing disk. */
         Builder channelOpener(CacheFiles.ChannelOpener opener) {
             this.opener = opener;
@@ -345,7 +425,8 @@ public final class DiskImageCache implements ImageCache {
         /**
          * Opens the cache: takes the directory's lock, sweeps it and loads the index.
          *
-         * @throws IllegalStateException when {@code directory} or {@code maxBytes} is missing
+         * @throws IllegalStateException when {@code directory} or {@code maxBytes} is missing, or
+         *     {@code sharedDirectory} is set without an {@code index}
          * @throws ProvisioningException {@code BACKEND_FAILURE} when the directory cannot be used or
          *     another cache holds it
          */
@@ -356,28 +437,39 @@ public final class DiskImageCache implements ImageCache {
             if (maxBytes < 0 && index == null) {
                 throw new IllegalStateException("maxBytes is required");
             }
+            if (staleTempAfter != null && index == null) {
+                throw new IllegalStateException("sharedDirectory needs a shared index: set index(...)");
+            }
+            boolean shared = staleTempAfter != null;
             CacheFiles files = opener == null ? CacheFiles.open(directory) : CacheFiles.open(directory, opener);
             FileChannel channel = null;
             FileLock lock;
+            boolean sharedInJvm = false;
             try {
                 channel = FileChannel.open(files.directory().resolve(LOCK_FILE), StandardOpenOption.CREATE,
-                        StandardOpenOption.WRITE);
-                lock = channel.tryLock();
+                        StandardOpenOption.WRITE, StandardOpenOption.READ);
+                lock = shared ? channel.tryLock(0, Long.MAX_VALUE, true) : channel.tryLock();
             } catch (OverlappingFileLockException e) {
+                // Another cache in this JVM holds the lock file: fine when sharing, as nothing can tell them apart.
                 lock = null;
+                if (shared) {
+                    sharedInJvm = true;
+                }
             } catch (IOException e) {
                 closeQuietly(channel);
                 throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot lock cache directory "
                         + files.directory() + ": " + e, e);
             }
-            if (lock == null) {
+            if (lock == null && !sharedInJvm) {
                 closeQuietly(channel);
                 throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cache directory " + files.directory()
-                        + " is in use by another open cache");
+                        + " is in use by another open cache" + (shared ? " that does not share it" : ""));
             }
             CacheIndex idx = index != null ? index : new CaffeineCacheIndex(maxBytes, maxEntries);
             try {
-                CacheFiles.Contents contents = files.scan(verifyOnOpen);
+                CacheFiles.Contents contents = shared
+                        ? files.scan(verifyOnOpen, clock.instant().minus(staleTempAfter))
+                        : files.scan(verifyOnOpen);
                 if (contents.removed() > 0) {
                     LOG.info("cache {}: removed {} stray or damaged files", files.directory(), contents.removed());
                 }
@@ -386,7 +478,9 @@ public final class DiskImageCache implements ImageCache {
                 return cache;
             } catch (RuntimeException e) {
                 try {
-                    lock.release();
+                    if (lock != null) {
+                        lock.release();
+                    }
                 } catch (IOException suppressed) {
                     e.addSuppressed(suppressed);
                 }

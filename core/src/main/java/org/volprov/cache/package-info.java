@@ -19,7 +19,8 @@
  * request reaches a path:
  *
  * <pre>
- * &lt;dir&gt;/lock                 held (flock) by the open cache; a second open of the directory fails
+ * &lt;dir&gt;/lock                 held (flock) by the open cache; a second open of the directory fails,
+ *                          unless every cache opens it shared (several processes over one shared index)
  * &lt;dir&gt;/&lt;sha256&gt;             image bytes as downloaded (compressed qcow2 stays compressed), read-only
  * &lt;dir&gt;/&lt;sha256&gt;.meta        java.util.Properties: sha256, size
  * &lt;dir&gt;/&lt;sha256(id)&gt;.alias   java.util.Properties: identity (bucket/key@etag#size), sha256 of its content
@@ -35,5 +36,14 @@
  * {@code .alias} files whose data is gone are removed, and (with {@code verifyOnOpen}) every entry is
  * re-hashed. The LRU order after a restart starts from the data files' modification times
  * (admission order).
+ *
+ * <h2>A directory shared by several processes</h2>
+ *
+ * <p>With {@code DiskImageCache.Builder#sharedDirectory(staleTempAfter)}, a shared
+ * {@link org.volprov.cache.CacheIndex} and a shared {@link org.volprov.cache.FillLock}, several
+ * processes on one host use one directory: the lock file is taken shared, the sweep at open spares
+ * temp files and lone {@code .meta} files younger than {@code staleTempAfter} (another process's
+ * download or install in progress), and a download runs under the fill lock, so two processes
+ * asking for one image make one download.
  */
 package org.volprov.cache;

@@ -6,7 +6,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
+import java.time.Instant;
 import java.util.HexFormat;
 import java.util.Optional;
 import java.util.Random;
@@ -102,5 +104,29 @@ class CacheFilesTest {
             }
         }
         assertThat(files()).isEqualTo(2); // data and .meta
+    }
+
+    @Test
+    void scan_withSweepCutoff_sparesYoungTempAndLoneMetaFilesAndRemovesOldOnes() throws Exception {
+        CacheFiles files = CacheFiles.open(dir);
+        Instant now = Instant.parse("2024-05-01T12:00:00Z");
+        String lone = sha256(bytes(10));
+        Path youngTmp = Files.write(dir.resolve("0123456789abcdef0123456789abcdef.tmp"), bytes(100));
+        Path youngMeta = Files.writeString(dir.resolve(lone + ".meta"), "sha256=" + lone + "\nsize=10\n");
+        Path oldTmp = Files.write(dir.resolve("fedcba9876543210fedcba9876543210.tmp"), bytes(200));
+        Files.setLastModifiedTime(youngTmp, FileTime.from(now.minusSeconds(60)));
+        Files.setLastModifiedTime(youngMeta, FileTime.from(now.minusSeconds(60)));
+        Files.setLastModifiedTime(oldTmp, FileTime.from(now.minusSeconds(7200)));
+
+        CacheFiles.Contents c = files.scan(false, now.minusSeconds(3600));
+
+        assertThat(c.removed()).isEqualTo(1);
+        assertThat(Files.exists(oldTmp)).isFalse();
+        assertThat(Files.exists(youngTmp)).isTrue();
+        assertThat(Files.exists(youngMeta)).isTrue();
+        assertThat(c.entries()).isEmpty();
+        // Without a cutoff (a directory no one else uses) everything stray goes.
+        assertThat(files.scan(false).removed()).isEqualTo(2);
+        assertThat(files()).isZero();
     }
 }

@@ -38,6 +38,7 @@ import org.volprov.ImageSource;
 import org.volprov.ObjectInfo;
 import org.volprov.ProvisioningException;
 import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.testing.MutableClock;
 
 class CachingImageSourceTest {
     @TempDir

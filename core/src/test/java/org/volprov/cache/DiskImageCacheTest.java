@@ -9,9 +9,15 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -23,6 +29,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ImageCache;
 import org.volprov.ProvisioningException;
 import org.volprov.contract.ImageCacheContract;
+import org.volprov.testing.MutableClock;
 
 class DiskImageCacheTest extends ImageCacheContract {
 
@@ -168,6 +175,120 @@ class DiskImageCacheTest extends ImageCacheContract {
         assertThatThrownBy(() -> DiskImageCache.builder().directory(null)).hasMessageContaining("directory");
         assertThatThrownBy(() -> DiskImageCache.builder().maxBytes(1).build()).hasMessageContaining("directory");
         assertThatThrownBy(() -> DiskImageCache.builder().directory(dir).build()).hasMessageContaining("maxBytes");
+    }
+
+    // ---------------------------------------------------------------- other processes: fill lock and shared directory
+
+    /** A fill lock held from outside the cache, as another process would hold it. */
+    private static final class ForeignFillLock implements FillLock {
+        final Set<String> foreign = ConcurrentHashMap.newKeySet();
+        final AtomicInteger grants = new AtomicInteger();
+
+        @Override
+        public Optional<Held> tryLock(String key) {
+            if (foreign.contains(key)) {
+                return Optional.empty();
+            }
+            grants.incrementAndGet();
+            return Optional.of(() -> { });
+        }
+    }
+
+    private static void awaitPolling(Thread t) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (t.getState() != Thread.State.TIMED_WAITING) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the cache never waited for the lock; state " + t.getState());
+            }
+            Thread.onSpinWait();
+        }
+    }
+
+    @Test
+    void admit_whenAnotherProcessHoldsTheFillLock_waitsAndFillsOnceItIsReleased() throws Exception {
+        ForeignFillLock fillLock = new ForeignFillLock();
+        byte[] img = image(IMAGE, 81);
+        CacheKey key = published("foreign.qcow2", img);
+        fillLock.foreign.add(sha256(img));
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE)
+                .fillLock(fillLock).build()) {
+            AtomicInteger runs = new AtomicInteger();
+            AtomicReference<Object> result = new AtomicReference<>();
+            Thread t = new Thread(() -> {
+                try (CacheLease lease = cache.admit(key, filler(img, runs), Cancellation.none())) {
+                    result.set(read(lease));
+                } catch (Throwable e) {
+                    result.set(e);
+                }
+            });
+            t.start();
+            awaitPolling(t);
+            assertThat(runs).hasValue(0);
+
+            fillLock.foreign.clear(); // the other process gave up (or died and its lock expired)
+            t.join(10_000);
+
+            assertThat(result.get()).isEqualTo(img);
+            assertThat(runs).hasValue(1);
+            assertThat(fillLock.grants).hasValue(1);
+        }
+    }
+
+    @Test
+    void admit_whenWaitingForAnotherProcessIsCancelled_throwsCancelledWithoutFilling() throws Exception {
+        ForeignFillLock fillLock = new ForeignFillLock();
+        byte[] img = image(IMAGE, 82);
+        CacheKey key = unpublished("foreign-cancel.qcow2", img);
+        fillLock.foreign.add("identity:" + key.identity());
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE)
+                .fillLock(fillLock).build()) {
+            AtomicInteger runs = new AtomicInteger();
+            Cancellation signal = Cancellation.none();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread t = new Thread(() -> {
+                try {
+                    cache.admit(key, filler(img, runs), signal).close();
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            });
+            t.start();
+            awaitPolling(t);
+            signal.cancel(ErrorCode.CANCELLED, "the job was cancelled");
+            t.join(10_000);
+
+            assertThat(failure.get()).isInstanceOfSatisfying(ProvisioningException.class,
+                    e -> assertThat(e.code()).isEqualTo(ErrorCode.CANCELLED));
+            assertThat(runs).hasValue(0);
+        }
+    }
+
+    @Test
+    void open_sharedDirectory_sparesYoungTempFilesAndSweepsStaleOnes() throws IOException {
+        MutableClock clock = new MutableClock();
+        Path young = Files.write(dir.resolve("0123456789abcdef0123456789abcdef.tmp"), new byte[100]);
+        Path stale = Files.write(dir.resolve("fedcba9876543210fedcba9876543210.tmp"), new byte[100]);
+        Files.setLastModifiedTime(young, FileTime.from(clock.instant().minusSeconds(60)));
+        Files.setLastModifiedTime(stale, FileTime.from(clock.instant().minus(Duration.ofHours(2))));
+
+        try (DiskImageCache first = DiskImageCache.builder().directory(dir).index(CacheIndex.inMemory(IMAGE, 10))
+                .sharedDirectory(Duration.ofHours(1)).clock(clock).build();
+                DiskImageCache second = DiskImageCache.builder().directory(dir).index(CacheIndex.inMemory(IMAGE, 10))
+                        .sharedDirectory(Duration.ofHours(1)).clock(clock).build()) {
+            assertThat(Files.exists(young)).isTrue();
+            assertThat(Files.exists(stale)).isFalse();
+            assertThat(first.directory()).isEqualTo(second.directory());
+        }
+    }
+
+    @Test
+    void builder_sharedDirectoryWithoutSharedIndex_isRefusedNamingTheOption() {
+        assertThatThrownBy(() -> DiskImageCache.builder().directory(dir).maxBytes(IMAGE)
+                .sharedDirectory(Duration.ofHours(1)).build()).hasMessageContaining("sharedDirectory");
+        assertThatThrownBy(() -> DiskImageCache.builder().sharedDirectory(Duration.ZERO))
+                .hasMessageContaining("staleTempAfter");
+        assertThatThrownBy(() -> CacheIndex.inMemory(0, 1)).hasMessageContaining("maxBytes");
+        assertThatThrownBy(() -> CacheIndex.inMemory(1, 0)).hasMessageContaining("maxEntries");
     }
 
     // ---------------------------------------------------------------- a full file system

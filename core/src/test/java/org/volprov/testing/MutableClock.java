@@ -1,4 +1,4 @@
-package org.volprov.cache;
+package org.volprov.testing;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -6,11 +6,11 @@ import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
 
-/** A clock the test moves by hand. */
-final class MutableClock extends Clock {
+/** A clock that stands still until the test moves it; for leases, deadlines and file ages. Thread-safe. */
+public final class MutableClock extends Clock {
     private volatile Instant now = Instant.parse("2024-05-01T00:00:00Z");
 
-    void advance(Duration d) {
+    public void advance(Duration d) {
         now = now.plus(d);
     }
 
