@@ -436,6 +436,11 @@ public final class JdbcJobStore implements JobQueue {
         return "JdbcJobStore[" + config + "]";
     }
 
+    /** For tests in this package: statements the API does not offer (a newer schema, say). */
+    Jdbi jdbi() {
+        return jdbi;
+    }
+
     // ---- plumbing ----
 
     @FunctionalInterface
