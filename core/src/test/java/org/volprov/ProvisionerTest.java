@@ -32,6 +32,8 @@ import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.FileVolumeBackend;
 import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.testing.ForwardingImageSource;
+import org.volprov.testing.ForwardingVolumeBackend;
 import org.volprov.testing.TestImages;
 
 /** The engine against real files, a real cache and real qemu-img; faults come from small decorators. */
@@ -669,56 +671,22 @@ class ProvisionerTest {
         }
     }
 
-    static class ForwardingSource implements ImageSource {
-        final ImageSource delegate;
-
+    static class ForwardingSource extends ForwardingImageSource {
         ForwardingSource(ImageSource delegate) {
-            this.delegate = delegate;
-        }
-
-        @Override
-        public ObjectInfo stat(ImageRef ref) {
-            return delegate.stat(ref);
-        }
-
-        @Override
-        public Optional<String> publishedChecksum(ImageRef ref) {
-            return delegate.publishedChecksum(ref);
-        }
-
-        @Override
-        public InputStream open(ImageRef ref, long offset, long length) {
-            return delegate.open(ref, offset, length);
+            super(delegate);
         }
     }
 
     /** A real backend whose writer fails on its first write. */
-    static final class FailingWriterBackend implements VolumeBackend {
-        private final VolumeBackend d;
-
+    static final class FailingWriterBackend extends ForwardingVolumeBackend {
         FailingWriterBackend(VolumeBackend d) {
-            this.d = d;
-        }
-
-        @Override
-        public Optional<VolumeInfo> find(String name) {
-            return d.find(name);
-        }
-
-        @Override
-        public VolumeInfo create(String name, long capacityBytes) {
-            return d.create(name, capacityBytes);
-        }
-
-        @Override
-        public VolumeInfo resize(String name, long capacityBytes) {
-            return d.resize(name, capacityBytes);
+            super(d);
         }
 
         /** A writer with no local path (as a streamed upload) whose first write fails. */
         @Override
         public VolumeWriter openWriter(VolumeInfo volume) {
-            VolumeWriter real = d.openWriter(volume);
+            VolumeWriter real = delegate.openWriter(volume);
             return new VolumeWriter() {
                 @Override
                 public Optional<Path> localPath() {
@@ -757,10 +725,6 @@ class ProvisionerTest {
             };
         }
 
-        @Override
-        public boolean delete(String name) {
-            return d.delete(name);
-        }
     }
 
     /** The in-memory queue, counting lease renewals. */

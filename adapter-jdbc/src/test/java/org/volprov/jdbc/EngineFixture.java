@@ -6,19 +6,19 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ImageSource;
-import org.volprov.ObjectInfo;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
 import org.volprov.VolumeBackend;
 import org.volprov.VolumeInfo;
 import org.volprov.VolumeWriter;
 import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.testing.ForwardingImageSource;
+import org.volprov.testing.ForwardingVolumeBackend;
 import org.volprov.testing.TestImages;
 
 /** Real images and real embedded parts for tests that run the engine on this store. */
@@ -60,30 +60,19 @@ final class EngineFixture {
     }
 
     /** A real source whose downloads wait at {@code open} until released. */
-    static final class GatedSource implements ImageSource {
+    static final class GatedSource extends ForwardingImageSource {
         final CountDownLatch opened = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
-        private final ImageSource d;
 
         GatedSource(ImageSource d) {
-            this.d = d;
-        }
-
-        @Override
-        public ObjectInfo stat(ImageRef ref) {
-            return d.stat(ref);
-        }
-
-        @Override
-        public Optional<String> publishedChecksum(ImageRef ref) {
-            return d.publishedChecksum(ref);
+            super(d);
         }
 
         @Override
         public InputStream open(ImageRef ref, long offset, long length) {
             opened.countDown();
             await(release);
-            return d.open(ref, offset, length);
+            return delegate.open(ref, offset, length);
         }
     }
 
@@ -91,28 +80,12 @@ final class EngineFixture {
      * A real backend whose writer, once the volume exists, waits until released and then fails: an
      * engine stuck there stands for a process that died after creating the volume.
      */
-    static final class StuckWriterBackend implements VolumeBackend {
+    static final class StuckWriterBackend extends ForwardingVolumeBackend {
         final CountDownLatch writing = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
-        private final VolumeBackend d;
 
         StuckWriterBackend(VolumeBackend d) {
-            this.d = d;
-        }
-
-        @Override
-        public Optional<VolumeInfo> find(String name) {
-            return d.find(name);
-        }
-
-        @Override
-        public VolumeInfo create(String name, long capacityBytes) {
-            return d.create(name, capacityBytes);
-        }
-
-        @Override
-        public VolumeInfo resize(String name, long capacityBytes) {
-            return d.resize(name, capacityBytes);
+            super(d);
         }
 
         @Override
@@ -120,11 +93,6 @@ final class EngineFixture {
             writing.countDown();
             await(release);
             throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "the process was gone");
-        }
-
-        @Override
-        public boolean delete(String name) {
-            return d.delete(name);
         }
     }
 
