@@ -31,6 +31,8 @@ final class JobRun implements Runnable {
     private final Cancellation cancellation;
     final CompletableFuture<Job> future = new CompletableFuture<>();
     volatile boolean started;
+    /** When the engine last renewed the queue's lease on this job; null for a job not claimed from a queue. */
+    volatile Instant leaseRenewedAt;
     private volatile Job job;
     private boolean wroteExistingVolume;
     private boolean reusedVolume;
@@ -57,6 +59,16 @@ final class JobRun implements Runnable {
 
     Cancellation cancellation() {
         return cancellation;
+    }
+
+    boolean claimed() {
+        return leaseRenewedAt != null;
+    }
+
+    /** Lets go of a job that never ran, without a write: its record stays as the store has it. */
+    void abandon() {
+        volumeLock.close();
+        future.complete(job);
     }
 
     @Override

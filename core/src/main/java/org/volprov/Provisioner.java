@@ -3,6 +3,7 @@ package org.volprov;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -39,6 +40,10 @@ import org.volprov.internal.Retrier;
  * with {@code VOLUME_BUSY}. Every state, stage and progress change reaches the {@link JobStore} and
  * the listeners.
  *
+ * <p>With {@link Builder#queue}, the engine also takes work from a {@link JobQueue} shared by a
+ * fleet: whenever it has a free slot it claims the next job queued for its host, runs it like a
+ * submitted one, and renews the job's lease until the job ends.
+ *
  * <p>Thread-safe. The parts handed to the builder stay the caller's: {@link #close()} does not
  * close them, except those the builder made itself (the default job store, a cache opened from
  * {@link Builder#cacheDirectory}).
@@ -55,7 +60,9 @@ public final class Provisioner implements AutoCloseable {
     private final ExecutorService ownedExecutor;
     private final Executor executor;
     private final ScheduledExecutorService watchdog;
+    private final ScheduledExecutorService queueWorker;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private boolean queueFailing; // only the queue worker's thread reads and writes it
     private int running;
     private int reserved;
 
@@ -83,6 +90,18 @@ public final class Provisioner implements AutoCloseable {
         long tick = settings.watchdogInterval.toMillis();
         watchdog.scheduleWithFixedDelay(this::checkDeadlines, tick, tick, TimeUnit.MILLISECONDS);
         recover();
+        if (settings.queue != null) {
+            // Its own thread: a slow or unreachable database must not delay the deadline checks.
+            this.queueWorker = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "volprov-queue");
+                t.setDaemon(true);
+                return t;
+            });
+            long poll = settings.queuePoll.toMillis();
+            queueWorker.scheduleWithFixedDelay(this::pollQueue, 0, poll, TimeUnit.MILLISECONDS);
+        } else {
+            this.queueWorker = null;
+        }
     }
 
     public static Builder builder() {
@@ -104,10 +123,14 @@ public final class Provisioner implements AutoCloseable {
         }
         ImageRef.parse(request.imageUri(), settings.source.endpoint());
         Job job = Job.pending(UUID.randomUUID().toString(), request, settings.clock.instant());
-        return enqueue(job, false);
+        return enqueue(job, false, false);
     }
 
-    private String enqueue(Job job, boolean recovered) {
+    /**
+     * @param recovered the job is in the store already (recovered at start, or claimed)
+     * @param claimed the job was claimed from the queue: its lease is renewed while it is active
+     */
+    private String enqueue(Job job, boolean recovered, boolean claimed) {
         VolumeGuard.Lock volumeLock = settings.volumeGuard.tryLock(job.request().volumeName()).orElseThrow(
                 () -> new ProvisioningException(ErrorCode.VOLUME_BUSY,
                         "volume " + job.request().volumeName() + " has a job running or queued already"));
@@ -128,6 +151,9 @@ public final class Provisioner implements AutoCloseable {
             throw e;
         }
         JobRun run = new JobRun(this, job, volumeLock, retrier);
+        if (claimed) {
+            run.leaseRenewedAt = settings.clock.instant();
+        }
         try {
             if (recovered) {
                 settings.jobStore.update(job);
@@ -286,7 +312,14 @@ public final class Provisioner implements AutoCloseable {
             all = new ArrayList<>(active.values());
         }
         for (JobRun r : queued) {
-            r.finishUnstarted(JobState.CANCELLED, ErrorCode.CANCELLED, "the provisioner closed before the job started");
+            if (r.claimed()) {
+                // Back to the fleet's queue rather than cancelled: another start of this host runs it.
+                r.abandon();
+                releaseQuietly(r.id());
+            } else {
+                r.finishUnstarted(JobState.CANCELLED, ErrorCode.CANCELLED,
+                        "the provisioner closed before the job started");
+            }
         }
         for (JobRun r : all) {
             r.cancellation().cancel(ErrorCode.CANCELLED, "the provisioner is closing");
@@ -302,6 +335,9 @@ public final class Provisioner implements AutoCloseable {
             }
         }
         watchdog.shutdownNow();
+        if (queueWorker != null) {
+            queueWorker.shutdownNow();
+        }
         if (ownedExecutor != null) {
             ownedExecutor.shutdownNow();
         }
@@ -374,7 +410,7 @@ public final class Provisioner implements AutoCloseable {
         for (Job job : unfinished) {
             if (settings.recoveryMode == RecoveryMode.RESUME) {
                 try {
-                    enqueue(job.withProgress(Progress.of(Stage.QUEUED), settings.clock.instant()), true);
+                    enqueue(job.withProgress(Progress.of(Stage.QUEUED), settings.clock.instant()), true, false);
                     LOG.info("job {} left unfinished by an earlier process is resumed", job.id());
                     continue;
                 } catch (ProvisioningException e) {
@@ -382,6 +418,96 @@ public final class Provisioner implements AutoCloseable {
                 }
             }
             JobRun.failInterrupted(this, job);
+        }
+    }
+
+    // ---- fleet queue: runs on the queue worker's thread ----
+
+    private void pollQueue() {
+        try {
+            renewLeases();
+            // A job is claimed only for a free slot, so claimed jobs never wait behind submitted ones.
+            while (!closed.get() && hasFreeSlot()) {
+                Optional<Job> next = settings.queue.claim(settings.queue.host(), settings.queueLease);
+                if (next.isEmpty()) {
+                    break;
+                }
+                take(next.get());
+            }
+            if (queueFailing) {
+                queueFailing = false;
+                LOG.info("the job queue answers again");
+            }
+        } catch (RuntimeException e) {
+            if (!queueFailing) {
+                queueFailing = true;
+                LOG.warn("cannot reach the job queue; trying again every {}: {}", settings.queuePoll, e.getMessage());
+            }
+        }
+    }
+
+    private boolean hasFreeSlot() {
+        synchronized (lock) {
+            return running + queue.size() + reserved < settings.maxConcurrentJobs;
+        }
+    }
+
+    private void renewLeases() {
+        List<JobRun> claimed;
+        synchronized (lock) {
+            claimed = active.values().stream().filter(JobRun::claimed).toList();
+        }
+        Instant now = settings.clock.instant();
+        Duration every = settings.queueLease.dividedBy(3);
+        for (JobRun r : claimed) {
+            if (now.isBefore(r.leaseRenewedAt.plus(every))) {
+                continue;
+            }
+            if (settings.queue.renew(r.id(), settings.queue.host(), settings.queueLease)) {
+                r.leaseRenewedAt = now;
+            } else if (!r.future.isDone()) {
+                r.cancellation().cancel(ErrorCode.INTERRUPTED, "the job queue no longer holds this job for host "
+                        + settings.queue.host() + ": it ended or was released elsewhere");
+            }
+        }
+    }
+
+    private void take(Job job) {
+        synchronized (lock) {
+            JobRun mine = active.get(job.id());
+            if (mine != null) {
+                // This engine runs it already; its lease ran out while the queue was unreachable.
+                mine.leaseRenewedAt = settings.clock.instant();
+                return;
+            }
+        }
+        if (job.state() == JobState.RUNNING && settings.recoveryMode == RecoveryMode.FAIL) {
+            JobRun.failInterrupted(this, job);
+            return;
+        }
+        try {
+            enqueue(job.withProgress(Progress.of(Stage.QUEUED), settings.clock.instant()), true, true);
+        } catch (ProvisioningException e) {
+            if (e.code() == ErrorCode.VOLUME_BUSY) {
+                Job failed = job.finished(JobState.FAILED, ErrorCode.VOLUME_BUSY, e.getMessage(), settings.clock.instant());
+                settings.jobStore.update(failed);
+                publish(JobEvent.Kind.STATE, failed);
+            } else if (e.code() == ErrorCode.QUEUE_FULL) {
+                releaseQuietly(job.id()); // a submit took the slot meanwhile
+            } else {
+                throw e;
+            }
+        } catch (IllegalStateException closing) {
+            releaseQuietly(job.id());
+        }
+    }
+
+    private void releaseQuietly(String id) {
+        try {
+            settings.queue.release(id, settings.queue.host());
+        } catch (RuntimeException e) {
+            LOG.warn("cannot give job {} back to the queue; it is claimable again when its lease runs out: {}", id,
+                    e.getMessage());
         }
     }
 
@@ -427,12 +553,22 @@ public final class Provisioner implements AutoCloseable {
         final int bufferSize;
         final int downloadParallelism;
         final long downloadPartSize;
+        final JobQueue queue;
+        final Duration queuePoll;
+        final Duration queueLease;
 
         Settings(Builder b) {
             this.source = require(b.source, "source");
             this.backend = require(b.backend, "backend");
-            this.ownsJobStore = b.jobStore == null;
-            this.jobStore = b.jobStore == null ? new InMemoryJobStore() : b.jobStore;
+            if (b.queue != null && b.jobStore != null && b.queue != b.jobStore) {
+                throw new IllegalStateException("queue and jobStore must be the same store when both are set");
+            }
+            this.queue = b.queue;
+            this.queuePoll = b.queuePoll;
+            this.queueLease = b.queueLease;
+            JobStore given = b.queue != null ? b.queue : b.jobStore;
+            this.ownsJobStore = given == null;
+            this.jobStore = given == null ? new InMemoryJobStore() : given;
             this.converter = b.converter == null ? new QemuImgConverter() : b.converter;
             this.volumeGuard = b.volumeGuard == null ? new InProcessVolumeGuard() : b.volumeGuard;
             this.maxConcurrentJobs = b.maxConcurrentJobs;
@@ -498,6 +634,9 @@ public final class Provisioner implements AutoCloseable {
         private int bufferSize = 1 << 20;
         private int downloadParallelism = 1;
         private long downloadPartSize = 32L << 20;
+        private JobQueue queue;
+        private Duration queuePoll;
+        private Duration queueLease;
         private final List<JobListener> listeners = new ArrayList<>();
 
         private Builder() {
@@ -685,6 +824,28 @@ public final class Provisioner implements AutoCloseable {
             }
             this.downloadParallelism = parallelism;
             this.downloadPartSize = partSize;
+            return this;
+        }
+
+        /**
+         * Also takes work from a fleet's queue: every {@code pollInterval}, while a slot is free, the
+         * engine claims the next job queued for {@code queue.host()} and holds it for {@code lease},
+         * renewed every third of it until the job ends. A claimed job left {@code RUNNING} by a dead
+         * engine is failed with {@code INTERRUPTED} or run again, by the {@link RecoveryMode}. The
+         * queue is the engine's job store too; it stays the caller's to close.
+         */
+        public Builder queue(JobQueue queue, Duration pollInterval, Duration lease) {
+            Objects.requireNonNull(queue, "queue");
+            if (pollInterval == null || pollInterval.toMillis() < 1) {
+                throw new IllegalArgumentException("queue pollInterval must be at least 1 ms");
+            }
+            if (lease == null || lease.compareTo(pollInterval.multipliedBy(3)) < 0) {
+                throw new IllegalArgumentException("queue lease must be at least 3 poll intervals, so that it is "
+                        + "renewed before it runs out");
+            }
+            this.queue = queue;
+            this.queuePoll = pollInterval;
+            this.queueLease = lease;
             return this;
         }
 

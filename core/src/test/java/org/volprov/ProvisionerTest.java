@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -31,6 +32,8 @@ import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.FileVolumeBackend;
 import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.testing.ForwardingImageSource;
+import org.volprov.testing.ForwardingVolumeBackend;
 import org.volprov.testing.TestImages;
 
 /** The engine against real files, a real cache and real qemu-img; faults come from small decorators. */
@@ -478,6 +481,99 @@ class ProvisionerTest {
         assertThat(run(p, request("disk.qcow2", "vm-l")).state()).isEqualTo(JobState.COMPLETED);
     }
 
+    // ---- fleet queue ----
+
+    private static CompletableFuture<Job> endOf(String id, Provisioner.Builder b) {
+        CompletableFuture<Job> ended = new CompletableFuture<>();
+        b.listener(e -> {
+            if (e.job().id().equals(id) && e.job().state().terminal()) {
+                ended.complete(e.job());
+            }
+        });
+        return ended;
+    }
+
+    @Test
+    void queuedJob_isClaimedAndRun_withItsLeaseRenewedUntilItEnds() throws Exception {
+        MutableClock clock = new MutableClock();
+        CountingQueue q = new CountingQueue(new InMemoryJobStore("hv-1", clock));
+        Job job = Job.pending("queued-1", request("disk.qcow2", "vm-q1"), clock.instant());
+        q.enqueue(job, "hv-1");
+        GatedSource gated = new GatedSource(localSource);
+        Provisioner.Builder b = engine(gated).jobStore(q).clock(clock)
+                .queue(q, Duration.ofMillis(10), Duration.ofSeconds(60));
+        CompletableFuture<Job> ended = endOf(job.id(), b);
+        start(b);
+
+        assertThat(gated.opened.await(30, TimeUnit.SECONDS)).as("claimed and started").isTrue();
+        clock.advance(Duration.ofSeconds(25));
+        assertThat(q.renewed.await(30, TimeUnit.SECONDS)).as("lease renewed").isTrue();
+        clock.advance(Duration.ofSeconds(50));
+        assertThat(q.claim("hv-1", Duration.ofSeconds(60))).as("held past its first lease").isEmpty();
+
+        gated.release.countDown();
+        Job done = ended.get(60, TimeUnit.SECONDS);
+        assertThat(done.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(done.attempts()).isEqualTo(1);
+        assertThat(q.find(job.id())).contains(done);
+        assertVolumeHoldsImage("vm-q1");
+        assertThat(q.renew(job.id(), "hv-1", Duration.ofSeconds(60))).as("an ended job is not held").isFalse();
+    }
+
+    @Test
+    void queuedJobADeadEngineLeftRunning_isFailedInterrupted_andItsVolumeDeleted() throws Exception {
+        MutableClock clock = new MutableClock();
+        InMemoryJobStore q = new InMemoryJobStore("hv-1", clock);
+        Job job = deadEnginesClaim(q, clock, "vm-dead");
+        Provisioner.Builder b = engine(localSource).jobStore(q).clock(clock)
+                .queue(q, Duration.ofMillis(10), Duration.ofSeconds(60));
+        CompletableFuture<Job> ended = endOf(job.id(), b);
+        start(b);
+
+        Job failed = ended.get(60, TimeUnit.SECONDS);
+        assertThat(failed.error()).contains(ErrorCode.INTERRUPTED);
+        assertThat(failed.errorMessage()).contains("was deleted");
+        assertThat(backend.find("vm-dead")).isEmpty();
+    }
+
+    @Test
+    void queuedJobADeadEngineLeftRunning_isRunAgain_inResumeMode() throws Exception {
+        MutableClock clock = new MutableClock();
+        InMemoryJobStore q = new InMemoryJobStore("hv-1", clock);
+        Job job = deadEnginesClaim(q, clock, "vm-again-q");
+        Provisioner.Builder b = engine(localSource).jobStore(q).clock(clock)
+                .recoveryMode(Provisioner.RecoveryMode.RESUME)
+                .queue(q, Duration.ofMillis(10), Duration.ofSeconds(60));
+        CompletableFuture<Job> ended = endOf(job.id(), b);
+        start(b);
+
+        Job done = ended.get(60, TimeUnit.SECONDS);
+        assertThat(done.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(done.attempts()).isEqualTo(2);
+        assertVolumeHoldsImage("vm-again-q");
+    }
+
+    /** A claim an engine made before it died: the job RUNNING with its volume created, the lease run out. */
+    private Job deadEnginesClaim(InMemoryJobStore q, MutableClock clock, String volume) {
+        q.enqueue(Job.pending("dead-" + volume, request("disk.qcow2", volume), clock.instant()), "hv-1");
+        Job claimed = q.claim("hv-1", Duration.ofSeconds(60)).orElseThrow();
+        VolumeInfo v = backend.create(volume, VOLUME_SIZE);
+        Job running = claimed.running(clock.instant()).withVolume(v.path(), true, clock.instant());
+        q.update(running);
+        clock.advance(Duration.ofSeconds(61));
+        return running;
+    }
+
+    @Test
+    void queue_refusesAnotherJobStore_andALeaseShorterThanThreePolls() {
+        InMemoryJobStore q = new InMemoryJobStore();
+        assertThatThrownBy(() -> Provisioner.builder().source(localSource).cache(cache).backend(backend)
+                .jobStore(new InMemoryJobStore()).queue(q, Duration.ofSeconds(1), Duration.ofSeconds(30)).build())
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("jobStore");
+        assertThatThrownBy(() -> Provisioner.builder().queue(q, Duration.ofSeconds(1), Duration.ofSeconds(2)))
+                .hasMessageContaining("lease");
+    }
+
     // ---- decorators over the real source, to inject faults ----
 
     /** Blocks every download read until released. */
@@ -575,56 +671,22 @@ class ProvisionerTest {
         }
     }
 
-    static class ForwardingSource implements ImageSource {
-        final ImageSource delegate;
-
+    static class ForwardingSource extends ForwardingImageSource {
         ForwardingSource(ImageSource delegate) {
-            this.delegate = delegate;
-        }
-
-        @Override
-        public ObjectInfo stat(ImageRef ref) {
-            return delegate.stat(ref);
-        }
-
-        @Override
-        public Optional<String> publishedChecksum(ImageRef ref) {
-            return delegate.publishedChecksum(ref);
-        }
-
-        @Override
-        public InputStream open(ImageRef ref, long offset, long length) {
-            return delegate.open(ref, offset, length);
+            super(delegate);
         }
     }
 
     /** A real backend whose writer fails on its first write. */
-    static final class FailingWriterBackend implements VolumeBackend {
-        private final VolumeBackend d;
-
+    static final class FailingWriterBackend extends ForwardingVolumeBackend {
         FailingWriterBackend(VolumeBackend d) {
-            this.d = d;
-        }
-
-        @Override
-        public Optional<VolumeInfo> find(String name) {
-            return d.find(name);
-        }
-
-        @Override
-        public VolumeInfo create(String name, long capacityBytes) {
-            return d.create(name, capacityBytes);
-        }
-
-        @Override
-        public VolumeInfo resize(String name, long capacityBytes) {
-            return d.resize(name, capacityBytes);
+            super(d);
         }
 
         /** A writer with no local path (as a streamed upload) whose first write fails. */
         @Override
         public VolumeWriter openWriter(VolumeInfo volume) {
-            VolumeWriter real = d.openWriter(volume);
+            VolumeWriter real = delegate.openWriter(volume);
             return new VolumeWriter() {
                 @Override
                 public Optional<Path> localPath() {
@@ -663,9 +725,69 @@ class ProvisionerTest {
             };
         }
 
+    }
+
+    /** The in-memory queue, counting lease renewals. */
+    static final class CountingQueue implements JobQueue {
+        final CountDownLatch renewed = new CountDownLatch(1);
+        private final JobQueue d;
+
+        CountingQueue(JobQueue d) {
+            this.d = d;
+        }
+
         @Override
-        public boolean delete(String name) {
-            return d.delete(name);
+        public String host() {
+            return d.host();
+        }
+
+        @Override
+        public void enqueue(Job job, String host) {
+            d.enqueue(job, host);
+        }
+
+        @Override
+        public Optional<Job> claim(String host, Duration lease) {
+            return d.claim(host, lease);
+        }
+
+        @Override
+        public boolean renew(String jobId, String host, Duration lease) {
+            boolean held = d.renew(jobId, host, lease);
+            if (held) {
+                renewed.countDown();
+            }
+            return held;
+        }
+
+        @Override
+        public void release(String jobId, String host) {
+            d.release(jobId, host);
+        }
+
+        @Override
+        public void insert(Job job) {
+            d.insert(job);
+        }
+
+        @Override
+        public void update(Job job) {
+            d.update(job);
+        }
+
+        @Override
+        public Optional<Job> find(String id) {
+            return d.find(id);
+        }
+
+        @Override
+        public List<Job> list(JobFilter filter) {
+            return d.list(filter);
+        }
+
+        @Override
+        public List<Job> unfinished() {
+            return d.unfinished();
         }
     }
 

@@ -6,9 +6,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A small JSON reader for the output of tools the library runs ({@code qemu-img info}); it keeps
- * core free of a JSON dependency. Objects become maps, arrays lists, numbers {@link Long} or
- * {@link Double}.
+ * A small JSON reader and writer: it reads the output of tools the library runs ({@code qemu-img
+ * info}) and writes and reads the records adapters store (a job's request), and keeps core free of
+ * a JSON dependency. Objects become maps, arrays lists, numbers {@link Long} or {@link Double}.
  */
 public final class Json {
     private final String s;
@@ -28,6 +28,86 @@ public final class Json {
             throw p.error("trailing characters");
         }
         return v;
+    }
+
+    /**
+     * Writes {@code value}: a {@link Map} (keys as strings, in iteration order), an {@link Iterable},
+     * a {@link CharSequence}, an {@link Enum} (its name), a {@link Number}, a {@link Boolean} or
+     * null. {@link IllegalArgumentException} for anything else and for non-finite numbers.
+     */
+    public static String write(Object value) {
+        StringBuilder b = new StringBuilder();
+        write(b, value);
+        return b.toString();
+    }
+
+    private static void write(StringBuilder b, Object v) {
+        if (v == null) {
+            b.append("null");
+        } else if (v instanceof Map<?, ?> m) {
+            b.append('{');
+            boolean first = true;
+            for (Map.Entry<?, ?> e : m.entrySet()) {
+                if (!first) {
+                    b.append(',');
+                }
+                first = false;
+                writeString(b, String.valueOf(e.getKey()));
+                b.append(':');
+                write(b, e.getValue());
+            }
+            b.append('}');
+        } else if (v instanceof Iterable<?> it) {
+            b.append('[');
+            boolean first = true;
+            for (Object o : it) {
+                if (!first) {
+                    b.append(',');
+                }
+                first = false;
+                write(b, o);
+            }
+            b.append(']');
+        } else if (v instanceof CharSequence cs) {
+            writeString(b, cs.toString());
+        } else if (v instanceof Enum<?> e) {
+            writeString(b, e.name());
+        } else if (v instanceof Boolean) {
+            b.append(v);
+        } else if (v instanceof Double || v instanceof Float) {
+            double d = ((Number) v).doubleValue();
+            if (!Double.isFinite(d)) {
+                throw new IllegalArgumentException("JSON has no " + d);
+            }
+            b.append(d);
+        } else if (v instanceof Number) {
+            b.append(v);
+        } else {
+            throw new IllegalArgumentException("cannot write a " + v.getClass().getName() + " as JSON");
+        }
+    }
+
+    private static void writeString(StringBuilder b, String s) {
+        b.append('"');
+        for (int k = 0; k < s.length(); k++) {
+            char c = s.charAt(k);
+            switch (c) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                case '\r' -> b.append("\\r");
+                case '\t' -> b.append("\\t");
+                default -> {
+                    // Other control characters and the line separators JavaScript chokes on are escaped.
+                    if (c < 0x20 || c == 0x2028 || c == 0x2029) {
+                        b.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        b.append(c);
+                    }
+                }
+            }
+        }
+        b.append('"');
     }
 
     private Object value() {

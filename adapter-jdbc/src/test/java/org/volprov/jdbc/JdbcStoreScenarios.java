@@ -1,0 +1,182 @@
+package org.volprov.jdbc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.volprov.ErrorCode;
+import org.volprov.ImageFormat;
+import org.volprov.Job;
+import org.volprov.JobFilter;
+import org.volprov.JobState;
+import org.volprov.ProvisionRequest;
+import org.volprov.ProvisioningException;
+import org.volprov.testing.SettableClock;
+
+/**
+ * What the JDBC store does beyond core's contracts: migrations, retention, persistence, lifecycle.
+ * A dialect's test supplies config builders on storage that is fresh for each test method.
+ */
+abstract class JdbcStoreScenarios {
+    protected static final Instant T0 = Instant.parse("2026-03-04T05:06:07.123456Z");
+    protected final SettableClock clock = new SettableClock(T0);
+    private final List<JdbcJobStore> opened = new ArrayList<>();
+
+    /** A config builder on this test's storage; every call points at the same storage. */
+    protected abstract JdbcJobStoreConfig.Builder storage();
+
+    protected JdbcJobStore open() {
+        JdbcJobStore s = JdbcJobStore.open(storage().host("hv-1").clock(clock).build());
+        opened.add(s);
+        return s;
+    }
+
+    @AfterEach
+    void closeStores() {
+        opened.forEach(JdbcJobStore::close);
+    }
+
+    private static Job job(String volume, Instant at) {
+        ProvisionRequest r = ProvisionRequest.builder().imageUri("s3://images/disk.qcow2").volumeName(volume)
+                .volumeSizeBytes(1L << 30).build();
+        return Job.pending(UUID.randomUUID().toString(), r, at);
+    }
+
+    private static int versionRows(JdbcJobStore s) {
+        return s.jdbi().withHandle(h -> h.createQuery("SELECT COUNT(*) FROM volprov_schema_version")
+                .mapTo(Integer.class).one());
+    }
+
+    @Test
+    void open_recordsTheLatestSchemaVersion_once_evenWhenOpenedAgain() {
+        JdbcJobStore first = open();
+        assertThat(first.schemaVersion()).isEqualTo(JdbcJobStore.LATEST_SCHEMA_VERSION);
+        JdbcJobStore second = open();
+        assertThat(second.schemaVersion()).isEqualTo(JdbcJobStore.LATEST_SCHEMA_VERSION);
+        assertThat(versionRows(second)).isEqualTo(JdbcJobStore.LATEST_SCHEMA_VERSION);
+    }
+
+    @Test
+    void open_whenTheDatabaseIsOfANewerVersion_isRefusedNamingBothVersions() {
+        JdbcJobStore s = open();
+        s.jdbi().useHandle(h -> h.execute("INSERT INTO volprov_schema_version (version, description) VALUES (?, ?)",
+                JdbcJobStore.LATEST_SCHEMA_VERSION + 41, "from the future"));
+        assertThatThrownBy(this::open)
+                .isInstanceOf(ProvisioningException.class)
+                .satisfies(e -> assertThat(((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE))
+                .hasMessageContaining("schema version " + (JdbcJobStore.LATEST_SCHEMA_VERSION + 41))
+                .hasMessageContaining("version " + JdbcJobStore.LATEST_SCHEMA_VERSION)
+                .hasMessageContaining("upgrade volprov");
+    }
+
+    @Test
+    void open_byTwoStoresAtOnce_migratesOnce_andBothWork() throws Exception {
+        CountDownLatch go = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            List<Future<JdbcJobStore>> stores = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                stores.add(pool.submit(() -> {
+                    go.await();
+                    return open();
+                }));
+            }
+            go.countDown();
+            JdbcJobStore a = stores.get(0).get(60, TimeUnit.SECONDS);
+            JdbcJobStore b = stores.get(1).get(60, TimeUnit.SECONDS);
+            assertThat(versionRows(a)).isEqualTo(JdbcJobStore.LATEST_SCHEMA_VERSION);
+            Job job = job("vm-race", T0);
+            a.insert(job);
+            assertThat(b.find(job.id())).contains(job);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void jobs_surviveTheStoreBeingClosedAndOpenedAgain() {
+        JdbcJobStore first = open();
+        Job job = job("vm-persist", T0);
+        first.insert(job);
+        Job running = job.running(T0.plusSeconds(1)).withVolume("/pool/vm-persist", true, T0.plusSeconds(2));
+        first.update(running);
+        first.close();
+
+        JdbcJobStore second = open();
+        assertThat(second.find(job.id())).contains(running);
+        assertThat(second.unfinished()).containsExactly(running);
+    }
+
+    @Test
+    void times_keepTheirMicroseconds_andRequestsTheirLabels() {
+        JdbcJobStore s = open();
+        ProvisionRequest r = ProvisionRequest.builder().imageUri("s3://images/ubuntu 24.04/ü.qcow2")
+                .volumeName("vm-odd").volumeSizeBytes(3L << 40).format(ImageFormat.RAW)
+                .label("owner", "\"quoted\" \\ back / {json}").label("a/b", "").build();
+        Job job = Job.pending("job-odd", r, T0);
+        s.insert(job);
+        assertThat(s.find("job-odd")).contains(job);
+        assertThat(s.find("job-odd").orElseThrow().createdAt().getNano() % 1000).isZero();
+        assertThat(s.find("job-odd").orElseThrow().createdAt()).isEqualTo(T0);
+    }
+
+    @Test
+    void update_ofATerminalJob_withTheSameSnapshot_isAccepted_soThatARetriedWriteSucceeds() {
+        JdbcJobStore s = open();
+        Job job = job("vm-retry", T0);
+        s.insert(job);
+        Job done = job.running(T0).finished(JobState.COMPLETED, null, null, T0.plusSeconds(3));
+        s.update(done);
+        s.update(done);
+        assertThat(s.find(job.id())).contains(done);
+    }
+
+    @Test
+    void prune_deletesInBatches_onlyJobsThatFinishedBeforeTheRetention() {
+        JdbcJobStore s = JdbcJobStore.open(storage().host("hv-1").clock(clock)
+                .retention(Duration.ofDays(7), Duration.ofHours(1)).pruneBatchSize(3).build());
+        opened.add(s);
+        List<String> old = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            Job j = job("vm-old-" + i, T0);
+            s.insert(j);
+            s.update(j.running(T0).finished(JobState.FAILED, ErrorCode.IMAGE_NOT_FOUND, "gone", T0.plusSeconds(i)));
+            old.add(j.id());
+        }
+        Job oldButRunning = job("vm-running", T0);
+        s.insert(oldButRunning);
+        s.update(oldButRunning.running(T0));
+        clock.advance(Duration.ofDays(6));
+        Job recent = job("vm-recent", clock.instant());
+        s.insert(recent);
+        s.update(recent.running(clock.instant()).finished(JobState.COMPLETED, null, null, clock.instant()));
+        clock.advance(Duration.ofDays(2));
+
+        assertThat(s.prune()).isEqualTo(7);
+        assertThat(s.list(JobFilter.all())).extracting(Job::id)
+                .containsExactlyInAnyOrder(oldButRunning.id(), recent.id());
+        assertThat(s.prune()).isZero();
+    }
+
+    @Test
+    void close_isIdempotent_andLaterCallsFailWithBackendFailure() {
+        JdbcJobStore s = open();
+        s.close();
+        s.close();
+        assertThatThrownBy(() -> s.find("x"))
+                .isInstanceOf(ProvisioningException.class)
+                .satisfies(e -> assertThat(((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE))
+                .hasMessageContaining("closed");
+    }
+}

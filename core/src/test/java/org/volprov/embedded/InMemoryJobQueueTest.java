@@ -1,0 +1,12 @@
+package org.volprov.embedded;
+
+import java.time.Clock;
+import org.volprov.JobQueue;
+import org.volprov.contract.JobQueueContract;
+
+class InMemoryJobQueueTest extends JobQueueContract {
+    @Override
+    protected JobQueue createQueue(String host, Clock clock) {
+        return new InMemoryJobStore(host, clock);
+    }
+}

@@ -1,0 +1,31 @@
+package org.volprov.testing;
+
+import java.io.InputStream;
+import java.util.Optional;
+import org.volprov.ImageRef;
+import org.volprov.ImageSource;
+import org.volprov.ObjectInfo;
+
+/** A real {@link ImageSource} passed through, for tests to override one call and inject a fault. */
+public class ForwardingImageSource implements ImageSource {
+    protected final ImageSource delegate;
+
+    public ForwardingImageSource(ImageSource delegate) {
+        this.delegate = delegate;
+    }
+
+    @Override
+    public ObjectInfo stat(ImageRef ref) {
+        return delegate.stat(ref);
+    }
+
+    @Override
+    public Optional<String> publishedChecksum(ImageRef ref) {
+        return delegate.publishedChecksum(ref);
+    }
+
+    @Override
+    public InputStream open(ImageRef ref, long offset, long length) {
+        return delegate.open(ref, offset, length);
+    }
+}

@@ -1,0 +1,40 @@
+package org.volprov.testing;
+
+import java.util.Optional;
+import org.volprov.VolumeBackend;
+import org.volprov.VolumeInfo;
+import org.volprov.VolumeWriter;
+
+/** A real {@link VolumeBackend} passed through, for tests to override one call and inject a fault. */
+public class ForwardingVolumeBackend implements VolumeBackend {
+    protected final VolumeBackend delegate;
+
+    public ForwardingVolumeBackend(VolumeBackend delegate) {
+        this.delegate = delegate;
+    }
+
+    @Override
+    public Optional<VolumeInfo> find(String name) {
+        return delegate.find(name);
+    }
+
+    @Override
+    public VolumeInfo create(String name, long capacityBytes) {
+        return delegate.create(name, capacityBytes);
+    }
+
+    @Override
+    public VolumeInfo resize(String name, long capacityBytes) {
+        return delegate.resize(name, capacityBytes);
+    }
+
+    @Override
+    public VolumeWriter openWriter(VolumeInfo volume) {
+        return delegate.openWriter(volume);
+    }
+
+    @Override
+    public boolean delete(String name) {
+        return delegate.delete(name);
+    }
+}
