@@ -22,7 +22,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -34,6 +33,7 @@ import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.LocalDirectoryImageSource;
 import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.ForwardingVolumeBackend;
+import org.volprov.testing.SettableClock;
 import org.volprov.testing.TestImages;
 
 /** The engine against real files, a real cache and real qemu-img; faults come from small decorators. */
@@ -292,7 +292,7 @@ class ProvisionerTest {
 
     @Test
     void transientFailures_areRetriedWithExponentialBackoff_onTheInjectedClock() {
-        MutableClock clock = new MutableClock();
+        SettableClock clock = new SettableClock();
         List<Duration> sleeps = Collections.synchronizedList(new ArrayList<>());
         FlakySource flaky = new FlakySource(localSource, 3, clock);
         Provisioner p = start(engine(flaky).clock(clock).sleeper(d -> {
@@ -312,7 +312,7 @@ class ProvisionerTest {
 
     @Test
     void transientFailuresBeyondTheBudget_failWithSourceUnavailable() {
-        MutableClock clock = new MutableClock();
+        SettableClock clock = new SettableClock();
         Provisioner p = start(engine(new FlakySource(localSource, 100, clock)).clock(clock).sleeper(clock::advance)
                 .retryPolicy(new RetryPolicy(4, Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofMinutes(10), 0)));
         Job job = run(p, request("disk.qcow2", "vm-down"));
@@ -369,7 +369,7 @@ class ProvisionerTest {
 
     @Test
     void timeout_countsFromStart_onTheInjectedClock_andEndsTheJobTimedOut() throws Exception {
-        MutableClock clock = new MutableClock();
+        SettableClock clock = new SettableClock();
         GatedSource gated = new GatedSource(localSource);
         Provisioner p = start(engine(gated).clock(clock).jobTimeout(Duration.ofMinutes(30))
                 .watchdogInterval(Duration.ofMillis(20)));
@@ -495,7 +495,7 @@ class ProvisionerTest {
 
     @Test
     void queuedJob_isClaimedAndRun_withItsLeaseRenewedUntilItEnds() throws Exception {
-        MutableClock clock = new MutableClock();
+        SettableClock clock = new SettableClock();
         CountingQueue q = new CountingQueue(new InMemoryJobStore("hv-1", clock));
         Job job = Job.pending("queued-1", request("disk.qcow2", "vm-q1"), clock.instant());
         q.enqueue(job, "hv-1");
@@ -522,7 +522,7 @@ class ProvisionerTest {
 
     @Test
     void queuedJobADeadEngineLeftRunning_isFailedInterrupted_andItsVolumeDeleted() throws Exception {
-        MutableClock clock = new MutableClock();
+        SettableClock clock = new SettableClock();
         InMemoryJobStore q = new InMemoryJobStore("hv-1", clock);
         Job job = deadEnginesClaim(q, clock, "vm-dead");
         Provisioner.Builder b = engine(localSource).jobStore(q).clock(clock)
@@ -538,7 +538,7 @@ class ProvisionerTest {
 
     @Test
     void queuedJobADeadEngineLeftRunning_isRunAgain_inResumeMode() throws Exception {
-        MutableClock clock = new MutableClock();
+        SettableClock clock = new SettableClock();
         InMemoryJobStore q = new InMemoryJobStore("hv-1", clock);
         Job job = deadEnginesClaim(q, clock, "vm-again-q");
         Provisioner.Builder b = engine(localSource).jobStore(q).clock(clock)
@@ -554,7 +554,7 @@ class ProvisionerTest {
     }
 
     /** A claim an engine made before it died: the job RUNNING with its volume created, the lease run out. */
-    private Job deadEnginesClaim(InMemoryJobStore q, MutableClock clock, String volume) {
+    private Job deadEnginesClaim(InMemoryJobStore q, SettableClock clock, String volume) {
         q.enqueue(Job.pending("dead-" + volume, request("disk.qcow2", volume), clock.instant()), "hv-1");
         Job claimed = q.claim("hv-1", Duration.ofSeconds(60)).orElseThrow();
         VolumeInfo v = backend.create(volume, VOLUME_SIZE);
@@ -788,29 +788,6 @@ class ProvisionerTest {
         @Override
         public List<Job> unfinished() {
             return d.unfinished();
-        }
-    }
-
-    static final class MutableClock extends Clock {
-        private final AtomicReference<Instant> now = new AtomicReference<>(Instant.parse("2026-01-01T00:00:00Z"));
-
-        void advance(Duration d) {
-            now.updateAndGet(t -> t.plus(d));
-        }
-
-        @Override
-        public ZoneOffset getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(java.time.ZoneId zone) {
-            return this;
-        }
-
-        @Override
-        public Instant instant() {
-            return now.get();
         }
     }
 }

@@ -23,7 +23,7 @@ import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
 import org.volprov.VolumeGuard;
 import org.volprov.redis.testkit.RedisTestServer;
-import org.volprov.testing.MutableClock;
+import org.volprov.testing.SettableClock;
 
 /**
  * What the timer does: renew leases and locks, take back a lock Redis lost, and rebuild the index
@@ -39,7 +39,7 @@ class RedisRenewalIT {
     Path dir;
 
     private final String prefix = RedisTestServer.uniquePrefix("renew");
-    private final MutableClock clock = new MutableClock();
+    private final SettableClock clock = new SettableClock();
     private final ScheduledExecutorService idle = Executors.newSingleThreadScheduledExecutor();
     private Peers peers;
 

@@ -35,7 +35,7 @@ import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
 import org.volprov.VolumeGuard;
 import org.volprov.redis.testkit.RedisTestServer;
-import org.volprov.testing.MutableClock;
+import org.volprov.testing.SettableClock;
 
 /**
  * Several processes of one host (and hosts of a fleet) on one Redis. Each "process" is a
@@ -206,7 +206,7 @@ class RedisSharedCacheIT {
 
     @Test
     void lease_ofAProcessThatStoppedRenewing_expiresAndItsEntryCanBeEvicted() {
-        MutableClock clock = new MutableClock();
+        SettableClock clock = new SettableClock();
         ScheduledExecutorService aTimer = scheduler();
         Peers.Peer a = peers().open("host-1", dir, IMAGE, c -> c, clock, aTimer);
         Peers.Peer b = peers().open("host-1", dir, IMAGE, c -> c, clock, null);

@@ -38,7 +38,7 @@ import org.volprov.ImageSource;
 import org.volprov.ObjectInfo;
 import org.volprov.ProvisioningException;
 import org.volprov.embedded.LocalDirectoryImageSource;
-import org.volprov.testing.MutableClock;
+import org.volprov.testing.SettableClock;
 
 class CachingImageSourceTest {
     @TempDir
@@ -46,7 +46,7 @@ class CachingImageSourceTest {
     @TempDir
     Path cacheDir;
 
-    private final MutableClock clock = new MutableClock();
+    private final SettableClock clock = new SettableClock();
     private CountingImageSource counting;
     private CachingImageSource source;
     private ImageCache cache;

@@ -29,7 +29,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ImageCache;
 import org.volprov.ProvisioningException;
 import org.volprov.contract.ImageCacheContract;
-import org.volprov.testing.MutableClock;
+import org.volprov.testing.SettableClock;
 
 class DiskImageCacheTest extends ImageCacheContract {
 
@@ -265,7 +265,7 @@ class DiskImageCacheTest extends ImageCacheContract {
 
     @Test
     void open_sharedDirectory_sparesYoungTempFilesAndSweepsStaleOnes() throws IOException {
-        MutableClock clock = new MutableClock();
+        SettableClock clock = new SettableClock();
         Path young = Files.write(dir.resolve("0123456789abcdef0123456789abcdef.tmp"), new byte[100]);
         Path stale = Files.write(dir.resolve("fedcba9876543210fedcba9876543210.tmp"), new byte[100]);
         Files.setLastModifiedTime(young, FileTime.from(clock.instant().minusSeconds(60)));

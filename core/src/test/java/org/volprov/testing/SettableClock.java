@@ -11,6 +11,11 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class SettableClock extends Clock {
     private final AtomicReference<Instant> now;
 
+    /** Starts at 2026-01-01T00:00:00Z. */
+    public SettableClock() {
+        this(Instant.parse("2026-01-01T00:00:00Z"));
+    }
+
     public SettableClock(Instant start) {
         this.now = new AtomicReference<>(start);
     }
