@@ -56,7 +56,8 @@ class ErrorScenariosIT {
         assertThat(job.state()).as("%s: %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.FAILED);
         assertThat(job.errorCode()).as(job.errorMessage()).isEqualTo(code);
         Leftovers.assertNothingLeft(stack, POOL, job, entriesBefore);
-        assertThat(stack.store.find(job.id())).contains(job);
+        assertThat(stack.store.find(job.id()).map(JobStores::asStored))
+                .contains(JobStores.asStored(job));
         return job;
     }
 

@@ -16,6 +16,7 @@ import org.volprov.Job;
 import org.volprov.JobEvent;
 import org.volprov.JobState;
 import org.volprov.Stage;
+import org.volprov.jdbc.JdbcJobStore;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 
 /** End to end: an image in S3 becomes a verified volume in a libvirt pool, recorded in the job store. */
@@ -27,20 +28,28 @@ class FullProvisioningWorkflowIT {
     @TempDir
     Path work;
 
+    enum Store { POSTGRESQL, SQLITE }
+
     static Stream<Arguments> images() {
         return Stream.of(
-                Arguments.of(ImageSet.SMALL, Stack.Adapter.S3),
-                Arguments.of(ImageSet.MEDIUM, Stack.Adapter.MINIO),
-                Arguments.of(ImageSet.RAW, Stack.Adapter.S3),
-                Arguments.of(ImageSet.COMPRESSED, Stack.Adapter.MINIO));
+                Arguments.of(ImageSet.SMALL, Stack.Adapter.S3, Store.POSTGRESQL),
+                Arguments.of(ImageSet.MEDIUM, Stack.Adapter.MINIO, Store.POSTGRESQL),
+                Arguments.of(ImageSet.RAW, Stack.Adapter.S3, Store.SQLITE),
+                Arguments.of(ImageSet.COMPRESSED, Stack.Adapter.MINIO, Store.POSTGRESQL));
     }
 
-    @ParameterizedTest(name = "{0} via {1}")
+    @ParameterizedTest(name = "{0} via {1}, jobs in {2}")
     @MethodSource("images")
-    void provision_completesThroughEveryStage_withVerifiedBytesAndRecord(ImageSet.Spec spec, Stack.Adapter adapter) {
+    void provision_completesThroughEveryStage_withVerifiedBytesAndRecord(ImageSet.Spec spec, Stack.Adapter adapter,
+            Store storeKind) {
         TestImage image = ImageSet.get(spec);
         String uri = Uploads.uri(image);
-        try (Stack stack = Stack.builder(POOL, work).adapter(adapter).build()) {
+        Stack.Builder builder = Stack.builder(POOL, work).adapter(adapter);
+        JdbcJobStore sqlite = storeKind == Store.SQLITE ? JobStores.sqlite(work.resolve("jobs.db"), "it-host") : null;
+        if (sqlite != null) {
+            builder.jobStore(sqlite);
+        }
+        try (sqlite; Stack stack = builder.build()) {
             String volume = stack.volume("full-" + spec.name());
             long size = image.virtualSize() + (64L << 20);
             String id = stack.engine.submit(Stack.request(uri, volume, size));
@@ -57,7 +66,7 @@ class FullProvisioningWorkflowIT {
             Volumes.assertHolds(POOL, volume, image);
 
             Job stored = stack.store.find(id).orElseThrow();
-            assertThat(stored).isEqualTo(job);
+            assertThat(JobStores.asStored(stored)).as("the job's record in " + storeKind).isEqualTo(JobStores.asStored(job));
             assertThat(stored.imageDigest()).isEqualTo(image.fileSha256());
             assertThat(stored.cacheHit()).isFalse();
             assertThat(stored.createdVolume()).isTrue();

@@ -2,6 +2,7 @@ package org.volprov.it;
 
 import java.time.Duration;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
+import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.s3.testkit.S3TestServer;
 
 /**
@@ -22,6 +23,12 @@ final class Services {
         return S3TestServer.shared();
     }
 
+    /** The Redis server categories that share a cache index use. */
+    static RedisTestServer redis() {
+        announce();
+        return RedisTestServer.shared();
+    }
+
     /** How long a test waits for one job: {@code TEST_TIMEOUT} (ISO-8601, e.g. PT15M), default 10 minutes. */
     static Duration jobWait() {
         String env = System.getenv("TEST_TIMEOUT");
@@ -34,11 +41,15 @@ final class Services {
         }
         announced = true;
         S3TestServer s3 = S3TestServer.shared();
-        System.out.println("[services] S3:        " + s3.kind() + " at " + s3.endpoint());
-        System.out.println("[services] libvirt:   " + LibvirtTestPool.URI
+        System.out.println("[services] S3:         " + s3.kind() + " at " + s3.endpoint());
+        System.out.println("[services] PostgreSQL: " + JobStores.postgres().kind()
+                + " (location above; each stack in a schema of its own)");
+        System.out.println("[services] Redis:      " + RedisTestServer.shared().kind() + " at "
+                + RedisTestServer.shared().endpoint());
+        System.out.println("[services] libvirt:    " + LibvirtTestPool.URI
                 + (System.getenv("TEST_LIBVIRT_POOL") != null ? " pool " + System.getenv("TEST_LIBVIRT_POOL")
                         : " (a dir pool per test class)"));
-        System.out.println("[services] images:    " + ImageSet.directory());
-        System.out.println("[services] job wait:  " + jobWait());
+        System.out.println("[services] images:     " + ImageSet.directory());
+        System.out.println("[services] job wait:   " + jobWait());
     }
 }

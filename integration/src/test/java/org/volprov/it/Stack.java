@@ -7,7 +7,6 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.List;
-import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import org.volprov.ImageFormat;
@@ -19,18 +18,22 @@ import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
 import org.volprov.cache.DiskImageCache;
+import org.volprov.jdbc.testkit.PostgresTestDatabase;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.libvirt.WriteMode;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.minio.MinioImageSource;
 import org.volprov.minio.MinioSourceConfig;
+import org.volprov.redis.RedisConfig;
+import org.volprov.redis.RedisCoordination;
 import org.volprov.s3.S3ImageSource;
 import org.volprov.s3.S3SourceConfig;
 import org.volprov.s3.testkit.S3TestServer;
 
 /**
- * One engine wired as a user wires it: the S3 or MinIO adapter -> a disk cache -> the libvirt
- * backend on the test class's pool -> a job store. Owns every part it opened and closes them in
+ * One engine wired as a user wires it: the S3 or MinIO adapter -> a disk cache (its index in
+ * memory, or shared through Redis) -> the libvirt backend on the test class's pool -> a PostgreSQL
+ * job store. Owns every part it opened and closes them in
  * reverse order. Records every job event.
  */
 final class Stack implements AutoCloseable {
@@ -40,6 +43,8 @@ final class Stack implements AutoCloseable {
     final DiskImageCache cache;
     final LibvirtVolumeBackend backend;
     final JobStore store;
+    /** The Redis coordination, when the stack shares its cache index through Redis. */
+    final RedisCoordination coordination;
     final Provisioner engine;
     final List<JobEvent> events = new CopyOnWriteArrayList<>();
     private final LibvirtTestPool pool;
@@ -59,7 +64,16 @@ final class Stack implements AutoCloseable {
             owned.push(source);
             Path cacheDir = b.cacheDirectory != null ? b.cacheDirectory
                     : Files.createDirectories(b.work.resolve("cache"));
-            this.cache = DiskImageCache.builder().directory(cacheDir).maxBytes(b.cacheBytes).build();
+            if (b.redisPrefix != null) {
+                RedisCoordination redis = RedisCoordination.create(b.redisConfig.keyPrefix(b.redisPrefix)
+                        .hostId(b.hostId).build());
+                owned.push(redis);
+                this.coordination = redis;
+                this.cache = redis.cache().directory(cacheDir).maxBytes(b.cacheBytes).build();
+            } else {
+                this.coordination = null;
+                this.cache = DiskImageCache.builder().directory(cacheDir).maxBytes(b.cacheBytes).build();
+            }
             owned.push(cache);
             if (b.backend != null) {
                 this.backend = b.backend;
@@ -67,8 +81,13 @@ final class Stack implements AutoCloseable {
                 this.backend = b.pool.backend(b.writeMode);
                 owned.push(backend);
             }
-            this.store = Objects.requireNonNull(b.store, "jobStore");
-            if (b.ownsStore) {
+            if (b.store != null) {
+                this.store = b.store;
+            } else {
+                // A PostgreSQL schema of this stack's own, dropped after the store closes.
+                String schema = PostgresTestDatabase.newSchemaName();
+                owned.push(() -> JobStores.postgres().dropSchema(schema));
+                this.store = JobStores.postgres(schema, b.hostId);
                 owned.push(store);
             }
             Provisioner.Builder pb = Provisioner.builder()
@@ -79,6 +98,9 @@ final class Stack implements AutoCloseable {
                     .workDirectory(Files.createDirectories(b.work.resolve("convert")))
                     .jobTimeout(Services.jobWait())
                     .listener(events::add);
+            if (coordination != null) {
+                pb.volumeGuard(coordination.volumeGuard());
+            }
             b.customize.accept(pb);
             this.engine = pb.build();
             owned.push(engine);
@@ -150,7 +172,9 @@ final class Stack implements AutoCloseable {
         private WriteMode writeMode = WriteMode.AUTO;
         private LibvirtVolumeBackend backend;
         private JobStore store;
-        private boolean ownsStore;
+        private String hostId = "it-host";
+        private String redisPrefix;
+        private RedisConfig.Builder redisConfig;
         private Consumer<Provisioner.Builder> customize = b -> { };
 
         private Builder(LibvirtTestPool pool, Path work) {
@@ -200,10 +224,22 @@ final class Stack implements AutoCloseable {
             return this;
         }
 
-        /** The job store; the stack closes it when {@code owned}. */
-        Builder jobStore(JobStore s, boolean owned) {
+        /** A job store the caller opened (and closes); default: PostgreSQL, in a schema of the stack's own. */
+        Builder jobStore(JobStore s) {
             this.store = s;
-            this.ownsStore = owned;
+            return this;
+        }
+
+        /** The host id of the job store and of the Redis coordination. */
+        Builder hostId(String id) {
+            this.hostId = id;
+            return this;
+        }
+
+        /** Shares the cache index and guards volumes through Redis, under {@code keyPrefix}. */
+        Builder redis(RedisConfig.Builder config, String keyPrefix) {
+            this.redisConfig = config;
+            this.redisPrefix = keyPrefix;
             return this;
         }
 
@@ -213,9 +249,6 @@ final class Stack implements AutoCloseable {
         }
 
         Stack build() {
-            if (store == null) {
-                jobStore(JobStores.open(), true);
-            }
             return new Stack(this);
         }
     }
