@@ -14,6 +14,7 @@ import org.volprov.CacheStats;
 import org.volprov.Job;
 import org.volprov.JobState;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
+import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.s3.testkit.FaultProxy;
 
 /**
@@ -116,6 +117,32 @@ class ImageCachingIT {
             assertThat(job.state()).isEqualTo(JobState.COMPLETED);
             assertThat(job.cacheHit()).as("the index is rebuilt from the directory").isTrue();
             Volumes.assertHolds(POOL, second.volume("r2"), image);
+        }
+    }
+
+    @Test
+    void twoEnginesSharingOneCacheThroughRedis_downloadOnce_andTheSecondIsAHit() throws IOException {
+        TestImage image = ImageSet.get(ImageSet.COMPRESSED);
+        String uri = Uploads.uri(image);
+        Path cacheDir = work.resolve("shared-cache");
+        String prefix = RedisTestServer.uniquePrefix("it-caching");
+        try (FaultProxy proxy = FaultProxy.start(Services.s3().endpoint());
+             Stack a = Stack.builder(POOL, work.resolve("a")).endpoint(proxy.endpoint()).cacheDirectory(cacheDir)
+                     .redis(Services.redis().config(prefix), prefix).build();
+             Stack b = Stack.builder(POOL, work.resolve("b")).endpoint(proxy.endpoint()).cacheDirectory(cacheDir)
+                     .redis(Services.redis().config(prefix), prefix).build()) {
+            Job first = a.run(Stack.request(uri, a.volume("redis-a"), image.virtualSize()));
+            assertThat(first.cacheHit()).isFalse();
+            long afterFirst = proxy.bytesToClient();
+            Job second = b.run(Stack.request(uri, b.volume("redis-b"), image.virtualSize()));
+            assertThat(second.state()).as("%s %s", second.errorCode(), second.errorMessage())
+                    .isEqualTo(JobState.COMPLETED);
+            assertThat(second.cacheHit()).as("the other engine's download, seen through Redis").isTrue();
+            assertThat(proxy.bytesToClient() - afterFirst).isLessThan(64 * 1024);
+            assertThat(a.coordination.fleet().hostsHolding(image.fileSha256())).containsExactly("it-host");
+            Volumes.assertHolds(POOL, b.volume("redis-b"), image);
+        } finally {
+            Services.redis().deleteKeys(prefix);
         }
     }
 }
