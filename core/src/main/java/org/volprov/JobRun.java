@@ -23,6 +23,7 @@ final class JobRun implements Runnable {
     private static final Logger LOG = LoggerFactory.getLogger(JobRun.class);
     private static final long PROGRESS_INTERVAL_NANOS = 1_000_000_000L;
     private static final int STORE_ATTEMPTS = 8;
+    private static final long STORE_RETRY_NANOS = 5_000_000_000L;
 
     private final Provisioner engine;
     private final Provisioner.Settings s;
@@ -39,6 +40,7 @@ final class JobRun implements Runnable {
     private long lastProgressNanos;
     private long lastProgressBytes;
     private boolean storeFailing;
+    private long storeRetryAtNanos;
 
     JobRun(Provisioner engine, Job job, VolumeGuard.Lock volumeLock, Retrier retrier) {
         this.engine = engine;
@@ -322,19 +324,26 @@ final class JobRun implements Runnable {
 
     /**
      * Writes the snapshot to the store and tells the listeners ({@code kind} null: store only). A
-     * failing store does not stop the job; the next write carries the latest state.
+     * failing store does not stop the job; the next write carries the latest state. While it fails,
+     * progress is written at most once per {@link #STORE_RETRY_NANOS}: a store that is down may take
+     * seconds to say so, and the job must not crawl at that pace.
      */
     private void save(JobEvent.Kind kind) {
-        try {
-            s.jobStore.update(job);
-            if (storeFailing) {
-                storeFailing = false;
-                LOG.info("the job store accepts writes again");
-            }
-        } catch (RuntimeException e) {
-            if (!storeFailing) {
-                storeFailing = true;
-                LOG.warn("cannot record job {} in the job store; the job goes on: {}", job.id(), e.getMessage());
+        long now = System.nanoTime();
+        boolean skip = storeFailing && kind == JobEvent.Kind.PROGRESS && now - storeRetryAtNanos < 0;
+        if (!skip) {
+            try {
+                s.jobStore.update(job);
+                if (storeFailing) {
+                    storeFailing = false;
+                    LOG.info("the job store accepts writes again");
+                }
+            } catch (RuntimeException e) {
+                storeRetryAtNanos = System.nanoTime() + STORE_RETRY_NANOS;
+                if (!storeFailing) {
+                    storeFailing = true;
+                    LOG.warn("cannot record job {} in the job store; the job goes on: {}", job.id(), e.getMessage());
+                }
             }
         }
         if (kind != null) {

@@ -481,6 +481,34 @@ class ProvisionerTest {
         assertThat(run(p, request("disk.qcow2", "vm-l")).state()).isEqualTo(JobState.COMPLETED);
     }
 
+    @Test
+    void storeDownDuringAJob_jobGoesOn_progressWritesAreSpaced_andTheEndIsRecorded() throws Exception {
+        OutageStore down = new OutageStore(store);
+        AtomicInteger progressWhileDown = new AtomicInteger();
+        AtomicInteger stagesWhileDown = new AtomicInteger();
+        Provisioner p = start(engine(localSource).jobStore(down).listener(e -> {
+            if (down.down) {
+                (e.kind() == JobEvent.Kind.PROGRESS ? progressWhileDown : stagesWhileDown).incrementAndGet();
+            }
+            if (e.kind() == JobEvent.Kind.PROGRESS && e.job().stage() == Stage.DOWNLOADING) {
+                down.down = true;
+            }
+            if (e.kind() == JobEvent.Kind.STAGE && e.job().stage() == Stage.FINALIZING) {
+                down.down = false;
+            }
+        }));
+        Job job = run(p, request("disk.qcow2", "vm-store-down"));
+
+        assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(store.find(job.id()).orElseThrow().state()).as("recorded once the store is back")
+                .isEqualTo(JobState.COMPLETED);
+        assertThat(progressWhileDown.get()).as("progress events while the store was down").isGreaterThanOrEqualTo(5);
+        // Each stage change (and the volume's record) is tried; progress once per retry interval at most.
+        assertThat(down.failed.get()).as("writes tried while the store was down")
+                .isBetween(1, stagesWhileDown.get() + 2);
+        assertVolumeHoldsImage("vm-store-down");
+    }
+
     // ---- fleet queue ----
 
     private static CompletableFuture<Job> endOf(String id, Provisioner.Builder b) {
@@ -725,6 +753,46 @@ class ProvisionerTest {
             };
         }
 
+    }
+
+    /** A store whose updates fail while {@code down}, as a database that went away would. */
+    static final class OutageStore implements JobStore {
+        final AtomicInteger failed = new AtomicInteger();
+        volatile boolean down;
+        private final JobStore d;
+
+        OutageStore(JobStore d) {
+            this.d = d;
+        }
+
+        @Override
+        public void insert(Job job) {
+            d.insert(job);
+        }
+
+        @Override
+        public void update(Job job) {
+            if (down) {
+                failed.incrementAndGet();
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "the database is down");
+            }
+            d.update(job);
+        }
+
+        @Override
+        public Optional<Job> find(String id) {
+            return d.find(id);
+        }
+
+        @Override
+        public List<Job> list(JobFilter filter) {
+            return d.list(filter);
+        }
+
+        @Override
+        public List<Job> unfinished() {
+            return d.unfinished();
+        }
     }
 
     /** The in-memory queue, counting lease renewals. */
