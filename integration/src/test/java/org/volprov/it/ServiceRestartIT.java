@@ -2,7 +2,10 @@ package org.volprov.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -10,11 +13,17 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.volprov.ErrorCode;
 import org.volprov.Job;
 import org.volprov.JobEvent;
 import org.volprov.JobState;
+import org.volprov.Provisioner;
 import org.volprov.Stage;
+import org.volprov.jdbc.JdbcJobStore;
+import org.volprov.jdbc.testkit.PostgresTestDatabase;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
+import org.volprov.s3.testkit.S3TestServer;
+import org.volprov.testing.TestImages;
 
 /**
  * Services fail under a running job: the provisioner's own process (killed with SIGKILL and started
@@ -25,9 +34,104 @@ import org.volprov.libvirt.testkit.LibvirtTestPool;
 class ServiceRestartIT {
     @RegisterExtension
     static final LibvirtTestPool POOL = new LibvirtTestPool();
+    private static final String HOST = "it-restart-host";
 
     @TempDir
     Path work;
+
+    // ---- (a) the provisioner's process killed with SIGKILL mid-job ----
+
+    @Test
+    void processKilledMidDownload_newProcessResumesTheJob_andTheCacheHoldsNoPartialEntry() throws Exception {
+        TestImage image = ImageSet.get(ImageSet.MEDIUM);
+        Killed k = killChild(image, "killed-downloading", Stage.DOWNLOADING, JobEvent.Kind.PROGRESS);
+        assertThat(Leftovers.partialDownloads(k.cacheDir)).as("the dead process's partial download").hasSize(1);
+        assertThat(Leftovers.cacheEntries(k.cacheDir)).isEmpty();
+
+        try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
+             Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME)).build()) {
+            assertThat(Leftovers.partialDownloads(k.cacheDir)).as("swept when the cache opened").isEmpty();
+            Job job = stack.await(k.jobId);
+            assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
+            assertThat(job.attempts()).isEqualTo(2);
+            Volumes.assertHolds(POOL, k.volume, image);
+            assertThat(Leftovers.cacheEntries(k.cacheDir)).containsExactly(image.fileSha256());
+            assertThat(TestImages.sha256(k.cacheDir.resolve(image.fileSha256()))).isEqualTo(image.fileSha256());
+            assertThat(store.find(k.jobId).orElseThrow().state()).isEqualTo(JobState.COMPLETED);
+        } finally {
+            JobStores.postgres().dropSchema(k.schema);
+        }
+    }
+
+    @Test
+    void processKilledAfterCreatingTheVolume_newProcessFailsTheJobInterrupted_andDeletesThatVolume() throws Exception {
+        TestImage image = ImageSet.get(ImageSet.SMALL);
+        Killed k = killChild(image, "killed-writing-fail", Stage.WRITING, JobEvent.Kind.STAGE);
+        assertThat(Volumes.exists(POOL, k.volume)).as("the dead process created the volume").isTrue();
+
+        try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
+             Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.FAIL)).build()) {
+            Job job = stack.store.find(k.jobId).orElseThrow();
+            assertThat(job.state()).isEqualTo(JobState.FAILED);
+            assertThat(job.errorCode()).isEqualTo(ErrorCode.INTERRUPTED);
+            assertThat(job.errorMessage()).contains("deleted");
+            Leftovers.assertNoVolume(POOL, k.volume);
+            // The verified image stays cached, whole.
+            assertThat(Leftovers.partialDownloads(k.cacheDir)).isEmpty();
+            assertThat(Leftovers.cacheEntries(k.cacheDir)).containsExactly(image.fileSha256());
+            assertThat(TestImages.sha256(k.cacheDir.resolve(image.fileSha256()))).isEqualTo(image.fileSha256());
+        } finally {
+            JobStores.postgres().dropSchema(k.schema);
+        }
+    }
+
+    @Test
+    void processKilledAfterCreatingTheVolume_newProcessResumesTheJob_andTheVolumeIsWhole() throws Exception {
+        TestImage image = ImageSet.get(ImageSet.SMALL);
+        Killed k = killChild(image, "killed-writing-resume", Stage.WRITING, JobEvent.Kind.STAGE);
+        try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
+             Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME)).build()) {
+            Job job = stack.await(k.jobId);
+            assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
+            assertThat(job.cacheHit()).as("the image the dead process verified is reused").isTrue();
+            assertThat(job.createdVolume()).as("still the job's own volume").isTrue();
+            Volumes.assertHolds(POOL, k.volume, image);
+        } finally {
+            JobStores.postgres().dropSchema(k.schema);
+        }
+    }
+
+    /** What a killed provisioner process left: its job, volume name, cache directory and store schema. */
+    private record Killed(String jobId, String volume, Path cacheDir, String schema) {
+    }
+
+    /** Runs one job in a child JVM, and kills it with SIGKILL once the job reaches {@code stage}. */
+    private Killed killChild(TestImage image, String name, Stage stage, JobEvent.Kind on) throws Exception {
+        String uri = Uploads.uri(image);
+        Path cacheDir = Files.createDirectories(work.resolve("cache"));
+        String schema = PostgresTestDatabase.newSchemaName();
+        String volume = POOL.prefix() + name;
+        S3TestServer s3 = Services.s3();
+        try (ChildProcess child = ChildProcess.start(ProvisionerProcess.class, JobStores.postgres().childEnvironment(),
+                List.of("endpoint=" + s3.endpoint(), "accessKey=" + s3.accessKey(), "secretKey=" + s3.secretKey(),
+                        "region=" + s3.region(), "cacheDir=" + cacheDir, "libvirtUri=" + LibvirtTestPool.URI,
+                        "pool=" + POOL.pool(), "schema=" + schema, "host=" + HOST, "imageUri=" + uri,
+                        "volume=" + volume, "size=" + image.virtualSize(), "pauseAt=" + stage, "pauseOn=" + on))) {
+            String jobId = child.awaitLine("PAUSED ", Duration.ofMinutes(2)).strip();
+            try (JdbcJobStore observer = JobStores.postgres(schema, "observer")) {
+                Job seen = observer.find(jobId).orElseThrow();
+                assertThat(seen.state()).isEqualTo(JobState.RUNNING);
+                assertThat(seen.stage()).isEqualTo(stage);
+            }
+            child.kill();
+            return new Killed(jobId, volume, cacheDir, schema);
+        }
+    }
+
+    // ---- (b) libvirtd restarted ----
 
     @Test
     void libvirtdRestartedDuringTheDownload_jobReconnectsAndCompletes() throws Exception {

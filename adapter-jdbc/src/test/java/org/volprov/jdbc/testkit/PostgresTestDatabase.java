@@ -5,7 +5,9 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.HashMap;
 import java.util.HexFormat;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.Assumptions;
@@ -122,6 +124,20 @@ public final class PostgresTestDatabase {
 
     public String jdbcUrl() {
         return jdbcUrl;
+    }
+
+    /**
+     * Environment variables that make {@link #shared()} in a child JVM resolve to this same server
+     * (through {@code TEST_POSTGRES_DSN}), whatever this JVM resolved it from.
+     */
+    public Map<String, String> childEnvironment() {
+        Map<String, String> env = new HashMap<>();
+        env.put("TEST_POSTGRES_DSN", jdbcUrl);
+        env.put("TEST_POSTGRES_USER", username);
+        if (password != null) {
+            env.put("TEST_POSTGRES_PASSWORD", password);
+        }
+        return env;
     }
 
     /** A new JDBC connection, for a test's own statements. */
