@@ -6,9 +6,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -21,7 +23,10 @@ import org.volprov.Provisioner;
 import org.volprov.Stage;
 import org.volprov.jdbc.JdbcJobStore;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
+import org.volprov.jdbc.testkit.PrivatePostgres;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
+import org.volprov.redis.RedisConfig;
+import org.volprov.redis.testkit.PrivateRedisServer;
 import org.volprov.s3.testkit.S3TestServer;
 import org.volprov.testing.TestImages;
 
@@ -135,7 +140,7 @@ class ServiceRestartIT {
 
     @Test
     void libvirtdRestartedDuringTheDownload_jobReconnectsAndCompletes() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(POOL.isLocal(),
+        Assumptions.assumeTrue(POOL.isLocal(),
                 "libvirtd can only be restarted on this host; TEST_LIBVIRT_URI names another");
         TestImage image = ImageSet.get(ImageSet.SMALL);
         String uri = Uploads.uri(image);
@@ -173,6 +178,94 @@ class ServiceRestartIT {
             LibvirtTestPool.startDaemon();
         } catch (Exception e) {
             throw new IllegalStateException("cannot restart libvirtd", e);
+        }
+    }
+
+    // ---- (c) PostgreSQL restarted ----
+
+    @Test
+    void postgresRestartedDuringAJob_jobCompletes_andItsRecordIsWrittenOnceTheServerIsBack() throws Exception {
+        Assumptions.assumeTrue(PrivatePostgres.unavailableReason().isEmpty(),
+                () -> "no private PostgreSQL cluster can run here: " + PrivatePostgres.unavailableReason().orElse(""));
+        TestImage image = ImageSet.get(ImageSet.SMALL);
+        String uri = Uploads.uri(image);
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        try (PrivatePostgres pg = PrivatePostgres.start();
+             JdbcJobStore store = JdbcJobStore.open(pg.config("volprov").host(HOST)
+                     .connectionTimeout(Duration.ofSeconds(1)).build());
+             Stack stack = Stack.builder(POOL, work).jobStore(store).build()) {
+            AtomicBoolean stopped = new AtomicBoolean();
+            // Down once the download is under way, back when the write starts.
+            stack.engine.addListener(e -> {
+                try {
+                    if (e.kind() == JobEvent.Kind.PROGRESS && e.job().stage() == Stage.DOWNLOADING
+                            && stopped.compareAndSet(false, true)) {
+                        pg.stopServer();
+                    } else if (e.kind() == JobEvent.Kind.STAGE && e.job().stage() == Stage.WRITING && stopped.get()) {
+                        pg.startServer();
+                    }
+                } catch (Exception x) {
+                    failures.add(x);
+                }
+            });
+            Job job = stack.run(Stack.request(uri, stack.volume("pg-restart"), image.virtualSize()));
+            assertThat(failures).as("stopping and starting PostgreSQL").isEmpty();
+            assertThat(stopped).isTrue();
+            assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
+            assertThat(store.find(job.id()).map(JobStores::asStored)).contains(JobStores.asStored(job));
+            Volumes.assertHolds(POOL, stack.volume("pg-restart"), image);
+
+            Job next = stack.run(Stack.request(uri, stack.volume("pg-after"), image.virtualSize()));
+            assertThat(next.state()).isEqualTo(JobState.COMPLETED);
+            assertThat(store.find(next.id()).orElseThrow().state()).isEqualTo(JobState.COMPLETED);
+        }
+    }
+
+    // ---- (d) Redis restarted ----
+
+    @Test
+    void redisRestartedDuringAJob_jobCompletes_andTheSharedIndexIsReconciled() throws Exception {
+        Assumptions.assumeTrue(PrivateRedisServer.available(), "no redis-server binary to run a private Redis");
+        TestImage image = ImageSet.get(ImageSet.RAW);
+        String uri = Uploads.uri(image);
+        Path cacheDir = work.resolve("shared-cache");
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        try (PrivateRedisServer redis = PrivateRedisServer.start(work.resolve("redis"))) {
+            RedisConfig.Builder config = RedisConfig.builder().uri(redis.uri())
+                    .probeInterval(Duration.ofMillis(200));
+            try (Stack stack = Stack.builder(POOL, work.resolve("one")).cacheDirectory(cacheDir)
+                    .redis(config, "volprov-it").build()) {
+                AtomicBoolean stopped = new AtomicBoolean();
+                stack.engine.addListener(e -> {
+                    try {
+                        if (e.kind() == JobEvent.Kind.PROGRESS && e.job().stage() == Stage.DOWNLOADING
+                                && stopped.compareAndSet(false, true)) {
+                            redis.stop();
+                        } else if (e.kind() == JobEvent.Kind.STAGE && e.job().stage() == Stage.WRITING
+                                && stopped.get() && !redis.running()) {
+                            redis.restart(); // empty: it keeps nothing on disk
+                        }
+                    } catch (Exception x) {
+                        failures.add(x);
+                    }
+                });
+                Job job = stack.run(Stack.request(uri, stack.volume("redis-restart"), image.virtualSize()));
+                assertThat(failures).as("stopping and starting Redis").isEmpty();
+                assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
+                Volumes.assertHolds(POOL, stack.volume("redis-restart"), image);
+                assertThat(stack.coordination.outages()).isEqualTo(1);
+
+                // Redis came back empty; the index is rebuilt from the directory.
+                assertThat(stack.coordination.reconnect()).isTrue();
+                assertThat(stack.coordination.fleet().hostsHolding(image.fileSha256())).containsExactly("it-host");
+            }
+            // Another process of the host, through the reconciled index: a hit.
+            try (Stack other = Stack.builder(POOL, work.resolve("two")).cacheDirectory(cacheDir)
+                    .redis(config, "volprov-it").build()) {
+                Job job = other.run(Stack.request(uri, other.volume("redis-after"), image.virtualSize()));
+                assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+                assertThat(job.cacheHit()).isTrue();
+            }
         }
     }
 }
