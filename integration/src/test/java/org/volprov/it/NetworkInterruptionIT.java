@@ -33,6 +33,9 @@ class NetworkInterruptionIT {
     static final LibvirtTestPool POOL = new LibvirtTestPool();
     /** Headers, the HEAD, the checksum sibling and the resumed request's headers: far below 1 MiB. */
     private static final long OVERHEAD = 1L << 20;
+    /** Three attempts in all: a budget a test can outlast. */
+    private static final RetryPolicy SHORT_BUDGET = new RetryPolicy(3, Duration.ofMillis(100), Duration.ofMillis(400),
+            Duration.ofSeconds(20), 0.5);
 
     @TempDir
     Path work;
@@ -79,11 +82,9 @@ class NetworkInterruptionIT {
     void outageLongerThanTheRetryBudget_failsWithSourceUnavailable_andLeavesNothing() throws Exception {
         TestImage image = ImageSet.get(ImageSet.SMALL);
         String uri = Uploads.uri(image);
-        RetryPolicy shortBudget = new RetryPolicy(3, Duration.ofMillis(100), Duration.ofMillis(400),
-                Duration.ofSeconds(20), 0.5);
         try (FaultProxy proxy = FaultProxy.start(Services.s3().endpoint());
              Stack stack = Stack.builder(POOL, work).endpoint(proxy.endpoint()).readTimeout(Duration.ofSeconds(2))
-                     .engine(b -> b.retryPolicy(shortBudget)).build()) {
+                     .engine(b -> b.retryPolicy(SHORT_BUDGET)).build()) {
             List<String> entriesBefore = Leftovers.cacheEntries(stack.cache.directory());
             AtomicBoolean down = new AtomicBoolean();
             // The network goes silent once the download is under way, and stays so.
@@ -113,11 +114,9 @@ class NetworkInterruptionIT {
     void serverRefusingConnections_failsWithSourceUnavailable_afterRetrying() throws Exception {
         TestImage image = ImageSet.get(ImageSet.SMALL);
         String uri = Uploads.uri(image);
-        RetryPolicy shortBudget = new RetryPolicy(3, Duration.ofMillis(100), Duration.ofMillis(400),
-                Duration.ofSeconds(20), 0.5);
         try (FaultProxy proxy = FaultProxy.start(Services.s3().endpoint());
              Stack stack = Stack.builder(POOL, work).endpoint(proxy.endpoint())
-                     .engine(b -> b.retryPolicy(shortBudget)).build()) {
+                     .engine(b -> b.retryPolicy(SHORT_BUDGET)).build()) {
             proxy.outage(FaultProxy.Mode.REFUSE);
             Job job = stack.run(Stack.request(uri, stack.volume("refused"), image.virtualSize()));
             assertThat(job.state()).isEqualTo(JobState.FAILED);
