@@ -62,7 +62,10 @@ public class VolumeWriteBench {
     /** A volume created just before each write, as the engine creates one per job. */
     @Setup(Level.Invocation)
     public void freshVolume() {
-        target.backend().delete(VOLUME);
+        // Only once there is one: libvirt prints every failed lookup to stderr, in the middle of JMH's output.
+        if (volume != null) {
+            target.backend().delete(VOLUME);
+        }
         volume = target.backend().create(VOLUME, (long) sizeMiB << 20);
     }
 
@@ -87,7 +90,9 @@ public class VolumeWriteBench {
     public void remove() {
         if (target != null) {
             try {
-                target.backend().delete(VOLUME);
+                if (volume != null) {
+                    target.backend().delete(VOLUME);
+                }
             } finally {
                 target.close();
                 Fixture.discard(dir);
