@@ -27,7 +27,9 @@ import org.volprov.embedded.QemuImgConverter;
  * The conversion stage: {@link QemuImgConverter#convertToRaw} of a cached image onto a fresh
  * sparse volume file, as the engine does for a volume with a local path. Compare with a plain
  * {@code qemu-img convert -O raw} of the same image in the same run. {@code raw} is a raw image
- * copied by the same converter: the copy without any decoding.
+ * copied by the same converter: the copy without any decoding. Neither side flushes the target
+ * ({@code qemu-img convert} writes with cache mode {@code unsafe} by default); the engine fsyncs
+ * the volume afterwards, which the volume-write and end-to-end figures include.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)

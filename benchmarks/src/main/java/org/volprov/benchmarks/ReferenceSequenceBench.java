@@ -32,7 +32,9 @@ import software.amazon.awssdk.services.s3.S3Client;
  * copied to a file through a 32 MiB buffer, then a separate SHA-256 pass over that file checked
  * against the published {@code .sha256}, then {@code qemu-img convert -O raw} into a new file. It
  * uses the AWS SDK directly, not this library, and reads the same image from the same server as
- * {@link ProvisionBench}. Nothing is fsynced but what qemu-img flushes itself.
+ * {@link ProvisionBench}. Nothing is fsynced, as in that system: neither the download nor the
+ * converted volume ({@code qemu-img convert} writes its target with cache mode {@code unsafe} by
+ * default), where the engine fsyncs both the cache entry and the volume.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)

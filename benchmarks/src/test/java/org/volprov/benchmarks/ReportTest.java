@@ -75,7 +75,7 @@ class ReportTest {
 
         String table = r.markdown();
 
-        assertThat(table).contains("| 300 | reference sequence: 32 MiB-buffer GET, hash pass, qemu-img convert | 250 | 1.20"
+        assertThat(table).contains("| 300 | reference sequence: 32 MiB-buffer GET, hash pass, qemu-img convert (no fsync) | 250 | 1.20"
                 + " | > 1.00, met |");
         assertThat(table).contains("| 300 | slowest stage: hash-and-write (cache admission) | 400 | 0.75 |  |");
     }
@@ -120,7 +120,8 @@ class ReportTest {
             entries.add((Map<?, ?>) o);
         }
 
-        assertThat(report(entries, Map.of()).markdown()).contains("| convert | raw image (copy) → raw volume file | 250 ± 10.0 |");
+        assertThat(report(entries, Map.of()).markdown())
+                .contains("| convert | raw image (copy) → raw volume file (no fsync) | 250 ± 10.0 |");
     }
 
     private static Report report(List<Map<?, ?>> results, Map<String, String> baselines) {
