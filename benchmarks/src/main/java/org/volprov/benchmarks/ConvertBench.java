@@ -52,7 +52,7 @@ public class ConvertBench {
 
     @Setup(Level.Trial)
     public void inspect() {
-        source = Fixture.obtain(sizeMiB).images().byKind(image);
+        source = Fixture.images(sizeMiB).byKind(image);
         info = converter.inspect(source, ImageFormat.AUTO);
         dir = Fixture.scratch("convert");
         target = dir.resolve("volume.raw");

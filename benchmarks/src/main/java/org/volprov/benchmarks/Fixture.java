@@ -50,15 +50,13 @@ public final class Fixture {
     private final String accessKey;
     private final String secretKey;
     private final String region;
-    private final String serverKind;
 
-    private Fixture(Images images, URI endpoint, String accessKey, String secretKey, String region, String serverKind) {
+    private Fixture(Images images, URI endpoint, String accessKey, String secretKey, String region) {
         this.images = images;
         this.endpoint = endpoint;
         this.accessKey = accessKey;
         this.secretKey = secretKey;
         this.region = region;
-        this.serverKind = serverKind;
     }
 
     /**
@@ -81,13 +79,19 @@ public final class Fixture {
         return IN_PROCESS.computeIfAbsent(sizeMiB, Fixture::startInProcess);
     }
 
+    /** Only the local images of {@code sizeMiB}, for benchmarks that need no server. */
+    public static synchronized Images images(int sizeMiB) {
+        String file = setting("volprov.bench.fixture", FIXTURE_ENV);
+        return file != null ? obtain(sizeMiB).images()
+                : Images.prepare(workRoot().resolve("images-" + sizeMiB), sizeMiB);
+    }
+
     private static Fixture startInProcess(int sizeMiB) {
         Images images = Images.prepare(workRoot().resolve("images-" + sizeMiB), sizeMiB);
         S3TestServer server = S3TestServer.start();
         Runtime.getRuntime().addShutdownHook(new Thread(server::close, "bench-s3-stop"));
         publish(server, images);
-        return new Fixture(images, server.endpoint(), server.accessKey(), server.secretKey(), server.region(),
-                server.kind());
+        return new Fixture(images, server.endpoint(), server.accessKey(), server.secretKey(), server.region());
     }
 
     /** Creates the bucket and uploads the object and the image with their {@code .sha256} siblings. */
@@ -122,16 +126,11 @@ public final class Fixture {
         Images images = Images.prepare(Path.of(KeyValues.require(m, "images", file)), sizeMiB);
         return new Fixture(images, URI.create(KeyValues.require(m, "endpoint", file)),
                 KeyValues.require(m, "accessKey", file), KeyValues.require(m, "secretKey", file),
-                KeyValues.require(m, "region", file), KeyValues.require(m, "server", file));
+                KeyValues.require(m, "region", file));
     }
 
     public Images images() {
         return images;
-    }
-
-    /** {@code s3proxy}, {@code env} (an external server named by TEST_MINIO_ENDPOINT), ... */
-    public String serverKind() {
-        return serverKind;
     }
 
     public ImageRef objectRef() {
