@@ -1,5 +1,6 @@
 package org.volprov.benchmarks;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -30,8 +31,17 @@ public final class BenchServer {
             System.err.println("usage: BenchServer <workDir> <sizeMiB>");
             System.exit(2);
         }
-        Path work = Path.of(args[0]).toAbsolutePath();
-        int sizeMiB = Integer.parseInt(args[1]);
+        S3TestServer server = start(Path.of(args[0]), Integer.parseInt(args[1]));
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "bench-server-stop"));
+        Thread.currentThread().join(); // serves until the runner kills this process
+    }
+
+    /**
+     * Makes or reuses the images, starts the server, uploads them and writes
+     * {@code <work>/server.properties}. The caller stops the server.
+     */
+    static S3TestServer start(Path work, int sizeMiB) throws IOException {
+        work = work.toAbsolutePath();
         Files.createDirectories(work);
         Path out = work.resolve("server.properties");
         Files.deleteIfExists(out);
@@ -41,25 +51,28 @@ public final class BenchServer {
         System.out.printf("[bench-server] images of %d MiB ready in %s (%.0f s)%n", sizeMiB, images.dir(),
                 (System.nanoTime() - t0) / 1e9);
         S3TestServer server = S3TestServer.start();
-        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "bench-server-stop"));
-        t0 = System.nanoTime();
-        Fixture.publish(server, images);
-        System.out.printf("[bench-server] objects uploaded (%.0f s)%n", (System.nanoTime() - t0) / 1e9);
-
-        Map<String, String> m = Fixture.describe(server, images);
-        try (S3Presigner presigner = S3Presigner.builder()
-                .endpointOverride(server.endpoint())
-                .region(Region.of(server.region()))
-                .credentialsProvider(StaticCredentialsProvider.create(
-                        AwsBasicCredentials.create(server.accessKey(), server.secretKey())))
-                .serviceConfiguration(S3Configuration.builder().pathStyleAccessEnabled(true).build())
-                .build()) {
-            m.put("objectUrl", presign(presigner, Fixture.OBJECT_KEY));
-            m.put("imageUrl", presign(presigner, Fixture.IMAGE_KEY));
+        try {
+            t0 = System.nanoTime();
+            Fixture.publish(server, images);
+            System.out.printf("[bench-server] objects uploaded (%.0f s)%n", (System.nanoTime() - t0) / 1e9);
+            Map<String, String> m = Fixture.describe(server, images);
+            try (S3Presigner presigner = S3Presigner.builder()
+                    .endpointOverride(server.endpoint())
+                    .region(Region.of(server.region()))
+                    .credentialsProvider(StaticCredentialsProvider.create(
+                            AwsBasicCredentials.create(server.accessKey(), server.secretKey())))
+                    .serviceConfiguration(S3Configuration.builder().pathStyleAccessEnabled(true).build())
+                    .build()) {
+                m.put("objectUrl", presign(presigner, Fixture.OBJECT_KEY));
+                m.put("imageUrl", presign(presigner, Fixture.IMAGE_KEY));
+            }
+            KeyValues.write(out, m);
+        } catch (RuntimeException e) {
+            server.close();
+            throw e;
         }
-        KeyValues.write(out, m);
         System.out.println("[bench-server] ready: " + out);
-        Thread.currentThread().join(); // serves until the runner kills this process
+        return server;
     }
 
     private static String presign(S3Presigner presigner, String key) {

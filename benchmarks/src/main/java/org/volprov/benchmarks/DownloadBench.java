@@ -66,6 +66,7 @@ public class DownloadBench {
         @Param({"32"})
         public int partMiB;
 
+        private Fixture fixture;
         private ImageSource source;
         private ImageRef ref;
         private long size;
@@ -77,7 +78,7 @@ public class DownloadBench {
 
         @Setup(Level.Trial)
         public void open() {
-            Fixture fixture = Fixture.obtain(sizeMiB);
+            fixture = Fixture.obtain(sizeMiB);
             source = fixture.source(adapter);
             ref = fixture.objectRef();
             size = source.stat(ref).size();
@@ -98,6 +99,9 @@ public class DownloadBench {
         public void close() {
             if (source != null) {
                 source.close();
+            }
+            if (fixture != null) {
+                fixture.close();
             }
         }
     }

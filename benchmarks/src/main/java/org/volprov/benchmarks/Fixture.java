@@ -7,7 +7,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.volprov.ImageRef;
@@ -31,37 +30,39 @@ import software.amazon.awssdk.services.s3.S3Configuration;
  * <p>The runner script starts one server for the whole run ({@link BenchServer}), so that every
  * JMH fork and {@code curl} read from the same process, and names its {@code server.properties}
  * in {@code VOLPROV_BENCH_FIXTURE}. Without it (a plain {@code java -jar benchmarks.jar}), each
- * JVM starts an embedded server of its own and uploads the objects once.
+ * trial starts an embedded server of its own, uploads the objects, and stops it on
+ * {@link #close()}: a JMH fork exits only once the server's threads are gone.
  *
  * <p>Scratch files go under the work directory: {@code VOLPROV_BENCH_WORK} (or the system
  * property {@code volprov.bench.work}), else the directory of the fixture file, else
  * {@code volprov-bench} in the JVM's temp directory. Put it on the disk being measured.
  */
-public final class Fixture {
+public final class Fixture implements AutoCloseable {
     static final String FIXTURE_ENV = "VOLPROV_BENCH_FIXTURE";
     static final String WORK_ENV = "VOLPROV_BENCH_WORK";
     static final String BUCKET = "volprov-bench";
     static final String OBJECT_KEY = "object.bin";
     static final String IMAGE_KEY = "random.qcow2";
-    private static final Map<Integer, Fixture> IN_PROCESS = new HashMap<>();
-
     private final Images images;
     private final URI endpoint;
     private final String accessKey;
     private final String secretKey;
     private final String region;
+    private final S3TestServer ownServer;
 
-    private Fixture(Images images, URI endpoint, String accessKey, String secretKey, String region) {
+    private Fixture(Images images, URI endpoint, String accessKey, String secretKey, String region,
+            S3TestServer ownServer) {
         this.images = images;
         this.endpoint = endpoint;
         this.accessKey = accessKey;
         this.secretKey = secretKey;
         this.region = region;
+        this.ownServer = ownServer;
     }
 
     /**
      * The fixture for objects of {@code sizeMiB}: the runner's server when one is named, else one
-     * started in this JVM (and kept for the JVM's life).
+     * started in this JVM for the caller, who closes the fixture.
      *
      * @throws IllegalStateException when the runner's server holds objects of another size
      */
@@ -76,7 +77,7 @@ public final class Fixture {
             }
             return f;
         }
-        return IN_PROCESS.computeIfAbsent(sizeMiB, Fixture::startInProcess);
+        return startInProcess(sizeMiB);
     }
 
     /** Only the local images of {@code sizeMiB}, for benchmarks that need no server. */
@@ -89,9 +90,13 @@ public final class Fixture {
     private static Fixture startInProcess(int sizeMiB) {
         Images images = Images.prepare(workRoot().resolve("images-" + sizeMiB), sizeMiB);
         S3TestServer server = S3TestServer.start();
-        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "bench-s3-stop"));
-        publish(server, images);
-        return new Fixture(images, server.endpoint(), server.accessKey(), server.secretKey(), server.region());
+        try {
+            publish(server, images);
+        } catch (RuntimeException e) {
+            server.close();
+            throw e;
+        }
+        return new Fixture(images, server.endpoint(), server.accessKey(), server.secretKey(), server.region(), server);
     }
 
     /** Creates the bucket and uploads the object and the image with their {@code .sha256} siblings. */
@@ -126,7 +131,15 @@ public final class Fixture {
         Images images = Images.prepare(Path.of(KeyValues.require(m, "images", file)), sizeMiB);
         return new Fixture(images, URI.create(KeyValues.require(m, "endpoint", file)),
                 KeyValues.require(m, "accessKey", file), KeyValues.require(m, "secretKey", file),
-                KeyValues.require(m, "region", file));
+                KeyValues.require(m, "region", file), null);
+    }
+
+    /** Stops the server this fixture started in this JVM, if it did; the runner's server stays. */
+    @Override
+    public void close() {
+        if (ownServer != null) {
+            ownServer.close();
+        }
     }
 
     public Images images() {

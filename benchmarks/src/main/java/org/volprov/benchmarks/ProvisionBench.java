@@ -76,6 +76,7 @@ public class ProvisionBench {
         public int parts;
 
         long size;
+        private Fixture fixture;
         private String sha256;
         private ImageSource source;
         private String imageUri;
@@ -87,7 +88,7 @@ public class ProvisionBench {
 
         @Setup(Level.Trial)
         public void wire() throws IOException {
-            Fixture fixture = Fixture.obtain(sizeMiB);
+            fixture = Fixture.obtain(sizeMiB);
             size = fixture.images().size();
             sha256 = fixture.images().imageSha256();
             source = fixture.source(adapter);
@@ -158,6 +159,9 @@ public class ProvisionBench {
             } finally {
                 if (source != null) {
                     source.close();
+                }
+                if (fixture != null) {
+                    fixture.close();
                 }
                 Fixture.discard(dir);
             }

@@ -48,6 +48,7 @@ public class ReferenceSequenceBench {
     @Param({"256"})
     public int sizeMiB;
 
+    private Fixture fixture;
     private S3Client s3;
     private String bucket;
     private String key;
@@ -58,7 +59,7 @@ public class ReferenceSequenceBench {
 
     @Setup(Level.Trial)
     public void connect() {
-        Fixture fixture = Fixture.obtain(sizeMiB);
+        fixture = Fixture.obtain(sizeMiB);
         s3 = fixture.plainClient();
         bucket = fixture.imageRef().bucket();
         key = fixture.imageRef().key();
@@ -106,6 +107,7 @@ public class ReferenceSequenceBench {
     @TearDown(Level.Trial)
     public void remove() {
         s3.close();
+        fixture.close();
         Fixture.discard(dir);
     }
 }
