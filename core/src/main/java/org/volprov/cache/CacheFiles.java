@@ -31,6 +31,12 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -279,6 +285,16 @@ public final class CacheFiles {
      * @param onBytes told how many bytes each write added (for statistics); may be a no-op
      */
     public Fill newFill(long size, Cancellation cancellation, LongConsumer onBytes) {
+        return newFill(size, cancellation, onBytes, null);
+    }
+
+    /**
+     * Like {@link #newFill(long, Cancellation, LongConsumer)}, hashing on {@code hashing} while the
+     * caller writes, so that hashing and writing overlap instead of adding up; the bytes are hashed
+     * in the order they were written, from copies (at most {@value Fill#HASH_SLICES} slices of
+     * {@value Fill#HASH_SLICE} bytes per fill). Null hashes on the writing thread.
+     */
+    public Fill newFill(long size, Cancellation cancellation, LongConsumer onBytes, Executor hashing) {
         if (size < 0) {
             throw new IllegalArgumentException("size must not be negative");
         }
@@ -286,7 +302,7 @@ public final class CacheFiles {
         try {
             FileChannel ch = opener.open(tmp, Set.of(StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW));
             return new Fill(tmp, ch, size, Objects.requireNonNull(cancellation, "cancellation"),
-                    Objects.requireNonNull(onBytes, "onBytes"));
+                    Objects.requireNonNull(onBytes, "onBytes"), hashing);
         } catch (IOException e) {
             IoErrors.translate(e, "cannot create a cache file in " + dir);
             throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot create a cache file in " + dir + ": " + e, e);
@@ -471,24 +487,36 @@ public final class CacheFiles {
      * resumes there without anything being hashed twice. Used by one thread at a time.
      */
     public static final class Fill implements CacheSink, AutoCloseable {
+        static final int HASH_SLICE = 1 << 20;
+        static final int HASH_SLICES = 4;
+        /** Writes smaller than this are hashed in place: a hand-over would cost more than it saves. */
+        private static final int HASH_INLINE_BELOW = 64 * 1024;
+
         private final Path tmp;
         private final FileChannel channel;
         private final long size;
         private final Cancellation cancellation;
         private final LongConsumer onBytes;
         private final MessageDigest digest = sha256();
+        private final Executor hashing;
+        private final ArrayBlockingQueue<ByteBuffer> spareSlices = new ArrayBlockingQueue<>(HASH_SLICES);
+        private int slicesMade;
+        /** The last hash task; each runs after the one before, so the digest sees the bytes in order. */
+        private CompletableFuture<Void> hashed = CompletableFuture.completedFuture(null);
         private long position;
         private String verified;
         private boolean closed;
         private boolean installed;
         private IOException writeFailure;
 
-        private Fill(Path tmp, FileChannel channel, long size, Cancellation cancellation, LongConsumer onBytes) {
+        private Fill(Path tmp, FileChannel channel, long size, Cancellation cancellation, LongConsumer onBytes,
+                Executor hashing) {
             this.tmp = tmp;
             this.channel = channel;
             this.size = size;
             this.cancellation = cancellation;
             this.onBytes = onBytes;
+            this.hashing = hashing;
         }
 
         @Override
@@ -516,25 +544,79 @@ public final class CacheFiles {
                 throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "the source sent more than the "
                         + size + " bytes it announced");
             }
-            // Hash from a duplicate so the hash and the file see the same bytes even on a short write.
-            ByteBuffer forHash = src.duplicate();
-            int start = src.position();
+            // Hashed from a duplicate (or a copy of it) so the hash and the file see the same bytes.
+            hash(src.duplicate());
             try {
                 while (src.hasRemaining()) {
                     channel.write(src);
                 }
             } catch (IOException e) {
-                // Whatever part reached the file is not hashed: the fill cannot continue. A disk fault
-                // is reported unchecked so that a filler retrying source IOExceptions cannot take it
-                // for a broken connection and write on.
+                // The fill cannot continue: its hash may hold bytes the file does not. A disk fault is
+                // reported unchecked so that a filler retrying source IOExceptions cannot take it for
+                // a broken connection and write on.
                 writeFailure = e;
                 IoErrors.translate(e, "cannot write cache file " + tmp.getFileName());
                 throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot write cache file " + tmp + ": " + e, e);
             }
-            forHash.limit(start + n);
-            digest.update(forHash);
             position += n;
             onBytes.accept(n);
+        }
+
+        private void hash(ByteBuffer data) {
+            if (hashing == null || data.remaining() < HASH_INLINE_BELOW) {
+                awaitHashed();
+                digest.update(data);
+                return;
+            }
+            while (data.hasRemaining()) {
+                ByteBuffer slice = spareSlice();
+                int len = Math.min(slice.capacity(), data.remaining());
+                ByteBuffer part = data.duplicate();
+                part.limit(part.position() + len);
+                slice.clear();
+                slice.put(part).flip();
+                data.position(data.position() + len);
+                hashed = hashed.thenRunAsync(() -> {
+                    digest.update(slice);
+                    spareSlices.add(slice);
+                }, hashing);
+            }
+        }
+
+        /** A free slice: a new one while fewer than {@link #HASH_SLICES} exist, else the next one hashed. */
+        private ByteBuffer spareSlice() {
+            ByteBuffer b = spareSlices.poll();
+            if (b != null) {
+                return b;
+            }
+            if (slicesMade < HASH_SLICES) {
+                slicesMade++;
+                return ByteBuffer.allocateDirect(HASH_SLICE);
+            }
+            while (true) {
+                try {
+                    b = spareSlices.poll(100, TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new ProvisioningException(ErrorCode.INTERRUPTED, "interrupted while hashing " + tmp, e);
+                }
+                if (b != null) {
+                    return b;
+                }
+                if (hashed.isCompletedExceptionally()) {
+                    awaitHashed(); // throws the failure
+                }
+            }
+        }
+
+        /** Waits for every queued hash task; afterwards the digest holds all bytes written. */
+        private void awaitHashed() {
+            try {
+                hashed.join();
+            } catch (CompletionException | CancellationException e) {
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "hashing " + tmp + " failed: "
+                        + e.getCause(), e.getCause() == null ? e : e.getCause());
+            }
         }
 
         /**
@@ -561,6 +643,7 @@ public final class CacheFiles {
                     IoErrors.translate(e, "cannot flush cache file");
                     throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot flush cache file: " + e, e);
                 }
+                awaitHashed();
                 String actual = HEX.formatHex(digest.digest());
                 if (expected.isPresent() && !expected.get().equals(actual)) {
                     throw new ProvisioningException(ErrorCode.CHECKSUM_MISMATCH, "the downloaded bytes hash to "

@@ -14,6 +14,8 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -71,6 +73,17 @@ public final class DiskImageCache implements ImageCache {
     private final LongAdder checksumFailures = new LongAdder();
     private final LongAdder bytesDownloaded = new LongAdder();
     private final String description;
+    /**
+     * Hashes downloads while they are written. Grows with the downloads in flight and shrinks when
+     * they end; after close() a hand-over runs on the thread that makes it, so a fill still being
+     * written never waits for a hash that no thread will run.
+     */
+    private final ThreadPoolExecutor hashing = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS,
+            new SynchronousQueue<>(), r -> {
+                Thread t = new Thread(r, "volprov-hash");
+                t.setDaemon(true);
+                return t;
+            }, (task, pool) -> task.run());
 
     private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, FileChannel lockChannel, FileLock lock) {
         this.files = files;
@@ -227,7 +240,7 @@ public final class DiskImageCache implements ImageCache {
                         + " bytes does not fit");
             }
             misses.increment();
-            CacheFiles.Fill fill = files.newFill(size, cancellation, bytesDownloaded::add);
+            CacheFiles.Fill fill = files.newFill(size, cancellation, bytesDownloaded::add, hashing);
             Path path;
             String sha;
             try (fill) {
@@ -284,6 +297,7 @@ public final class DiskImageCache implements ImageCache {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
+        hashing.shutdown();
         try {
             index.close();
         } finally {

@@ -12,6 +12,8 @@ import java.time.Instant;
 import java.util.HexFormat;
 import java.util.Optional;
 import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -54,6 +56,30 @@ class CacheFilesTest {
         assertThat(installed.getFileName().toString()).isEqualTo(sha256(b));
         assertThat(Files.readAllBytes(installed)).isEqualTo(b);
         assertThat(files.scan(false).entries()).extracting(CacheFiles.Entry::sha256).containsExactly(sha256(b));
+    }
+
+    @Test
+    void fill_hashedOnOtherThreads_seesTheBytesInWriteOrder_whateverTheWriteSizes() throws Exception {
+        CacheFiles files = CacheFiles.open(dir);
+        byte[] b = bytes(23 * 1024 * 1024 + 17);
+        int[] sizes = {1, 100, 64 * 1024 - 1, 64 * 1024, 1 << 20, 3 * (1 << 20) + 512 * 1024, 7, 5 * (1 << 20)};
+        // Several threads: only the chaining of the hash tasks keeps them in order.
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try (CacheFiles.Fill fill = files.newFill(b.length, Cancellation.none(), n -> { }, pool)) {
+            // The caller reuses one buffer, as a download loop does: the hash must not see later bytes.
+            ByteBuffer reused = ByteBuffer.allocate(5 * (1 << 20));
+            for (int off = 0, i = 0; off < b.length; i++) {
+                int n = Math.min(sizes[i % sizes.length], b.length - off);
+                reused.clear();
+                reused.put(b, off, n).flip();
+                fill.write(reused);
+                off += n;
+            }
+            assertThat(fill.finish(Optional.empty())).isEqualTo(sha256(b));
+            assertThat(Files.readAllBytes(files.install(fill))).isEqualTo(b);
+        } finally {
+            pool.shutdownNow();
+        }
     }
 
     @Test
