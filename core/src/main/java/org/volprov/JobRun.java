@@ -22,8 +22,8 @@ import org.volprov.internal.Retrier;
 final class JobRun implements Runnable {
     private static final Logger LOG = LoggerFactory.getLogger(JobRun.class);
     private static final long PROGRESS_INTERVAL_NANOS = 1_000_000_000L;
-    private static final int STORE_ATTEMPTS = 8;
-    private static final long STORE_RETRY_NANOS = 5_000_000_000L;
+    private static final int STORE_ATTEMPTS = 3;
+    static final long STORE_RETRY_NANOS = 5_000_000_000L;
 
     private final Provisioner engine;
     private final Provisioner.Settings s;
@@ -352,8 +352,9 @@ final class JobRun implements Runnable {
     }
 
     /**
-     * Writes the terminal snapshot, retrying while the store is down. If it still fails the job stays
-     * unfinished in the store, and the next start recovers it: it is never silently lost.
+     * Writes the terminal snapshot, retrying a few times while the store is down, then leaves it to
+     * the engine, which keeps trying while it runs. A store that holds an end for the job already
+     * (a refusal, not an outage) is not asked again.
      */
     private void saveTerminal() {
         for (int attempt = 1; ; attempt++) {
@@ -361,9 +362,15 @@ final class JobRun implements Runnable {
                 s.jobStore.update(job);
                 return;
             } catch (RuntimeException e) {
+                if (engine.endedInStore(job.id())) {
+                    LOG.warn("the job store holds an end for job {} already; this one ({}) is not recorded: {}",
+                            job.id(), job.state(), e.getMessage());
+                    return;
+                }
                 if (attempt >= STORE_ATTEMPTS) {
-                    LOG.error("cannot record the end of job {} ({}); the next start recovers it", job.id(),
-                            job.state(), e);
+                    LOG.warn("cannot record the end of job {} ({}) yet; the engine tries again while it runs: {}",
+                            job.id(), job.state(), e.getMessage());
+                    engine.recordLater(job);
                     return;
                 }
                 try {

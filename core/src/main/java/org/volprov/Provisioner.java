@@ -13,6 +13,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -63,6 +64,9 @@ public final class Provisioner implements AutoCloseable {
     private final ScheduledExecutorService queueWorker;
     private final AtomicBoolean closed = new AtomicBoolean();
     private boolean queueFailing; // only the queue worker's thread reads and writes it
+    /** Ends of jobs the store did not take while it was down, by job id; written again by the watchdog. */
+    private final Map<String, Job> unrecordedEnds = new ConcurrentHashMap<>();
+    private long endsRetryAtNanos; // guarded by unrecordedEnds
     private int running;
     private int reserved;
 
@@ -185,7 +189,11 @@ public final class Provisioner implements AutoCloseable {
         synchronized (lock) {
             run = active.get(id);
         }
-        return run != null ? Optional.of(run.snapshot()) : settings.jobStore.find(id);
+        if (run != null) {
+            return Optional.of(run.snapshot());
+        }
+        Job unrecorded = unrecordedEnds.get(id);
+        return unrecorded != null ? Optional.of(unrecorded) : settings.jobStore.find(id);
     }
 
     /**
@@ -215,7 +223,7 @@ public final class Provisioner implements AutoCloseable {
         if (run != null) {
             return run.future.thenApply(j -> j);
         }
-        Job job = settings.jobStore.find(id).orElseThrow(() -> ProvisioningException.invalid("jobId", "no job " + id));
+        Job job = status(id).orElseThrow(() -> ProvisioningException.invalid("jobId", "no job " + id));
         return CompletableFuture.completedFuture(job);
     }
 
@@ -338,6 +346,11 @@ public final class Provisioner implements AutoCloseable {
         if (queueWorker != null) {
             queueWorker.shutdownNow();
         }
+        recordEnds(true);
+        if (!unrecordedEnds.isEmpty()) {
+            LOG.error("the job store did not take the end of jobs {}: they ended, but the store holds them as "
+                    + "running, and the next start recovers them as unfinished", unrecordedEnds.keySet());
+        }
         if (ownedExecutor != null) {
             ownedExecutor.shutdownNow();
         }
@@ -387,7 +400,50 @@ public final class Provisioner implements AutoCloseable {
         }
     }
 
+    /** Keeps {@code job}'s end to write when the store answers again. */
+    void recordLater(Job job) {
+        unrecordedEnds.put(job.id(), job);
+    }
+
+    /** Whether the store holds a terminal state for {@code id}; false when it cannot say. */
+    boolean endedInStore(String id) {
+        try {
+            return settings.jobStore.find(id).map(j -> j.state().terminal()).orElse(false);
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Writes the ends the store did not take, at most once per {@link JobRun#STORE_RETRY_NANOS}
+     * unless {@code now}. Stops at the first failure: the store is still down.
+     */
+    private void recordEnds(boolean now) {
+        if (unrecordedEnds.isEmpty()) {
+            return;
+        }
+        synchronized (unrecordedEnds) {
+            long t = System.nanoTime();
+            if (!now && t - endsRetryAtNanos < 0) {
+                return;
+            }
+            endsRetryAtNanos = t + JobRun.STORE_RETRY_NANOS;
+            for (Job job : List.copyOf(unrecordedEnds.values())) {
+                try {
+                    settings.jobStore.update(job);
+                    LOG.info("recorded the end of job {} ({}) now that the job store answers", job.id(), job.state());
+                } catch (RuntimeException e) {
+                    if (!endedInStore(job.id())) {
+                        return;
+                    }
+                }
+                unrecordedEnds.remove(job.id());
+            }
+        }
+    }
+
     private void checkDeadlines() {
+        recordEnds(false);
         List<JobRun> runs;
         synchronized (lock) {
             runs = new ArrayList<>(active.values());

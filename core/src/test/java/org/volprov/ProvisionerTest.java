@@ -509,6 +509,25 @@ class ProvisionerTest {
         assertVolumeHoldsImage("vm-store-down");
     }
 
+    @Test
+    void storeDownWhenTheJobEnds_theEndIsWrittenOnceTheStoreIsBack_atTheLatestOnClose() throws Exception {
+        OutageStore down = new OutageStore(store);
+        Provisioner p = start(engine(localSource).jobStore(down).sleeper(d -> { }).listener(e -> {
+            if (e.kind() == JobEvent.Kind.STAGE && e.job().stage() == Stage.FINALIZING) {
+                down.down = true;
+            }
+        }));
+        Job job = run(p, request("disk.qcow2", "vm-end-late"));
+
+        assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(store.find(job.id()).orElseThrow().state()).as("in the store while it is down")
+                .isEqualTo(JobState.RUNNING);
+        assertThat(p.status(job.id()).orElseThrow().state()).as("what the engine reports").isEqualTo(JobState.COMPLETED);
+        down.down = false;
+        p.close();
+        assertThat(store.find(job.id()).orElseThrow()).isEqualTo(job);
+    }
+
     // ---- fleet queue ----
 
     private static CompletableFuture<Job> endOf(String id, Provisioner.Builder b) {
