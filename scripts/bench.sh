@@ -16,8 +16,8 @@
 #                   measured; needs about 8 x the size free (default benchmarks/target/bench-work;
 #                   env BENCH_WORK). The images are kept there and reused by the next run.
 #   --no-build      use the existing benchmarks/target/benchmarks.jar
-# The default run (1024 MiB) takes about 12 minutes on a 2-core VM with a fast disk and up to about
-# 25 with a slow one; the first run of a size also makes the images (about a minute).
+# The default run (1024 MiB) took 8 minutes on the 2-core VM of the README's table; expect up to
+# about 25 on a slow disk; the first run of a size also makes the images (about a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
