@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Locale;
+import java.util.stream.Stream;
 import org.volprov.Job;
 import org.volprov.JobEvent;
 import org.volprov.JobState;
@@ -54,8 +55,18 @@ public final class EmbeddedDemo {
         FileVolumeBackend backend = FileVolumeBackend.open(volumes);
         backend.delete("demo-vm-1");
         backend.delete("demo-vm-2");
+        // Every run starts cold, so the first provisioning downloads and the second is a cache hit.
+        Path cacheDir = work.resolve("cache");
+        if (Files.isDirectory(cacheDir)) {
+            try (Stream<Path> old = Files.list(cacheDir)) {
+                for (Path f : old.toList()) {
+                    Files.delete(f);
+                }
+            }
+        }
         boolean ok = true;
-        try (DiskImageCache cache = DiskImageCache.builder().directory(work.resolve("cache")).maxBytes(8L << 30).build();
+        boolean first = true;
+        try (DiskImageCache cache = DiskImageCache.builder().directory(cacheDir).maxBytes(8L << 30).build();
                 Provisioner provisioner = Provisioner.builder()
                         .source(new LocalDirectoryImageSource(work.resolve("source")))
                         .cache(cache)
@@ -82,10 +93,15 @@ public final class EmbeddedDemo {
                 String actual = TestImages.sha256(file, imageSize);
                 boolean zeroTail = TestImages.zerosBetween(file, imageSize, volumeSize);
                 boolean match = actual.equals(expected) && zeroTail;
-                ok &= match;
+                boolean hitAsExpected = job.cacheHit() != first;
+                first = false;
+                ok &= match && hitAsExpected;
                 System.out.printf("%s: %s in %.2f s (%s), volume sha256 %s %s qemu-img convert; tail %s%n", volume,
                         job.state(), took, job.cacheHit() ? "cache hit" : "downloaded", actual,
                         match ? "matches" : "DIFFERS FROM", zeroTail ? "zero" : "NOT ZERO");
+                if (!hitAsExpected) {
+                    System.out.println(volume + ": expected " + (job.cacheHit() ? "a download" : "a cache hit"));
+                }
             }
             System.out.println("cache: " + provisioner.cacheStats());
         }
