@@ -33,6 +33,7 @@ import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.LocalDirectoryImageSource;
 import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.ForwardingVolumeBackend;
+import org.volprov.testing.GatedImageSource;
 import org.volprov.testing.SettableClock;
 import org.volprov.testing.TestImages;
 
@@ -256,7 +257,7 @@ class ProvisionerTest {
 
     @Test
     void submitBeyondTheQueue_failsAtOnceWithQueueFull() throws Exception {
-        GatedSource gated = new GatedSource(localSource);
+        GatedImageSource gated = new GatedImageSource(localSource);
         Provisioner p = start(engine(gated).maxConcurrentJobs(1).queueCapacity(1));
         String running = p.submit(request("disk.qcow2", "q-1"));
         assertThat(gated.opened.await(30, TimeUnit.SECONDS)).isTrue();
@@ -278,7 +279,7 @@ class ProvisionerTest {
 
     @Test
     void secondJobForABusyVolume_failsWithVolumeBusy_untilTheFirstEnds() throws Exception {
-        GatedSource gated = new GatedSource(localSource);
+        GatedImageSource gated = new GatedImageSource(localSource);
         Provisioner p = start(engine(gated));
         String first = p.submit(request("disk.qcow2", "busy"));
         assertThatThrownBy(() -> p.submit(request("other.qcow2", "busy")))
@@ -341,7 +342,7 @@ class ProvisionerTest {
 
     @Test
     void cancel_stopsARunningDownloadPromptly_andLeavesNothing() throws Exception {
-        GatedSource gated = new GatedSource(localSource);
+        GatedImageSource gated = new GatedImageSource(localSource);
         Provisioner p = start(engine(gated));
         String id = p.submit(request("disk.qcow2", "vm-cancel"));
         assertThat(gated.opened.await(30, TimeUnit.SECONDS)).isTrue();
@@ -356,7 +357,7 @@ class ProvisionerTest {
 
     @Test
     void cancel_ofAQueuedJob_endsItWithoutRunning() throws Exception {
-        GatedSource gated = new GatedSource(localSource);
+        GatedImageSource gated = new GatedImageSource(localSource);
         Provisioner p = start(engine(gated).maxConcurrentJobs(1));
         String first = p.submit(request("disk.qcow2", "c-1"));
         String queued = p.submit(request("disk.qcow2", "c-2"));
@@ -370,7 +371,7 @@ class ProvisionerTest {
     @Test
     void timeout_countsFromStart_onTheInjectedClock_andEndsTheJobTimedOut() throws Exception {
         SettableClock clock = new SettableClock();
-        GatedSource gated = new GatedSource(localSource);
+        GatedImageSource gated = new GatedImageSource(localSource);
         Provisioner p = start(engine(gated).clock(clock).jobTimeout(Duration.ofMinutes(30))
                 .watchdogInterval(Duration.ofMillis(20)));
         String id = p.submit(request("disk.qcow2", "vm-slow"));
@@ -464,7 +465,7 @@ class ProvisionerTest {
 
     @Test
     void close_inCancelMode_cancelsRunningJobs() throws Exception {
-        GatedSource gated = new GatedSource(localSource);
+        GatedImageSource gated = new GatedImageSource(localSource);
         Provisioner p = start(engine(gated).shutdown(Provisioner.ShutdownMode.CANCEL, Duration.ZERO));
         String id = p.submit(request("disk.qcow2", "vm-closing"));
         assertThat(gated.opened.await(30, TimeUnit.SECONDS)).isTrue();
@@ -546,7 +547,7 @@ class ProvisionerTest {
         CountingQueue q = new CountingQueue(new InMemoryJobStore("hv-1", clock));
         Job job = Job.pending("queued-1", request("disk.qcow2", "vm-q1"), clock.instant());
         q.enqueue(job, "hv-1");
-        GatedSource gated = new GatedSource(localSource);
+        GatedImageSource gated = new GatedImageSource(localSource);
         Provisioner.Builder b = engine(gated).jobStore(q).clock(clock)
                 .queue(q, Duration.ofMillis(10), Duration.ofSeconds(60));
         CompletableFuture<Job> ended = endOf(job.id(), b);
@@ -623,47 +624,7 @@ class ProvisionerTest {
 
     // ---- decorators over the real source, to inject faults ----
 
-    /** Blocks every download read until released. */
-    static final class GatedSource extends ForwardingSource {
-        final CountDownLatch opened = new CountDownLatch(1);
-        final CountDownLatch release = new CountDownLatch(1);
-
-        GatedSource(ImageSource d) {
-            super(d);
-        }
-
-        @Override
-        public InputStream open(ImageRef ref, long offset, long length) {
-            InputStream in = delegate.open(ref, offset, length);
-            opened.countDown();
-            return new java.io.FilterInputStream(in) {
-                @Override
-                public int read(byte[] b, int off, int len) throws IOException {
-                    try {
-                        while (!release.await(50, TimeUnit.MILLISECONDS)) {
-                            if (closed) {
-                                throw new IOException("closed");
-                            }
-                        }
-                    } catch (InterruptedException e) {
-                        throw new IOException(e);
-                    }
-                    return super.read(b, off, len);
-                }
-
-                private volatile boolean closed;
-
-                @Override
-                public void close() throws IOException {
-                    closed = true;
-                    super.close();
-                }
-            };
-        }
-    }
-
-    /** stat fails with SOURCE_UNAVAILABLE the first {@code failures} times. */
-    static final class FlakySource extends ForwardingSource {
+    static final class FlakySource extends ForwardingImageSource {
         final AtomicInteger statCalls = new AtomicInteger();
         final List<Instant> statTimes = new CopyOnWriteArrayList<>();
         private final int failures;
@@ -686,7 +647,7 @@ class ProvisionerTest {
     }
 
     /** The first download stream breaks after {@code dropAfter} bytes. */
-    static final class DroppingSource extends ForwardingSource {
+    static final class DroppingSource extends ForwardingImageSource {
         final List<Long> offsets = new CopyOnWriteArrayList<>();
         private final long dropAfter;
 
@@ -718,11 +679,6 @@ class ProvisionerTest {
         }
     }
 
-    static class ForwardingSource extends ForwardingImageSource {
-        ForwardingSource(ImageSource delegate) {
-            super(delegate);
-        }
-    }
 
     /** A real backend whose writer fails on its first write. */
     static final class FailingWriterBackend extends ForwardingVolumeBackend {

@@ -1,7 +1,6 @@
 package org.volprov.jdbc;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -9,15 +8,12 @@ import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.volprov.ErrorCode;
-import org.volprov.ImageRef;
-import org.volprov.ImageSource;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
 import org.volprov.VolumeBackend;
 import org.volprov.VolumeInfo;
 import org.volprov.VolumeWriter;
 import org.volprov.embedded.LocalDirectoryImageSource;
-import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.ForwardingVolumeBackend;
 import org.volprov.testing.TestImages;
 
@@ -56,23 +52,6 @@ final class EngineFixture {
                     && TestImages.zerosBetween(volume, IMAGE_SIZE, VOLUME_SIZE);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
-        }
-    }
-
-    /** A real source whose downloads wait at {@code open} until released. */
-    static final class GatedSource extends ForwardingImageSource {
-        final CountDownLatch opened = new CountDownLatch(1);
-        final CountDownLatch release = new CountDownLatch(1);
-
-        GatedSource(ImageSource d) {
-            super(d);
-        }
-
-        @Override
-        public InputStream open(ImageRef ref, long offset, long length) {
-            opened.countDown();
-            await(release);
-            return delegate.open(ref, offset, length);
         }
     }
 

@@ -26,6 +26,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.FileVolumeBackend;
 import org.volprov.jdbc.testkit.PrivatePostgres;
+import org.volprov.testing.GatedImageSource;
 
 /**
  * PostgreSQL stops and starts again under the store and under a running job. The server is a
@@ -121,7 +122,7 @@ class PostgresRestartIT {
     void aRunningJob_goesOnWhileTheServerIsDown_andItsEndIsRecordedWhenTheServerIsBack() throws Exception {
         JdbcJobStore store = open("restart_c");
         CountDownLatch terminalWriteFailed = new CountDownLatch(1);
-        EngineFixture.GatedSource gated = new EngineFixture.GatedSource(fixture.source());
+        GatedImageSource gated = new GatedImageSource(fixture.source());
         FileVolumeBackend volumes = FileVolumeBackend.open(work.resolve("volumes"));
         DiskImageCache cache = DiskImageCache.builder().directory(work.resolve("cache")).maxBytes(1L << 30).build();
         toClose.add(cache);
