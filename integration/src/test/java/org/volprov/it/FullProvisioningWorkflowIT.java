@@ -45,7 +45,7 @@ class FullProvisioningWorkflowIT {
         TestImage image = ImageSet.get(spec);
         String uri = Uploads.uri(image);
         Stack.Builder builder = Stack.builder(POOL, work).adapter(adapter);
-        JdbcJobStore sqlite = storeKind == Store.SQLITE ? JobStores.sqlite(work.resolve("jobs.db"), "it-host") : null;
+        JdbcJobStore sqlite = storeKind == Store.SQLITE ? JobStores.sqlite(work.resolve("jobs.db"), Stack.HOST) : null;
         if (sqlite != null) {
             builder.jobStore(sqlite);
         }

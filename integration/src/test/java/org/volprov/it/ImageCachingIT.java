@@ -139,7 +139,7 @@ class ImageCachingIT {
                     .isEqualTo(JobState.COMPLETED);
             assertThat(second.cacheHit()).as("the other engine's download, seen through Redis").isTrue();
             assertThat(proxy.bytesToClient() - afterFirst).isLessThan(64 * 1024);
-            assertThat(a.coordination.fleet().hostsHolding(image.fileSha256())).containsExactly("it-host");
+            assertThat(a.coordination.fleet().hostsHolding(image.fileSha256())).containsExactly(Stack.HOST);
             Volumes.assertHolds(POOL, b.volume("redis-b"), image);
         } finally {
             Services.redis().deleteKeys(prefix);

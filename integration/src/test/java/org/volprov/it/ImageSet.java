@@ -5,7 +5,6 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.volprov.ImageFormat;
@@ -33,8 +32,6 @@ final class ImageSet {
     static final Spec RAW = new Spec("raw-100m", 100 * MIB, 104, Kind.RAW);
     /** 100 MiB compressed qcow2. */
     static final Spec COMPRESSED = new Spec("compressed-100m", 100 * MIB, 105, Kind.COMPRESSED_QCOW2);
-
-    static final List<Spec> REFERENCE_SIZES = List.of(SMALL, MEDIUM, LARGE);
 
     enum Kind { QCOW2, COMPRESSED_QCOW2, RAW }
 
@@ -67,11 +64,8 @@ final class ImageSet {
         });
     }
 
-    /**
-     * Makes (or finds) a one-off image in {@code dir}: for tests that need an image no other test
-     * uses, such as a changed version of an image.
-     */
-    static TestImage make(Spec spec, Path dir) throws IOException {
+    /** Finds the image for {@code spec} in {@code dir}, or makes it there. */
+    private static TestImage make(Spec spec, Path dir) throws IOException {
         Files.createDirectories(dir);
         Path file = dir.resolve(spec.fileName());
         Path sums = dir.resolve(spec.fileName() + ".sums");

@@ -257,7 +257,7 @@ class ServiceRestartIT {
 
                 // Redis came back empty; the index is rebuilt from the directory.
                 assertThat(stack.coordination.reconnect()).isTrue();
-                assertThat(stack.coordination.fleet().hostsHolding(image.fileSha256())).containsExactly("it-host");
+                assertThat(stack.coordination.fleet().hostsHolding(image.fileSha256())).containsExactly(Stack.HOST);
             }
             // Another process of the host, through the reconciled index: a hit.
             try (Stack other = Stack.builder(POOL, work.resolve("two")).cacheDirectory(cacheDir)

@@ -39,6 +39,9 @@ import org.volprov.s3.testkit.S3TestServer;
 final class Stack implements AutoCloseable {
     enum Adapter { S3, MINIO }
 
+    /** The host id of every stack's job store and Redis coordination. */
+    static final String HOST = "it-host";
+
     final ImageSource source;
     final DiskImageCache cache;
     final LibvirtVolumeBackend backend;
@@ -66,7 +69,7 @@ final class Stack implements AutoCloseable {
                     : Files.createDirectories(b.work.resolve("cache"));
             if (b.redisPrefix != null) {
                 RedisCoordination redis = RedisCoordination.create(b.redisConfig.keyPrefix(b.redisPrefix)
-                        .hostId(b.hostId).build());
+                        .hostId(HOST).build());
                 owned.push(redis);
                 this.coordination = redis;
                 this.cache = redis.cache().directory(cacheDir).maxBytes(b.cacheBytes).build();
@@ -78,7 +81,7 @@ final class Stack implements AutoCloseable {
             if (b.backend != null) {
                 this.backend = b.backend;
             } else {
-                this.backend = b.pool.backend(b.writeMode);
+                this.backend = b.pool.backend(WriteMode.AUTO);
                 owned.push(backend);
             }
             if (b.store != null) {
@@ -87,7 +90,7 @@ final class Stack implements AutoCloseable {
                 // A PostgreSQL schema of this stack's own, dropped after the store closes.
                 String schema = PostgresTestDatabase.newSchemaName();
                 owned.push(() -> JobStores.postgres().dropSchema(schema));
-                this.store = JobStores.postgres(schema, b.hostId);
+                this.store = JobStores.postgres(schema, HOST);
                 owned.push(store);
             }
             Provisioner.Builder pb = Provisioner.builder()
@@ -169,10 +172,8 @@ final class Stack implements AutoCloseable {
         private Duration readTimeout = Duration.ofSeconds(30);
         private Path cacheDirectory;
         private long cacheBytes = 8L << 30;
-        private WriteMode writeMode = WriteMode.AUTO;
         private LibvirtVolumeBackend backend;
         private JobStore store;
-        private String hostId = "it-host";
         private String redisPrefix;
         private RedisConfig.Builder redisConfig;
         private Consumer<Provisioner.Builder> customize = b -> { };
@@ -213,10 +214,6 @@ final class Stack implements AutoCloseable {
             return this;
         }
 
-        Builder writeMode(WriteMode m) {
-            this.writeMode = m;
-            return this;
-        }
 
         /** A backend the caller opened (and closes), instead of one on the test class's pool. */
         Builder backend(LibvirtVolumeBackend b) {
@@ -230,11 +227,6 @@ final class Stack implements AutoCloseable {
             return this;
         }
 
-        /** The host id of the job store and of the Redis coordination. */
-        Builder hostId(String id) {
-            this.hostId = id;
-            return this;
-        }
 
         /** Shares the cache index and guards volumes through Redis, under {@code keyPrefix}. */
         Builder redis(RedisConfig.Builder config, String keyPrefix) {
