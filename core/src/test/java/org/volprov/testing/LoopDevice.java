@@ -241,13 +241,22 @@ public final class LoopDevice implements AutoCloseable {
     /**
      * Writes the tenant pattern over {@code length} bytes of {@code node} from its start, as if an
      * earlier tenant had left them there; {@code nodeOffset} is where {@code node} starts on the
-     * device (a partition's start). Flushed before it returns.
+     * device (a partition's start; 0 for a file). Flushed before it returns.
      */
     public static void writeTenantPattern(Path node, long nodeOffset, long length) throws IOException {
+        writePattern(node, nodeOffset, 0, length);
+    }
+
+    /** Gives {@code length} bytes of the device from {@code start} back to the tenant (outside any partition). */
+    public void restoreTenantPattern(long start, long length) throws IOException {
+        writePattern(device, 0, start, length);
+    }
+
+    private static void writePattern(Path node, long nodeOffset, long from, long length) throws IOException {
         ByteBuffer buf = ByteBuffer.allocateDirect(4 * MIB);
         try (FileChannel ch = FileChannel.open(node, StandardOpenOption.WRITE)) {
-            for (long off = 0; off < length; off += buf.capacity()) {
-                buf.clear().limit((int) Math.min(buf.capacity(), length - off));
+            for (long off = from; off < from + length; off += buf.capacity()) {
+                buf.clear().limit((int) Math.min(buf.capacity(), from + length - off));
                 for (int i = 0; i < buf.limit(); i++) {
                     buf.put(i, tenantByte(nodeOffset + off + i));
                 }
