@@ -119,7 +119,7 @@ public final class LoopDevice implements AutoCloseable {
         return device.resolveSibling(partitionName(number));
     }
 
-    /** One partition as {@code parted} reports it, in bytes. */
+    /** One partition (or, numbered 0, a free region) as {@code parted} reports it, in bytes. */
     public record Partition(int number, long start, long size) {
     }
 
@@ -146,6 +146,28 @@ public final class LoopDevice implements AutoCloseable {
         return n;
     }
 
+    /** The regions outside every partition and the label, per {@code parted print free}. */
+    public List<Partition> freeRegions() throws IOException {
+        List<Partition> free = new ArrayList<>();
+        for (String line : run(List.of("parted", "-s", "-m", device.toString(), "unit", "B", "print", "free")).split("\n")) {
+            String[] f = line.strip().split(":");
+            if (f.length >= 5 && f[4].startsWith("free")) {
+                free.add(new Partition(0, bytes(f[1]), bytes(f[3])));
+            }
+        }
+        return free;
+    }
+
+    /** Whether every byte outside the partitions (and the label) still holds the tenant's pattern. */
+    public boolean freeSpaceHoldsTenantPattern() throws IOException {
+        for (Partition r : freeRegions()) {
+            if (!holdsTenantPattern(device, 0, r.start(), r.size())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /**
      * Makes a partition of {@code bytes} (a multiple of 512) in the first free region that holds it,
      * 1 MiB aligned, without libvirt, and waits for its node.
@@ -155,18 +177,15 @@ public final class LoopDevice implements AutoCloseable {
             throw new IllegalArgumentException("bytes must be a positive multiple of 512");
         }
         int number = nextPartitionNumber();
-        for (String line : run(List.of("parted", "-s", "-m", device.toString(), "unit", "B", "print", "free")).split("\n")) {
-            String[] f = line.strip().split(":");
-            if (f.length >= 5 && f[4].startsWith("free")) {
-                long start = (bytes(f[1]) + MIB - 1) / MIB * MIB;
-                long end = bytes(f[2]);
-                if (end - start + 1 >= bytes) {
-                    run(List.of("parted", "-s", device.toString(), "unit", "B", "mkpart", "part" + number,
-                            start + "B", (start + bytes - 1) + "B"));
-                    awaitNode(number, true);
-                    return partitions().stream().filter(p -> p.number() == number).findFirst()
-                            .orElseThrow(() -> new IOException("parted made no partition " + number + " on " + device));
-                }
+        for (Partition free : freeRegions()) {
+            long start = (free.start() + MIB - 1) / MIB * MIB;
+            long end = free.start() + free.size(); // exclusive
+            if (end - start >= bytes) {
+                run(List.of("parted", "-s", device.toString(), "unit", "B", "mkpart", "part" + number,
+                        start + "B", (start + bytes - 1) + "B"));
+                awaitNode(number, true);
+                return partitions().stream().filter(p -> p.number() == number).findFirst()
+                        .orElseThrow(() -> new IOException("parted made no partition " + number + " on " + device));
             }
         }
         throw new IOException("no free region of " + bytes + " bytes on " + device);
@@ -189,6 +208,7 @@ public final class LoopDevice implements AutoCloseable {
      * partition's start for its node).
      */
     public static boolean holdsTenantPattern(Path node, long nodeOffset, long offset, long length) throws IOException {
+        dropCache(node);
         ByteBuffer buf = ByteBuffer.allocate(MIB);
         try (FileChannel ch = FileChannel.open(node, StandardOpenOption.READ)) {
             for (long done = 0; done < length; ) {
@@ -206,6 +226,18 @@ public final class LoopDevice implements AutoCloseable {
             }
         }
         return true;
+    }
+
+    /**
+     * Makes the next read of a block device node come from the device: each node (the disk, each
+     * partition) has a page cache of its own, so bytes written through one can be stale in another.
+     * Does nothing for a regular file.
+     */
+    public static void dropCache(Path node) throws IOException {
+        Path real = node.toRealPath();
+        if (!Files.isRegularFile(real)) {
+            run(List.of("blockdev", "--flushbufs", real.toString()));
+        }
     }
 
     /** Detaches the loop device (only if it is still over this file) and deletes the file; idempotent. */

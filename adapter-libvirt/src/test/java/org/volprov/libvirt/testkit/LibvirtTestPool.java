@@ -395,6 +395,7 @@ public final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallb
     public byte[] read(VolumeInfo v, long offset, int length) throws IOException {
         Path p = Path.of(v.path());
         if (isLocal() && Files.isReadable(p)) {
+            LoopDevice.dropCache(p);
             try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "r")) {
                 byte[] b = new byte[length];
                 f.seek(offset);
@@ -423,6 +424,7 @@ public final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallb
             virsh("vol-download", "--pool", pool, v.name(), tmp.toString());
             p = tmp;
         }
+        LoopDevice.dropCache(p);
         try (InputStream in = Files.newInputStream(p)) {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
             byte[] buf = new byte[1 << 20];
