@@ -1,5 +1,6 @@
 package org.volprov.libvirt;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Collection;
 import java.util.HashSet;
@@ -42,15 +43,14 @@ final class DiskPartitions {
     }
 
     /**
-     * The name libvirt will give the next volume of the pool, when it can be told from the pool's
-     * XML and the names of its volumes alone (they come from libvirt, which named them after their
-     * partitions); empty when it cannot (no volume yet and a source device that is not a kernel
-     * node under {@code /dev}, a DOS label with its primaries used, another label type).
+     * The name libvirt will give the next volume of the pool, when it can be told from the names of
+     * its volumes (libvirt named them after their partitions) or, in an empty pool, from the kernel's
+     * name of its device; empty when it cannot (neither is known, a DOS label with its primaries
+     * used, another label type).
      *
-     * @param sourceIsLink whether the source device path is known to be a symbolic link (only known
-     *     for a pool on this host); a link's name says nothing about the kernel's name
+     * @param deviceName the kernel's name of the pool's device ({@code sdb}, {@code loop0}), when known
      */
-    static Optional<String> nextName(PoolXml pool, Collection<String> volumeNames, boolean sourceIsLink) {
+    static Optional<String> nextName(PoolXml pool, Collection<String> volumeNames, Optional<String> deviceName) {
         if (pool.sourceDevices().size() != 1) {
             return Optional.empty();
         }
@@ -65,11 +65,10 @@ final class DiskPartitions {
             used.add(Integer.parseInt(m.group(2)));
         }
         if (prefix == null) {
-            Path source = Path.of(pool.sourceDevices().get(0));
-            if (sourceIsLink || source.getParent() == null || !source.getParent().equals(Path.of("/dev"))) {
+            if (deviceName.isEmpty()) {
                 return Optional.empty();
             }
-            prefix = partitionPrefix(source.getFileName().toString());
+            prefix = partitionPrefix(deviceName.get());
         }
         String format = pool.format().orElse("dos");
         int limit = switch (format) {
@@ -83,6 +82,27 @@ final class DiskPartitions {
             }
         }
         return Optional.empty();
+    }
+
+    /**
+     * The kernel's name of the pool's device: its path resolved, on this host ({@code sdc} for
+     * {@code /dev/disk/by-id/wwn-0x5...}); from elsewhere only a path directly under {@code /dev},
+     * taken to be the node itself.
+     */
+    static Optional<String> deviceName(PoolXml pool, boolean onThisHost) {
+        if (pool.sourceDevices().size() != 1) {
+            return Optional.empty();
+        }
+        Path source = Path.of(pool.sourceDevices().get(0));
+        if (onThisHost) {
+            try {
+                source = source.toRealPath();
+            } catch (IOException | SecurityException e) {
+                return Optional.empty();
+            }
+        }
+        Path dir = source.getParent();
+        return dir != null && dir.equals(Path.of("/dev")) ? Optional.of(source.getFileName().toString()) : Optional.empty();
     }
 
     /** Whether libvirt can delete this pool's partitions: not when the source device's name ends in a digit. */

@@ -250,7 +250,7 @@ class LibvirtVolumeBackendIT {
         @Test
         void nextVolumeName_isThePartitionLibvirtMakesNext() throws IOException {
             LibvirtVolumeBackend b = backend(WriteMode.AUTO);
-            assertThat(b.nextVolumeName()).as("no partition yet, and the device is given through a link").isEmpty();
+            assertThat(b.nextVolumeName()).as("from the device the pool's link points at").contains(loop().partitionName(1));
             assertThat(b.create(POOL.volumeName("one"), 4 * MIB).name()).isEqualTo(loop().partitionName(1));
             assertThat(b.nextVolumeName()).contains(loop().partitionName(2));
             b.create(POOL.volumeName("two"), 4 * MIB);
@@ -277,10 +277,10 @@ class LibvirtVolumeBackendIT {
 
         @Test
         void create_withAWrongName_whenItCannotBeToldInAdvance_isRefused_andLeavesNoPartition() throws IOException {
-            // An empty pool on a device given through a link: only libvirt knows the name, after making the partition.
+            // As for an empty pool on another host whose device is a by-id link: only libvirt knows the
+            // name, and tells it after making the partition.
             LibvirtVolumeBackend b = backend(WriteMode.AUTO);
-            assertThat(b.nextVolumeName()).isEmpty();
-            assertThatThrownBy(() -> b.create("vm-42-root", 4 * MIB))
+            assertThatThrownBy(() -> b.create("vm-42-root", 4 * MIB, false))
                     .isInstanceOf(ProvisioningException.class)
                     .hasMessageStartingWith("volumeName: ")
                     .hasMessageContaining("it made " + loop().partitionName(1) + " and refused the name vm-42-root")
@@ -343,8 +343,9 @@ class LibvirtVolumeBackendIT {
         /**
          * A disk pool defined on the loop device itself, as most would define it: libvirt 9.0 deletes
          * a partition with {@code parted /dev/loopN rm pM}, which parted refuses. The backend refuses
-         * a wrong name before libvirt makes a partition (which libvirt then could not remove), and a
-         * delete fails saying why and what to do.
+         * a wrong name before libvirt makes a partition (which libvirt then could not remove), a
+         * delete fails saying why and what to do, and a refusal libvirt makes after the fact says
+         * which partition it left.
          */
         @Test
         void onAPoolDefinedOnTheLoopDeviceItself_wrongNamesMakeNothing_andDeleteSaysWhyItCannot() throws Exception {
@@ -375,6 +376,14 @@ class LibvirtVolumeBackendIT {
                             .hasMessageContaining("symlink whose name ends in 'p'")
                             .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE);
                     assertThat(raw.partitions()).extracting(LoopDevice.Partition::number).containsExactly(1);
+
+                    // Where the name could not be told in advance, libvirt's refusal leaves a partition neither can remove.
+                    assertThatThrownBy(() -> b.create("vm-2", 4 * MIB, false))
+                            .isInstanceOf(ProvisioningException.class)
+                            .hasMessageContaining("it made " + raw.partitionName(2) + " and refused the name vm-2")
+                            .hasMessageContaining("could not be deleted and is left in the pool")
+                            .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.INVALID_REQUEST);
+                    assertThat(raw.partitions()).extracting(LoopDevice.Partition::number).containsExactly(1, 2);
                 } finally {
                     LibvirtTestPool.run(List.of("virsh", "-c", POOL.uri(), "pool-destroy", name), false);
                 }

@@ -97,6 +97,10 @@ class ResourceCleanupIT {
             jobs.add(expect(stack, ErrorCode.IMAGE_NOT_FOUND, Stack.request(good + "-missing", stack.volume(v + "missing"), 128L << 20)));
             jobs.add(expect(stack, ErrorCode.CHECKSUM_MISMATCH, Stack.request(mismatch, stack.volume(v + "mismatch"), 128L << 20)));
             jobs.add(expect(stack, ErrorCode.VOLUME_TOO_SMALL, Stack.request(good, stack.volume(v + "small"), 1L << 20)));
+            if (pool.kind() == LibvirtTestPool.Kind.DISK) {
+                // A name the disk pool would not give its next partition: refused before one is made.
+                jobs.add(expect(stack, ErrorCode.INVALID_REQUEST, Stack.request(good, "vm-" + name + "-root", 128L << 20)));
+            }
 
             // Cancelled once the write onto the volume it created is under way (the image is cached by now).
             stack.engine.addListener(e -> {
