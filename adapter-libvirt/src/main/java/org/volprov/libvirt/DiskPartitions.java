@@ -26,6 +26,11 @@ import java.util.regex.Pattern;
  *       {@code /dev/disk/volprov/loop0p -> /dev/loop0}) gives parted a plain number.</li>
  *   <li>Partitions are made in 512-byte sectors; a free region is used only when it is larger than
  *       the request.</li>
+ *   <li>With a target path other than {@code /dev} (a directory of stable links such as
+ *       {@code /dev/disk/by-id}), libvirt keys volumes by those links but looks a new partition up
+ *       by its node: creating a volume while the pool has one takes the first existing partition
+ *       for the new one, refuses the name, and deletes that existing partition. Such a pool is
+ *       only safe to create in while it is empty.</li>
  * </ul>
  */
 final class DiskPartitions {
@@ -112,6 +117,12 @@ final class DiskPartitions {
         }
         String name = Path.of(pool.sourceDevices().get(0)).getFileName().toString();
         return name.isEmpty() || !Character.isDigit(name.charAt(name.length() - 1));
+    }
+
+    /** Whether creating a volume can make libvirt delete an existing partition (see above). */
+    static boolean createEndangersPartitions(PoolXml pool, Collection<String> volumeNames) {
+        return !volumeNames.isEmpty() && pool.targetPath().map(t -> !Path.of(t).normalize().equals(Path.of("/dev")))
+                .orElse(false);
     }
 
     /** The name libvirt expected, from its "invalid partition name 'x', expected 'y'" refusal. */

@@ -187,6 +187,12 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                 PoolXml disk = isDiskPool() ? describe(pool) : null;
                 List<String> before = disk == null ? List.of() : List.of(pool.listVolumes());
                 if (disk != null) {
+                    if (DiskPartitions.createEndangersPartitions(disk, before)) {
+                        throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "storage pool " + config.poolName()
+                                + " is a disk pool with target path " + disk.targetPath().orElse("?") + ": libvirt"
+                                + " would take an existing partition for the new volume " + name + " and delete it;"
+                                + " define the pool with <target><path>/dev</path></target>");
+                    }
                     if (checkPartitionName) {
                         requirePartitionName(disk, before, name);
                     }

@@ -23,8 +23,10 @@ import org.xml.sax.SAXException;
  * @param sourceDevices the {@code <source><device path=.../>} paths, in order (a disk pool has one)
  * @param format the {@code <source><format type=.../>}, e.g. {@code gpt} or {@code dos}; empty when absent
  * @param freeExtents the free regions a disk pool lists under its device, in bytes
+ * @param targetPath the {@code <target><path>}, when there is one
  */
-record PoolXml(String type, List<String> sourceDevices, Optional<String> format, List<Extent> freeExtents) {
+record PoolXml(String type, List<String> sourceDevices, Optional<String> format, List<Extent> freeExtents,
+        Optional<String> targetPath) {
     private static final int MAX_CHARS = 1 << 20;
 
     /** A free region {@code [start, end)} of a disk pool's device. */
@@ -69,7 +71,13 @@ record PoolXml(String type, List<String> sourceDevices, Optional<String> format,
                 format = Optional.of(f.getAttribute("type"));
             }
         }
-        return new PoolXml(type, List.copyOf(devices), format, List.copyOf(free));
+        Optional<String> target = Optional.empty();
+        Element t = child(pool, "target");
+        Element path = t == null ? null : child(t, "path");
+        if (path != null && path.getTextContent().strip().startsWith("/")) {
+            target = Optional.of(path.getTextContent().strip());
+        }
+        return new PoolXml(type, List.copyOf(devices), format, List.copyOf(free), target);
     }
 
     /** The largest free region in bytes; 0 when the pool lists none. */

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 class DiskPartitionsTest {
     private static PoolXml disk(String device, String format) {
-        return new PoolXml("disk", List.of(device), Optional.ofNullable(format), List.of());
+        return new PoolXml("disk", List.of(device), Optional.ofNullable(format), List.of(), Optional.of("/dev"));
     }
 
     private static Optional<String> next(String device, String format, List<String> volumes, String deviceName) {
@@ -43,7 +43,7 @@ class DiskPartitionsTest {
                 .as("a DOS label's primaries are used: a logical partition would follow").isEmpty();
         assertThat(next("/dev/sdb", "mac", List.of(), "sdb")).isEmpty();
         assertThat(next("/dev/sdb", "gpt", List.of("sdb1", "other"), "sdb")).isEmpty();
-        assertThat(DiskPartitions.nextName(new PoolXml("disk", List.of(), Optional.of("gpt"), List.of()), List.of(),
+        assertThat(DiskPartitions.nextName(new PoolXml("disk", List.of(), Optional.of("gpt"), List.of(), Optional.of("/dev")), List.of(),
                 Optional.of("sdb"))).isEmpty();
     }
 

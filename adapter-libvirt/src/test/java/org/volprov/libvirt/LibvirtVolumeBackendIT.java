@@ -392,6 +392,55 @@ class LibvirtVolumeBackendIT {
                 Files.deleteIfExists(dir);
             }
         }
+        /**
+         * libvirt 9.0 keys a disk pool's volumes by the links in its target directory but looks a new
+         * partition up by its node: with a volume in the pool, a create would delete that partition.
+         */
+        @Test
+        void onAPoolWhoseTargetIsADirectoryOfLinks_aSecondCreateIsRefused_andTheFirstPartitionStays() throws Exception {
+            Path dir = Files.createTempDirectory("volprov-linked-target-");
+            String name = "volprov-bylink-" + UUID.randomUUID().toString().substring(0, 8);
+            Path links = Path.of("/dev", name);
+            try (LoopDevice dev = LoopDevice.create(dir, 32 * MIB)) {
+                Files.createDirectories(links);
+                for (int i = 1; i <= 4; i++) {
+                    Files.createSymbolicLink(links.resolve("part" + i), dev.partitionNode(i));
+                }
+                Path source = Files.createSymbolicLink(dir.resolve(dev.device().getFileName() + "p"), dev.device());
+                Path xml = Files.writeString(dir.resolve("pool.xml"), "<pool type='disk'><name>" + name + "</name><source>"
+                        + "<device path='" + source + "'/><format type='gpt'/></source><target><path>" + links
+                        + "</path></target></pool>");
+                LibvirtTestPool.virsh("pool-create", xml.toString());
+                try (LibvirtVolumeBackend b = LibvirtVolumeBackend.open(
+                        LibvirtConfig.builder().uri(POOL.uri()).poolName(name).writeMode(WriteMode.LOCAL).build())) {
+                    VolumeInfo first = b.create(dev.partitionName(1), 4 * MIB);
+                    assertThat(first.path()).isEqualTo(links.resolve("part1").toString());
+                    assertThatThrownBy(() -> b.create(dev.partitionName(2), 4 * MIB))
+                            .isInstanceOf(ProvisioningException.class)
+                            .hasMessageContaining("would take an existing partition")
+                            .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE);
+                    assertThat(dev.partitions()).extracting(LoopDevice.Partition::number).containsExactly(1);
+                    assertThat(b.find(first.name())).isPresent();
+                } finally {
+                    LibvirtTestPool.run(List.of("virsh", "-c", POOL.uri(), "pool-destroy", name), false);
+                }
+            } finally {
+                try (java.util.stream.Stream<Path> s = Files.list(links)) {
+                    for (Path p : s.toList()) {
+                        Files.delete(p);
+                    }
+                } catch (java.nio.file.NoSuchFileException e) {
+                    // never made
+                }
+                Files.deleteIfExists(links);
+                try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+                    for (Path p : s.toList()) {
+                        Files.delete(p);
+                    }
+                }
+                Files.delete(dir);
+            }
+        }
     }
 
     @Nested

@@ -32,6 +32,7 @@ class PoolXmlTest {
         assertThat(p.format()).contains("gpt");
         assertThat(p.freeExtents()).containsExactly(new PoolXml.Extent(17408, 10503168), new PoolXml.Extent(20988928, 67091968));
         assertThat(p.largestFreeExtent()).isEqualTo(67091968 - 20988928);
+        assertThat(p.targetPath()).contains("/dev");
     }
 
     @Test
@@ -41,6 +42,7 @@ class PoolXmlTest {
         assertThat(p.sourceDevices()).isEmpty();
         assertThat(p.format()).isEmpty();
         assertThat(p.largestFreeExtent()).isZero();
+        assertThat(p.targetPath()).contains("/x");
     }
 
     @Test
