@@ -554,7 +554,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         }
     }
 
-    /** A disk pool's XML description: its device, label and free regions (current after a refresh). */
+    /** The pool's XML description: its type and, for a disk pool, its device, label and free regions (current after a refresh). */
     private static PoolXml describe(StoragePool pool) throws LibvirtException {
         try {
             return PoolXml.parse(pool.getXMLDesc(0));
@@ -592,15 +592,24 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
 
     /**
      * libvirt made a partition, then refused the name it was asked for. It tries to delete the
-     * partition itself, which fails on some devices; what it left, and only if it was not there
-     * before, is deleted here.
+     * partition itself, which fails on some devices; what it left is deleted here, only if it was
+     * not a volume before and is not one in libvirt's view now (a refused partition appears only
+     * after a refresh; another client's new volume of that name would be there at once).
      */
     private ProvisioningException refusedPartitionName(StoragePool pool, String name, String made, List<String> before,
             LibvirtException cause) throws LibvirtException {
-        refreshQuietly(pool);
-        StorageVol left = before.contains(made) ? null : lookup(pool, made);
+        StorageVol left = null;
+        StorageVol known = lookup(pool, made);
+        if (known != null) {
+            free(known);
+        } else if (!before.contains(made)) {
+            refreshQuietly(pool);
+            left = lookup(pool, made);
+        }
         String outcome;
-        if (left == null) {
+        if (known != null || before.contains(made)) {
+            outcome = "a volume " + made + " is in the pool, which is left alone";
+        } else if (left == null) {
             outcome = "libvirt removed it again";
         } else {
             try {

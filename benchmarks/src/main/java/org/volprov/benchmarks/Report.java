@@ -301,6 +301,8 @@ public final class Report {
         b.append("| libvirt local path / stream upload | ").append(pair(LIBVIRT_LOCAL, LIBVIRT_STREAM)).append(" |\n");
         b.append("| libvirt local path onto a loop partition / dd oflag=direct onto the same device | ")
                 .append(pair(DISK_LOCAL, DD_LOOP)).append(" |\n");
+        b.append("| dd onto that partition through the page cache (conv=fsync) / with oflag=direct | ")
+                .append(pair(new Baseline("dd.loop.cached"), DD_LOOP)).append(" |\n");
     }
 
     private static void furthest(StringBuilder b, List<Ranked> ranked) {
