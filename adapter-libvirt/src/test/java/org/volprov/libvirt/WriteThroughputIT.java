@@ -64,7 +64,7 @@ class WriteThroughputIT {
             localHash = pool.sha256(lv);
             streamHash = pool.sha256(sv);
         }
-        System.out.printf("volprov-libvirt throughput, %d MiB into a %s (incl. fsync): LOCAL %.1f MB/s, STREAM %.1f MB/s,"
+        System.out.printf("volprov-libvirt throughput, %d MiB into %s (incl. fsync): LOCAL %.1f MB/s, STREAM %.1f MB/s,"
                 + " LOCAL/STREAM %.2f%n", mib, pool, local, stream, local / stream);
         assertThat(streamHash).isEqualTo(localHash);
     }

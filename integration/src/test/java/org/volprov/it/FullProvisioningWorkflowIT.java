@@ -55,7 +55,7 @@ class FullProvisioningWorkflowIT {
                 Arguments.of(DISK, ImageSet.COMPRESSED, Stack.Adapter.S3, Store.POSTGRESQL, WriteMode.STREAM));
     }
 
-    @ParameterizedTest(name = "on a {0}: {1} via {2}, jobs in {3}, {4} writes")
+    @ParameterizedTest(name = "on {0}: {1} via {2}, jobs in {3}, {4} writes")
     @MethodSource("images")
     void provision_completesThroughEveryStage_withVerifiedBytesAndRecord(LibvirtTestPool pool, ImageSet.Spec spec,
             Stack.Adapter adapter, Store storeKind, WriteMode mode) throws IOException {
@@ -100,7 +100,7 @@ class FullProvisioningWorkflowIT {
         return Stream.of(POOL, DISK);
     }
 
-    @ParameterizedTest(name = "on a {0}")
+    @ParameterizedTest(name = "on {0}")
     @MethodSource("pools")
     void reprovision_ofAnExistingVolume_reusesItAndLeavesNoTraceOfTheOldImage(LibvirtTestPool pool) {
         TestImage first = ImageSet.get(ImageSet.RAW);
@@ -127,7 +127,7 @@ class FullProvisioningWorkflowIT {
      * A volume an earlier tenant filled end to end (a partition, or a partition behind a symlink as
      * an LV is), reprovisioned with an image that covers 100 of its 160 MiB: every byte past the image reads as zero.
      */
-    @ParameterizedTest(name = "on a {0}")
+    @ParameterizedTest(name = "on {0}")
     @MethodSource("blockPools")
     void reprovision_ofAVolumeHoldingAnEarlierTenantsBytes_leavesOnlyTheImageAndZeros(LibvirtTestPool pool)
             throws IOException {

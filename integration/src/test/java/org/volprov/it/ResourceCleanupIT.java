@@ -48,7 +48,7 @@ class ResourceCleanupIT {
         return Stream.of(POOL, DISK);
     }
 
-    @ParameterizedTest(name = "on a {0}")
+    @ParameterizedTest(name = "on {0}")
     @MethodSource("pools")
     void failingJobs_leaveNoVolumesTempFilesThreadsOrDescriptors(LibvirtTestPool pool) throws Exception {
         round("warm-up", pool);

@@ -68,15 +68,15 @@ public final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallb
     /** What the pool's volumes are. */
     public enum Kind {
         /** A {@code dir} pool: sparse files in a temp directory (or the pool {@code TEST_LIBVIRT_POOL} names). */
-        DIR("dir pool"),
+        DIR("a dir pool"),
         /** A {@code disk} pool: GPT partitions of a loop device, made and deleted by libvirt. */
-        DISK("disk pool (loop device partitions)"),
+        DISK("a disk pool (loop device partitions)"),
         /**
          * LVM's path shape: a {@code dir} pool whose volumes are symlinks to partitions of a loop
          * device ({@code vm-1 -> /dev/loop3p1}, as {@code /dev/vg/lv -> /dev/dm-3}); the volumes are
          * made by {@link #existingVolume}, and deleting one removes the link only.
          */
-        LINKED("symlinks to loop partitions (LVM's path shape)");
+        LINKED("volumes linked to loop partitions (LVM's path shape)");
 
         private final String label;
 
@@ -147,7 +147,7 @@ public final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallb
     /** The loop device under a block-device pool. */
     public LoopDevice loopDevice() {
         if (loop == null) {
-            throw new IllegalStateException("a " + kind + " has no loop device");
+            throw new IllegalStateException(kind + " has no loop device");
         }
         return loop;
     }
@@ -258,7 +258,7 @@ public final class LibvirtTestPool implements BeforeAllCallback, BeforeEachCallb
     @Override
     public void beforeAll(ExtensionContext context) throws Exception {
         if (blockDevices()) {
-            assumeTrue(LibvirtConfig.isLocal(URI), "a " + kind + " needs libvirtd on this host; TEST_LIBVIRT_URI " + URI
+            assumeTrue(LibvirtConfig.isLocal(URI), kind + " needs libvirtd on this host; TEST_LIBVIRT_URI " + URI
                     + " is remote (docker-compose.test.yml covers block devices with its LVM pool)");
             assumeTrue(LoopDevice.unavailableReason().isEmpty(), () -> LoopDevice.unavailableReason().orElseThrow());
         }
