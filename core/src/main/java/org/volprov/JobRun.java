@@ -49,6 +49,14 @@ final class JobRun implements Runnable {
         this.volumeLock = volumeLock;
         this.retrier = retrier;
         this.cancellation = new Cancellation(s.clock, null);
+        // A lock lost to another process stops the job at its next checkpoint, which comes before
+        // every write; the watchdog's polling also stops what runs without checkpoints (qemu-img).
+        cancellation.fence(ErrorCode.VOLUME_BUSY, () -> volumeLock.lost().map(this::lostLockMessage).orElse(null));
+    }
+
+    private String lostLockMessage(String why) {
+        return "lost the lock on volume " + job.request().volumeName() + " to another process (" + why
+                + "); the job stopped before its next write";
     }
 
     String id() {
@@ -190,6 +198,7 @@ final class JobRun implements Runnable {
                 copyRaw(image.path(), virtual, w, zeroed, progress);
             }
             long tail = capacity - virtual;
+            cancellation.checkpoint();
             if (tail > 0) {
                 // A reused volume or a thick LV may hold an earlier tenant's bytes past the image.
                 if (zeroed) {
@@ -202,6 +211,11 @@ final class JobRun implements Runnable {
             cancellation.checkpoint();
             stage(Stage.FINALIZING, 0);
             w.finish();
+            // Lost while the writes were flushed: the other process may be writing the volume now.
+            Optional<String> lost = volumeLock.lost();
+            if (lost.isPresent()) {
+                throw new ProvisioningException(ErrorCode.VOLUME_BUSY, lostLockMessage(lost.get()));
+            }
         } catch (IOException e) {
             throw IoFailure.of("writing volume " + volume.name(), e);
         }
@@ -239,7 +253,12 @@ final class JobRun implements Runnable {
         ErrorCode finalCode = cancellation.code() != null ? cancellation.code() : code;
         StringBuilder m = new StringBuilder(finalCode == code ? message : cancelledMessage(finalCode));
         String name = job.request().volumeName();
-        if (job.createdVolume()) {
+        boolean lockLost = volumeLock.lost().isPresent();
+        if (lockLost && (job.createdVolume() || reusedVolume)) {
+            // The process that took the lock owns the volume now, and may be writing it.
+            m.append("; the volume ").append(name).append(" was left in place, not deleted: the process that holds")
+                    .append(" its lock now owns it");
+        } else if (job.createdVolume()) {
             try {
                 s.backend.delete(name);
                 m.append("; the volume ").append(name).append(" this job created was deleted");
@@ -254,8 +273,8 @@ final class JobRun implements Runnable {
         }
         JobState state = finalCode == ErrorCode.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
         job = job.finished(state, finalCode, m.toString(), s.clock.instant());
-        if (finalCode == ErrorCode.BACKEND_FAILURE) {
-            LOG.warn("job {} failed: {}", job.id(), m, cause);
+        if (finalCode == ErrorCode.BACKEND_FAILURE || lockLost) {
+            LOG.warn("job {} failed: [{}] {}", job.id(), finalCode, m, cause);
         } else {
             LOG.info("job {} ended {}: [{}] {}", job.id(), state, finalCode, m);
             LOG.debug("job {} failure detail", job.id(), cause);
@@ -263,8 +282,11 @@ final class JobRun implements Runnable {
     }
 
     private String cancelledMessage(ErrorCode code) {
-        return code == ErrorCode.TIMED_OUT ? "the job ran longer than its timeout of " + s.jobTimeout
-                : "the job was cancelled";
+        return switch (code) {
+            case TIMED_OUT -> "the job ran longer than its timeout of " + s.jobTimeout;
+            case CANCELLED -> "the job was cancelled";
+            default -> cancellation.message();
+        };
     }
 
     /** Ends a job that never ran (cancelled while queued, refused by the executor, closed). */
