@@ -132,12 +132,8 @@ final class JobRun implements Runnable {
         try (CacheLease image = lease) {
             job = job.withImage(image.sha256(), image.hit(), s.clock.instant());
             stage(Stage.VERIFYING, 0);
-            ImageInfo img = s.converter.inspect(image.path(), request.format());
-            if (img.virtualSize() > request.volumeSizeBytes()) {
-                throw new ProvisioningException(ErrorCode.VOLUME_TOO_SMALL, "the image's virtual size is "
-                        + img.virtualSize() + " bytes but the volume is " + request.volumeSizeBytes()
-                        + " bytes; ask for a volume of at least " + img.virtualSize() + " bytes");
-            }
+            ImageInfo img = s.converter.inspect(image.path(), request.format(), request.volumeSizeBytes(),
+                    cancellation);
             cancellation.checkpoint();
             stage(Stage.CREATING_VOLUME, 0);
             VolumeInfo volume = prepareVolume();

@@ -31,10 +31,12 @@ import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.FileVolumeBackend;
 import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.embedded.QemuImgConverter;
 import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.ForwardingVolumeBackend;
 import org.volprov.testing.ForwardingVolumeWriter;
 import org.volprov.testing.GatedImageSource;
+import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.SettableClock;
 import org.volprov.testing.TestImages;
 
@@ -374,6 +376,25 @@ class ProvisionerTest {
                 .contains("another process holds it now").contains("not deleted");
         assertThat(pausing.writes).as("no write after the loss").hasValue(1);
         assertThat(backend.find("vm-fenced")).as("the new holder's volume").isPresent();
+    }
+
+    @Test
+    void volumeLockLostWhileQemuImgConverts_theWatchdogKillsIt_andTheJobFailsVolumeBusy() throws Exception {
+        // A qemu-img that stops itself before converting: only a kill ends it.
+        Path wrapper = QemuImgWrappers.stoppingBefore(work, "convert");
+        LosableGuard guard = new LosableGuard();
+        Provisioner p = start(engine(localSource).volumeGuard(guard).watchdogInterval(Duration.ofMillis(20))
+                .converter(QemuImgConverter.builder().executable(wrapper.toString()).build()));
+        String id = p.submit(request("disk.qcow2", "vm-fenced-convert"));
+        ProcessHandle convert = QemuImgWrappers.awaitStopped(wrapper, Duration.ofSeconds(30));
+
+        guard.lose("vm-fenced-convert", "another process holds it now");
+
+        Job job = p.await(id, WAIT);
+        assertThat(job.error()).contains(ErrorCode.VOLUME_BUSY);
+        assertThat(job.errorMessage()).contains("lost the lock on volume vm-fenced-convert");
+        assertThat(convert.onExit().get(10, TimeUnit.SECONDS).isAlive()).isFalse();
+        assertThat(backend.find("vm-fenced-convert")).isPresent();
     }
 
     @Test
