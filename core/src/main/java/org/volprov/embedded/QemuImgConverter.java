@@ -203,15 +203,16 @@ public final class QemuImgConverter implements ImageConverter {
         try (Child child = new Child(what, inspectLimits, List.of(command, "--output=json", "-f", "qcow2",
                 image.toString()), cancellation)) {
             Drain out = new Drain(child.process.getInputStream(), maxOutputBytes, child.process, what);
-            boolean done = waitFor(child.process, INSPECT_TIMEOUT);
+            if (!waitFor(child.process, INSPECT_TIMEOUT)) {
+                child.process.destroyForcibly();
+                cancellation.checkpoint();
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, what + " did not finish in "
+                        + INSPECT_TIMEOUT.toSeconds() + " s");
+            }
             cancellation.checkpoint();
             String stdout = out.text();
             String stderr = child.err.text();
             child.refuseOverflow(out);
-            if (!done) {
-                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, what + " did not finish in "
-                        + INSPECT_TIMEOUT.toSeconds() + " s");
-            }
             return new Result(child.process.exitValue(), stdout, stderr);
         }
     }

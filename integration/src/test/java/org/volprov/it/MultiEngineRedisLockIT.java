@@ -33,7 +33,8 @@ import org.volprov.s3.testkit.S3TestServer;
 class MultiEngineRedisLockIT {
     @RegisterExtension
     static final LibvirtTestPool POOL = new LibvirtTestPool();
-    private static final long LEASE_MILLIS = 2000;
+    /** The frozen engine's lease; renewed every third of it until the freeze. */
+    private static final long LEASE_MILLIS = 5000;
 
     @TempDir
     Path work;
