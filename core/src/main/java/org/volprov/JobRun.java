@@ -51,12 +51,13 @@ final class JobRun implements Runnable {
         this.cancellation = new Cancellation(s.clock, null);
         // A lock lost to another process stops the job at its next checkpoint, which comes before
         // every write; the watchdog's polling also stops what runs without checkpoints (qemu-img).
-        cancellation.fence(ErrorCode.VOLUME_BUSY, () -> volumeLock.lost().map(this::lostLockMessage).orElse(null));
+        cancellation.fence(ErrorCode.VOLUME_BUSY, () -> volumeLock.lost()
+                .map(why -> lostLockMessage(why, "the job stopped before its next write")).orElse(null));
     }
 
-    private String lostLockMessage(String why) {
-        return "lost the lock on volume " + job.request().volumeName() + " to another process (" + why
-                + "); the job stopped before its next write";
+    private String lostLockMessage(String why, String outcome) {
+        return "lost the lock on volume " + job.request().volumeName() + " to another process (" + why + "); "
+                + outcome;
     }
 
     String id() {
@@ -210,7 +211,8 @@ final class JobRun implements Runnable {
             // Lost while the writes were flushed: the other process may be writing the volume now.
             Optional<String> lost = volumeLock.lost();
             if (lost.isPresent()) {
-                throw new ProvisioningException(ErrorCode.VOLUME_BUSY, lostLockMessage(lost.get()));
+                throw new ProvisioningException(ErrorCode.VOLUME_BUSY, lostLockMessage(lost.get(),
+                        "the job had written the image, but the volume may hold the other process's writes"));
             }
         } catch (IOException e) {
             throw IoFailure.of("writing volume " + volume.name(), e);

@@ -21,10 +21,10 @@ import org.volprov.ProvisioningException;
  * <p>The lock is a POSIX record lock, and such a lock belongs to the process, not to the channel:
  * closing <em>any</em> channel on the file drops every lock the process holds on it. So a second
  * cache of this process must never open its own channel on a lock file this process has locked,
- * not even to find out that it is locked (which is how a refused second open used to free the
- * directory for other processes while the first cache was still using it). This registry is
- * process-wide state because the lock it mirrors is: it is asked first, and only a directory no
- * cache of this process holds reaches the file system.
+ * not even to find out that it is locked: closing that channel, once refused, would free the
+ * directory for other processes while the first cache still uses it. This registry is process-wide
+ * state because the lock it mirrors is: it is asked first, and only a directory no cache of this
+ * process holds reaches the file system.
  *
  * <p>Thread-safe.
  */
