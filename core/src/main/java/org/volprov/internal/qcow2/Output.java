@@ -101,8 +101,13 @@ final class Output {
 
     /** Guest bytes {@code [guest, guest + length)} are bytes from {@code skip} of the cluster {@code in} inflates to. */
     void compressed(long guest, int length, int skip, byte[] in, int inLength, long host) throws IOException {
+        compressed(guest, length, skip, decompression.submit(in, inLength, host));
+    }
+
+    /** As above, for a cluster already handed to the {@link Decompression} pool. */
+    void compressed(long guest, int length, int skip, CompletableFuture<byte[]> cluster) throws IOException {
         closeZeros();
-        queue.add(new Item(guest, length, null, decompression.submit(in, inLength, host), skip));
+        queue.add(new Item(guest, length, null, cluster, skip));
         inFlight++;
         drainReady();
         bound();
