@@ -144,8 +144,7 @@ final class Output {
             queue.add(new Item(from, to - from, null, null, 0));
             return;
         }
-        sink.zero(from, to - from);
-        delivered(to - from);
+        writeZeros(from, to - from);
     }
 
     private void bound() throws IOException {
@@ -177,8 +176,7 @@ final class Output {
                 queuedBytes -= it.length;
                 write(it.guest, it.data);
             } else {
-                sink.zero(it.guest, it.length);
-                delivered(it.length);
+                writeZeros(it.guest, it.length);
             }
         }
         if (!wait) {
@@ -187,7 +185,14 @@ final class Output {
         drainReady();
     }
 
+    private void writeZeros(long guest, long length) throws IOException {
+        cancellation.checkpoint();
+        sink.zero(guest, length);
+        delivered(length);
+    }
+
     private void write(long guest, ByteBuffer bytes) throws IOException {
+        cancellation.checkpoint();
         int n = bytes.remaining();
         sink.data(guest, bytes);
         delivered(n);
