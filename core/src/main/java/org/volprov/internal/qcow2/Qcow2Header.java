@@ -67,10 +67,11 @@ public final class Qcow2Header {
     private final long incompatibleFeatures;
     private final long compatibleFeatures;
     private final int snapshots;
+    private final long snapshotsOffset;
 
     private Qcow2Header(int version, int clusterBits, long virtualSize, long fileSize, long l1Offset,
             int l1Entries, boolean extendedL2, Compression compression, long incompatibleFeatures,
-            long compatibleFeatures, int snapshots) {
+            long compatibleFeatures, int snapshots, long snapshotsOffset) {
         this.version = version;
         this.clusterBits = clusterBits;
         this.virtualSize = virtualSize;
@@ -82,6 +83,7 @@ public final class Qcow2Header {
         this.incompatibleFeatures = incompatibleFeatures;
         this.compatibleFeatures = compatibleFeatures;
         this.snapshots = snapshots;
+        this.snapshotsOffset = snapshotsOffset;
     }
 
     /** Whether {@code head} starts with the qcow2 magic. */
@@ -205,6 +207,9 @@ public final class Qcow2Header {
         checkTable("the L1 table", l1Offset, needed * 8, clusterSize, fileSize, needed > 0);
         long refcountOffset = b.getLong(48);
         long refcountBytes = Integer.toUnsignedLong(b.getInt(56)) << clusterBits;
+        if (refcountBytes == 0) {
+            throw Refusal.corrupt("it has no refcount table");
+        }
         if (refcountBytes > MAX_REFCOUNT_TABLE_BYTES) {
             throw Refusal.corrupt("the refcount table has " + (refcountBytes >>> clusterBits) + " clusters (qemu"
                     + " allows at most " + MAX_REFCOUNT_TABLE_BYTES + " bytes)");
@@ -214,10 +219,11 @@ public final class Qcow2Header {
         if (snapshots > MAX_SNAPSHOTS) {
             throw Refusal.corrupt("it claims " + snapshots + " snapshots (qemu allows at most " + MAX_SNAPSHOTS + ")");
         }
-        checkTable("the snapshot table", b.getLong(64), snapshots > 0 ? 40 * snapshots : 0, clusterSize, fileSize,
+        long snapshotsOffset = b.getLong(64);
+        checkTable("the snapshot table", snapshotsOffset, snapshots > 0 ? 40 * snapshots : 0, clusterSize, fileSize,
                 false);
         return Optional.of(new Qcow2Header(version, clusterBits, virtualSize, fileSize, l1Offset, (int) needed,
-                extendedL2, compression, incompatible, compatible, (int) snapshots));
+                extendedL2, compression, incompatible, compatible, (int) snapshots, snapshotsOffset));
     }
 
     private static Optional<Qcow2Header> needMore(boolean whole, String truncated) {
@@ -415,6 +421,11 @@ public final class Qcow2Header {
     /** Internal snapshots the image holds besides the active disk. */
     public int snapshots() {
         return snapshots;
+    }
+
+    /** Where the snapshot table starts (cluster aligned, inside the file when there are snapshots). */
+    long snapshotsOffset() {
+        return snapshotsOffset;
     }
 
     /** log2 of the entries in an L2 table. */

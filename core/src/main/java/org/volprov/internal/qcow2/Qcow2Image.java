@@ -25,6 +25,10 @@ public final class Qcow2Image {
     static final int WINDOW_PER_THREAD = 8;
     static final long MAX_QUEUED_BYTES = 16L << 20;
     private static final int FIRST_READ = 64 << 10;
+    private static final int SNAPSHOT_HEADER = 40;
+    private static final long MAX_SNAPSHOT_EXTRA = 1024;
+    /** qemu's limit on the snapshot table (QCOW_MAX_SNAPSHOTS_SIZE). */
+    private static final long MAX_SNAPSHOT_TABLE = 64L << 20;
 
     private final FileChannel file;
     private final Mapping mapping;
@@ -51,8 +55,43 @@ public final class Qcow2Image {
             header = Qcow2Header.parse(head, size).orElseThrow(() -> Refusal.corrupt("the header cannot be read"));
         }
         Mapping mapping = new Mapping(header);
+        checkSnapshots(file, header);
         ByteBuffer l1 = read(file, header.l1Offset(), header.l1Entries() * 8);
         return new Qcow2Image(file, mapping, l2Offsets(mapping, l1));
+    }
+
+    /**
+     * The snapshot table is not needed to read the active disk, but a table qemu would refuse makes
+     * the image one it cannot open either: checked as qemu checks it, entry by entry, bounded.
+     */
+    private static void checkSnapshots(FileChannel file, Qcow2Header h) throws IOException {
+        long at = h.snapshotsOffset();
+        ByteBuffer entry = ByteBuffer.allocate(SNAPSHOT_HEADER).order(ByteOrder.BIG_ENDIAN);
+        for (int i = 0; i < h.snapshots(); i++) {
+            if (at > h.fileSize() - SNAPSHOT_HEADER) {
+                throw Refusal.corrupt("snapshot " + i + " lies past the end of the image");
+            }
+            readFully(file, entry.clear(), at);
+            long l1Offset = entry.getLong(0);
+            long l1Size = Integer.toUnsignedLong(entry.getInt(8));
+            long idLength = entry.getShort(12) & 0xffff;
+            long nameLength = entry.getShort(14) & 0xffff;
+            long extra = Integer.toUnsignedLong(entry.getInt(36));
+            if (extra > MAX_SNAPSHOT_EXTRA) {
+                throw Refusal.corrupt("snapshot " + i + " has " + extra + " bytes of extra data");
+            }
+            if ((l1Offset & (h.clusterSize() - 1)) != 0 || l1Offset < 0 || l1Size * 8 > Qcow2Header.MAX_L1_BYTES) {
+                throw Refusal.corrupt("snapshot " + i + " has an invalid L1 table (" + l1Size + " entries at "
+                        + Refusal.hex(l1Offset) + ")");
+            }
+            at += (SNAPSHOT_HEADER + extra + idLength + nameLength + 7) & ~7L;
+            if (at - h.snapshotsOffset() > MAX_SNAPSHOT_TABLE) {
+                throw Refusal.corrupt("the snapshot table is larger than " + MAX_SNAPSHOT_TABLE + " bytes");
+            }
+        }
+        if (at > h.fileSize()) {
+            throw Refusal.corrupt("the snapshot table runs past the end of the image");
+        }
     }
 
     /** The L2 table offset of every L1 entry in {@code l1} (0: unallocated), each validated. */

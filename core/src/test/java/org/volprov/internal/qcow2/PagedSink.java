@@ -89,6 +89,20 @@ final class PagedSink implements GuestSink {
         return zeroBytes;
     }
 
+    /** Whether the first {@code size} bytes of both disks are equal. */
+    boolean sameContent(PagedSink other, long size) {
+        byte[] zeros = new byte[PAGE];
+        for (long at = 0; at < size; at += PAGE) {
+            int n = (int) Math.min(PAGE, size - at);
+            byte[] a = pages.getOrDefault(at / PAGE, zeros);
+            byte[] b = other.pages.getOrDefault(at / PAGE, zeros);
+            if (a != b && !java.util.Arrays.equals(a, 0, n, b, 0, n)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** SHA-256 of the first {@code size} bytes of the disk, lower-case hex. */
     String sha256(long size) {
         MessageDigest md;
