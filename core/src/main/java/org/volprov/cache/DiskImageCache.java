@@ -65,6 +65,8 @@ public final class DiskImageCache implements ImageCache {
     private final FileChannel lockChannel;
     private final FileLock lock;
     private final ConcurrentHashMap<String, CompletableFuture<Void>> flights = new ConcurrentHashMap<>();
+    /** Entries found unusable, to drop once unleased. */
+    private final java.util.Set<String> discarded = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicLong pendingBytes = new AtomicLong();
     private final LongAdder hits = new LongAdder();
@@ -121,7 +123,7 @@ public final class DiskImageCache implements ImageCache {
         }
         hits.increment();
         String sha = digest.get();
-        return Optional.of(new Lease(files.entryPath(sha), sha, key.size(), true, hold.get()));
+        return Optional.of(new Lease(files.entryPath(sha), sha, key.size(), true, hold.get(), this));
     }
 
     @Override
@@ -271,7 +273,7 @@ public final class DiskImageCache implements ImageCache {
                 // next request for this object downloads it again instead of failing this one.
                 LOG.warn("cannot record the digest of {}: {}", key.identity(), e.getMessage());
             }
-            return new Lease(path, sha, size, false, hold);
+            return new Lease(path, sha, size, false, hold, this);
         } finally {
             pendingBytes.addAndGet(-size);
             room.release();
@@ -323,10 +325,28 @@ public final class DiskImageCache implements ImageCache {
         return description;
     }
 
-    private record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold) implements CacheLease {
+    /**
+     * Drops an entry marked unusable once no lease holds it: tried when the marking lease closes,
+     * and again when any later lease on it does.
+     */
+    private void dropIfDiscarded(String sha256) {
+        if (discarded.contains(sha256) && !closed.get() && index.removeIfUnheld(sha256, this::evictFiles)) {
+            discarded.remove(sha256);
+            LOG.info("cache entry {} was unusable and is removed", sha256);
+        }
+    }
+
+    private record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold,
+            DiskImageCache cache) implements CacheLease {
+        @Override
+        public void discard() {
+            cache.discarded.add(sha256);
+        }
+
         @Override
         public void close() {
             hold.release();
+            cache.dropIfDiscarded(sha256);
         }
     }
 
