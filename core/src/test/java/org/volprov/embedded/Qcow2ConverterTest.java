@@ -78,9 +78,7 @@ class Qcow2ConverterTest {
     @Test
     void inspect_whenEncrypted_failsUnsupported_withTheMethod() throws Exception {
         for (String format : new String[] {"luks", "aes"}) {
-            Path f = dir.resolve("enc-" + format + ".qcow2");
-            TestImages.run(List.of("qemu-img", "create", "-q", "-f", "qcow2", "--object", "secret,id=s0,data=volprov",
-                    "-o", "encrypt.format=" + format + ",encrypt.key-secret=s0", f.toString(), "2M"));
+            Path f = TestImages.qcow2Encrypted(dir.resolve("enc-" + format + ".qcow2"), format);
             assertUnsupported(() -> converter.inspect(f, ImageFormat.AUTO), "encrypted (" + format.toUpperCase() + ")");
         }
     }

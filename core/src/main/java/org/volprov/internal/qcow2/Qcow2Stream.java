@@ -77,6 +77,8 @@ public final class Qcow2Stream implements AutoCloseable {
     public record Stats(long liveBytes, long finishBytes, int deferredRanges, int deferredRegions) {
     }
 
+    /** Bits for a region (L1 index) in a packed sort key: qemu allows at most 2^22 L1 entries. */
+    private static final int REGION_BITS = 22;
     private static final int DATA = 0;
     private static final int COMPRESSED = 1;
 
@@ -260,7 +262,7 @@ public final class Qcow2Stream implements AutoCloseable {
         decompression = new Decompression(header, executor);
         out = Qcow2Image.output(sink, decompression, parallelism, progress, cancellation);
         long l1Bytes = header.l1Entries() * 8L;
-        if (l1Bytes > limits.maxTableBytes() / 2) {
+        if (l1Bytes > limits.maxTableBytes() / 2 || fileSize >>> header.clusterBits() >= 1L << (63 - REGION_BITS)) {
             liveOff = true; // the whole disk is decoded from the file
         } else if (l1Bytes == 0) {
             l2Offsets = new long[0];
@@ -297,7 +299,10 @@ public final class Qcow2Stream implements AutoCloseable {
     /** Sorts the regions' tables by offset; a table already passed leaves its region to {@link #finish}. */
     private void tables(long[] offsets) {
         long passed = header.l1Offset() + offsets.length * 8L;
-        List<Integer> ahead = new ArrayList<>();
+        int bits = header.clusterBits();
+        // Sorted as packed keys (table cluster, region): no boxing, whatever the L1 table's size.
+        long[] keys = new long[offsets.length];
+        int n = 0;
         for (int i = 0; i < offsets.length; i++) {
             if (offsets[i] == 0) {
                 continue;
@@ -305,15 +310,15 @@ public final class Qcow2Stream implements AutoCloseable {
             if (offsets[i] < passed) {
                 deferRegion(i);
             } else {
-                ahead.add(i);
+                keys[n++] = ((offsets[i] >>> bits) << REGION_BITS) | i;
             }
         }
-        ahead.sort((x, y) -> Long.compare(offsets[x], offsets[y]));
-        tableOffsets = new long[ahead.size()];
-        tableRegions = new int[ahead.size()];
-        for (int k = 0; k < ahead.size(); k++) {
-            tableRegions[k] = ahead.get(k);
-            tableOffsets[k] = offsets[tableRegions[k]];
+        Arrays.sort(keys, 0, n);
+        tableOffsets = new long[n];
+        tableRegions = new int[n];
+        for (int k = 0; k < n; k++) {
+            tableRegions[k] = (int) (keys[k] & ((1L << REGION_BITS) - 1));
+            tableOffsets[k] = (keys[k] >>> REGION_BITS) << bits;
         }
     }
 
@@ -335,6 +340,9 @@ public final class Qcow2Stream implements AutoCloseable {
             long passed = at + header.clusterSize();
             for (; nextTable < tableOffsets.length && tableOffsets[nextTable] == at; nextTable++) {
                 onTable(tableRegions[nextTable], table, passed);
+            }
+            if (liveOff) {
+                return;
             }
             table.clear();
             if (guestOrder) {

@@ -172,11 +172,7 @@ final class Qcow2Corpus {
     }
 
     static Path encrypted(Path work, String format) throws IOException {
-        Path f = work.resolve("encrypted-" + format + ".qcow2");
-        TestImages.run(List.of("qemu-img", "create", "-q", "-f", "qcow2", "--object", "secret,id=sec0,data=volprov",
-                "-o", "encrypt.format=" + format + ",encrypt.key-secret=sec0"
-                        + (format.equals("luks") ? ",encrypt.iter-time=10" : ""), f.toString(), "2M"));
-        return f;
+        return TestImages.qcow2Encrypted(work.resolve("encrypted-" + format + ".qcow2"), format);
     }
 
     private static Path converted(Path work, long size, long seed, String... options) throws IOException {

@@ -97,12 +97,28 @@ class Qcow2CorpusTest {
         }
     }
 
-    /** Feeds the image in chunks of varying sizes (fixed by its name), as a download would. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("corpus")
+    void push_withLimitsTooSmallForTheImage_stillGivesQemuImgBytes(Qcow2Corpus.Image image) throws IOException {
+        Qcow2Stream.Limits tiny = new Qcow2Stream.Limits(64 << 10, 3, 2, 96 << 10);
+        for (GuestSink.Order order : GuestSink.Order.values()) {
+            PagedSink sink = new PagedSink(order, image.virtualSize());
+            push(image, sink, tiny);
+            assertThat(sink.sha256(image.virtualSize())).as(order.name()).isEqualTo(image.rawSha256());
+        }
+    }
+
     private static Qcow2Stream.Stats push(Qcow2Corpus.Image image, GuestSink sink) throws IOException {
+        return push(image, sink, Qcow2Stream.Limits.defaults());
+    }
+
+    /** Feeds the image in chunks of varying sizes (fixed by its name), as a download would. */
+    private static Qcow2Stream.Stats push(Qcow2Corpus.Image image, GuestSink sink, Qcow2Stream.Limits limits)
+            throws IOException {
         Random random = new Random(image.name().hashCode());
         try (FileChannel ch = FileChannel.open(image.file(), StandardOpenOption.READ);
              Qcow2Stream stream = new Qcow2Stream(ch.size(), sink, pool, 2, done -> { }, Cancellation.none(),
-                     Qcow2Stream.Limits.defaults())) {
+                     limits)) {
             ByteBuffer buf = ByteBuffer.allocate(1 << 20);
             for (long at = 0; at < ch.size(); ) {
                 int[] sizes = {1, 7, 512, 4096, 65536, 200_000, 1 << 20};

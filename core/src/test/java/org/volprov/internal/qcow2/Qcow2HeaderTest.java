@@ -58,7 +58,7 @@ class Qcow2HeaderTest {
 
     private static void assertRefused(Path image, String what, String todo) throws IOException {
         byte[] bytes = Files.readAllBytes(image);
-        int first = (int) Math.min(bytes.length, 64 << 10);
+        int first = Math.min(bytes.length, 64 << 10);
         assertThatThrownBy(() -> Qcow2Header.parse(ByteBuffer.wrap(bytes, 0, first), bytes.length))
                 .isInstanceOfSatisfying(ProvisioningException.class, e -> {
                     assertThat(e.code()).isEqualTo(ErrorCode.UNSUPPORTED_IMAGE);
