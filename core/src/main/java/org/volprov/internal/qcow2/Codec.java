@@ -17,11 +17,12 @@ import org.volprov.ProvisioningException;
 abstract class Codec implements AutoCloseable {
 
     /**
-     * Fills {@code out} (one cluster) from {@code in[0, inLength)}.
+     * Fills {@code out} (one cluster, from its position to its limit) from the remaining bytes of
+     * {@code in}, the compressed data at {@code host}. Direct buffers save the JDK a copy.
      *
      * @throws ProvisioningException {@code UNSUPPORTED_IMAGE} when the data does not inflate to exactly one cluster
      */
-    abstract void inflate(byte[] in, int inLength, byte[] out, long host);
+    abstract void inflate(ByteBuffer in, ByteBuffer out, long host);
 
     @Override
     public abstract void close();
@@ -40,14 +41,12 @@ abstract class Codec implements AutoCloseable {
         private final Inflater inflater = new Inflater(true);
 
         @Override
-        void inflate(byte[] in, int inLength, byte[] out, long host) {
+        void inflate(ByteBuffer in, ByteBuffer out, long host) {
             inflater.reset();
-            inflater.setInput(in, 0, inLength);
-            int done = 0;
+            inflater.setInput(in);
             try {
-                while (done < out.length) {
-                    int n = inflater.inflate(out, done, out.length - done);
-                    done += n;
+                while (out.hasRemaining()) {
+                    int n = inflater.inflate(out);
                     if (n == 0 && (inflater.finished() || inflater.needsInput() || inflater.needsDictionary())) {
                         break;
                     }
@@ -55,8 +54,8 @@ abstract class Codec implements AutoCloseable {
             } catch (DataFormatException e) {
                 throw bad(host, "deflate: " + e.getMessage());
             }
-            if (done < out.length) {
-                throw bad(host, "deflate data ends after " + done + " bytes");
+            if (out.hasRemaining()) {
+                throw bad(host, "deflate data ends after " + out.position() + " bytes");
             }
         }
 
@@ -88,11 +87,9 @@ abstract class Codec implements AutoCloseable {
         }
 
         @Override
-        void inflate(byte[] in, int inLength, byte[] out, long host) {
+        void inflate(ByteBuffer src, ByteBuffer dst, long host) {
             ctx.reset();
             ctx.setLongMax(windowLogMax);
-            ByteBuffer src = ByteBuffer.wrap(in, 0, inLength);
-            ByteBuffer dst = ByteBuffer.wrap(out);
             boolean frameDone = false;
             try {
                 while (dst.hasRemaining()) {

@@ -42,10 +42,10 @@ final class Output {
         final long guest;
         final long length;
         final ByteBuffer data;
-        final CompletableFuture<byte[]> cluster;
+        final CompletableFuture<ByteBuffer> cluster;
         final int skip;
 
-        Item(long guest, long length, ByteBuffer data, CompletableFuture<byte[]> cluster, int skip) {
+        Item(long guest, long length, ByteBuffer data, CompletableFuture<ByteBuffer> cluster, int skip) {
             this.guest = guest;
             this.length = length;
             this.data = data;
@@ -63,6 +63,11 @@ final class Output {
         this.maxQueuedBytes = maxQueuedBytes;
         this.progress = progress;
         this.cancellation = cancellation;
+    }
+
+    /** A buffer to read compressed data into, for {@link #compressed(long, int, int, ByteBuffer, long)}. */
+    ByteBuffer input() {
+        return decompression.input();
     }
 
     /** Guest bytes handed to the sink so far. */
@@ -99,13 +104,16 @@ final class Output {
         bound();
     }
 
-    /** Guest bytes {@code [guest, guest + length)} are bytes from {@code skip} of the cluster {@code in} inflates to. */
-    void compressed(long guest, int length, int skip, byte[] in, int inLength, long host) throws IOException {
-        compressed(guest, length, skip, decompression.submit(in, inLength, host));
+    /**
+     * Guest bytes {@code [guest, guest + length)} are bytes from {@code skip} of the cluster that the
+     * remaining bytes of {@code in} inflate to.
+     */
+    void compressed(long guest, int length, int skip, ByteBuffer in, long host) throws IOException {
+        compressed(guest, length, skip, decompression.submit(in, host));
     }
 
     /** As above, for a cluster already handed to the {@link Decompression} pool. */
-    void compressed(long guest, int length, int skip, CompletableFuture<byte[]> cluster) throws IOException {
+    void compressed(long guest, int length, int skip, CompletableFuture<ByteBuffer> cluster) throws IOException {
         closeZeros();
         queue.add(new Item(guest, length, null, cluster, skip));
         inFlight++;
@@ -162,11 +170,11 @@ final class Output {
     private void deliverHead(boolean wait) throws IOException {
         Item it = queue.peek();
         if (it.cluster != null) {
-            byte[] cluster = await(it.cluster);
+            ByteBuffer cluster = await(it.cluster);
             queue.poll();
             inFlight--;
             try {
-                write(it.guest, ByteBuffer.wrap(cluster, it.skip, (int) it.length));
+                write(it.guest, cluster.limit(it.skip + (int) it.length).position(it.skip));
             } finally {
                 decompression.recycle(cluster);
             }
@@ -203,7 +211,7 @@ final class Output {
         progress.accept(delivered);
     }
 
-    private byte[] await(CompletableFuture<byte[]> f) {
+    private ByteBuffer await(CompletableFuture<ByteBuffer> f) {
         while (true) {
             cancellation.checkpoint();
             try {

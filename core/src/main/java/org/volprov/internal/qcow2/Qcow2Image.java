@@ -24,6 +24,7 @@ public final class Qcow2Image {
     /** Compressed clusters in flight per decompression thread. */
     static final int WINDOW_PER_THREAD = 8;
     static final long MAX_QUEUED_BYTES = 16L << 20;
+    static final long MAX_WINDOW_BYTES = 32L << 20;
     private static final int FIRST_READ = 64 << 10;
     private static final int SNAPSHOT_HEADER = 40;
     private static final long MAX_SNAPSHOT_EXTRA = 1024;
@@ -148,7 +149,7 @@ public final class Qcow2Image {
     public void decode(GuestSink sink, Executor executor, int parallelism, LongConsumer progress,
             Cancellation cancellation) throws IOException {
         try (Decompression d = new Decompression(header(), executor)) {
-            Output out = output(sink, d, parallelism, progress, cancellation);
+            Output out = output(header(), sink, d, parallelism, progress, cancellation);
             try {
                 decode(0, header().virtualSize(), out, cancellation);
                 out.flush();
@@ -158,10 +159,17 @@ public final class Qcow2Image {
         }
     }
 
-    static Output output(GuestSink sink, Decompression d, int parallelism, LongConsumer progress,
+    /**
+     * The output stage for {@code header}'s image: a window of {@link #WINDOW_PER_THREAD} clusters
+     * per thread, fewer for large clusters so that their buffers (two clusters of input and one of
+     * output each) stay within {@link #MAX_WINDOW_BYTES}, and never fewer than the threads.
+     */
+    static Output output(Qcow2Header header, GuestSink sink, Decompression d, int parallelism, LongConsumer progress,
             Cancellation cancellation) {
-        return new Output(sink, d, WINDOW_PER_THREAD * Math.max(1, parallelism), MAX_QUEUED_BYTES, progress,
-                cancellation);
+        int threads = Math.max(1, parallelism);
+        long perCluster = 3L << header.clusterBits();
+        int window = (int) Math.max(threads + 1, Math.min(WINDOW_PER_THREAD * threads, MAX_WINDOW_BYTES / perCluster));
+        return new Output(sink, d, window, MAX_QUEUED_BYTES, progress, cancellation);
     }
 
     /** Delivers guest bytes {@code [from, to)} into {@code out}, in guest order. */
@@ -232,10 +240,15 @@ public final class Qcow2Image {
         public void compressed(long guest, int length, int skip, long host, int hostLength) {
             try {
                 flushData();
-                byte[] in = new byte[hostLength];
+                ByteBuffer in = out.input();
                 int n = (int) Math.min(hostLength, header().fileSize() - host);
-                readFully(file, ByteBuffer.wrap(in, 0, n), host);
-                out.compressed(guest, length, skip, in, hostLength, host);
+                readFully(file, in.limit(n), host);
+                // Bytes past the end of the file read as zero, as qemu reads them.
+                in.limit(hostLength);
+                while (in.hasRemaining()) {
+                    in.put((byte) 0);
+                }
+                out.compressed(guest, length, skip, in.flip(), host);
             } catch (IOException e) {
                 fail(e);
             }

@@ -260,7 +260,7 @@ public final class Qcow2Stream implements AutoCloseable {
         head = null;
         mapping = new Mapping(header);
         decompression = new Decompression(header, executor);
-        out = Qcow2Image.output(sink, decompression, parallelism, progress, cancellation);
+        out = Qcow2Image.output(header, sink, decompression, parallelism, progress, cancellation);
         long l1Bytes = header.l1Entries() * 8L;
         if (l1Bytes > limits.maxTableBytes() / 2 || fileSize >>> header.clusterBits() >= 1L << (63 - REGION_BITS)) {
             liveOff = true; // the whole disk is decoded from the file
@@ -428,7 +428,7 @@ public final class Qcow2Stream implements AutoCloseable {
     }
 
     /** For a GUEST sink: a cluster that arrived before its turn, held until the cursor reaches it. */
-    private record Held(int length, ByteBuffer data, int skip, CompletableFuture<byte[]> cluster, long bytes) {
+    private record Held(int length, ByteBuffer data, int skip, CompletableFuture<ByteBuffer> cluster, long bytes) {
     }
 
     private void deliver(ByteBuffer chunk, long start, long end) throws IOException {
@@ -496,7 +496,7 @@ public final class Qcow2Stream implements AutoCloseable {
         if (!guestOrder) {
             if (a.kind == COMPRESSED) {
                 heldBytes -= a.gathered.length;
-                out.compressed(a.guest, a.length, a.skip, a.gathered, a.gathered.length, a.host);
+                out.compressed(a.guest, a.length, a.skip, ByteBuffer.wrap(a.gathered), a.host);
             }
             return;
         }
@@ -504,11 +504,13 @@ public final class Qcow2Stream implements AutoCloseable {
             if (a.guest == cursor && held.isEmpty()) {
                 heldBytes -= a.gathered.length;
                 cursor += a.length;
-                out.compressed(a.guest, a.length, a.skip, a.gathered, a.gathered.length, a.host);
+                out.compressed(a.guest, a.length, a.skip, ByteBuffer.wrap(a.gathered), a.host);
             } else {
-                // Inflated now, delivered at its turn; the gathered bytes stay counted until then.
+                // Inflated now, delivered at its turn; its bytes and its cluster stay counted until then.
+                heldBytes += header.clusterSize();
                 held.put(a.guest, new Held(a.length, null, a.skip,
-                        decompression.submit(a.gathered, a.gathered.length, a.host), a.gathered.length));
+                        decompression.submit(ByteBuffer.wrap(a.gathered), a.host),
+                        a.gathered.length + (long) header.clusterSize()));
             }
         } else if (a.gathered != null) {
             held.put(a.guest, new Held(a.length, ByteBuffer.wrap(a.gathered), 0, null, a.gathered.length));
