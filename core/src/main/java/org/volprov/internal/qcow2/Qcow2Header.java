@@ -438,11 +438,6 @@ public final class Qcow2Header {
         return 1L << (clusterBits + l2Bits());
     }
 
-    /** Guest clusters in the virtual size (the last may be partial). */
-    long guestClusters() {
-        return (virtualSize + clusterSize() - 1) >>> clusterBits;
-    }
-
     @Override
     public String toString() {
         return "qcow2 v" + version + ", " + clusterSize() + "-byte clusters, virtual size " + virtualSize + ", "

@@ -38,6 +38,24 @@ class Qcow2HeaderTest {
     }
 
     @Test
+    void features_thatDoNotChangeTheMapping_areReadAndAccepted() throws IOException {
+        assertThat(header("dirty").dirty()).isTrue();
+        assertThat(header("dirty").lazyRefcounts()).isTrue();
+        assertThat(header("lazy-refcounts").lazyRefcounts()).isTrue();
+        assertThat(header("lazy-refcounts").dirty()).isFalse();
+        assertThat(header("snapshots").snapshots()).isEqualTo(2);
+        assertThat(header("extended-l2").extendedL2()).isTrue();
+        assertThat(header("zstd-64k").compression()).isEqualTo(Qcow2Header.Compression.ZSTD);
+        assertThat(header("v2-4k").version()).isEqualTo(2);
+        assertThat(header("v2-4k").clusterSize()).isEqualTo(4096);
+    }
+
+    private static Qcow2Header header(String name) throws IOException {
+        byte[] bytes = Files.readAllBytes(Qcow2Corpus.get(name).file());
+        return Qcow2Header.parse(ByteBuffer.wrap(bytes), bytes.length).orElseThrow();
+    }
+
+    @Test
     void refusals_areDecidedFromTheFirstCluster_withWhatToDo() throws IOException {
         assertRefused(Qcow2Corpus.backingFile(work), "has a backing file", "flatten");
         assertRefused(Qcow2Corpus.externalDataFile(work), "external data file", "self-contained");
