@@ -17,6 +17,8 @@ import org.slf4j.MDC;
 import org.volprov.internal.Download;
 import org.volprov.internal.IoFailure;
 import org.volprov.internal.Retrier;
+import org.volprov.internal.qcow2.FormatProbe;
+import org.volprov.internal.qcow2.HeaderCheck;
 
 /** One job's run through the stages. Its snapshot changes only on the job's own thread. */
 final class JobRun implements Runnable {
@@ -128,18 +130,39 @@ final class JobRun implements Runnable {
             Download download = new Download(s.source, ref, retrier, s.clock, cancellation,
                     done -> progress(Stage.DOWNLOADING, done, info.size()), s.bufferSize, s.downloadParallelism,
                     s.downloadPartSize);
-            lease = s.cache.admit(key, download, cancellation);
+            // The image is judged from its first bytes: an unusable one stops the download and is not cached.
+            lease = s.cache.admit(key, HeaderCheck.before(download, request.format()), cancellation);
         }
         try (CacheLease image = lease) {
             job = job.withImage(image.sha256(), image.hit(), s.clock.instant());
             stage(Stage.VERIFYING, 0);
-            ImageInfo img = s.converter.inspect(image.path(), request.format(), request.volumeSizeBytes(),
-                    cancellation);
+            // A format other than the requested one is the request's fault, not the image's: it stays cached.
+            ImageFormat format = FormatProbe.check(request.format(), FormatProbe.detect(image.path()));
+            ImageInfo img = usable(image, () -> s.converter.inspect(image.path(), format,
+                    request.volumeSizeBytes(), cancellation));
             cancellation.checkpoint();
             stage(Stage.CREATING_VOLUME, 0);
             VolumeInfo volume = prepareVolume();
             cancellation.checkpoint();
-            write(image, img, volume);
+            usable(image, () -> {
+                write(image, img, volume);
+                return null;
+            });
+        }
+    }
+
+    /**
+     * Runs a step that reads the cached image; when it finds the image unusable (a corrupt table
+     * the header did not show), the entry is discarded so that it holds no cache budget.
+     */
+    private static <T> T usable(CacheLease image, java.util.function.Supplier<T> step) {
+        try {
+            return step.get();
+        } catch (ProvisioningException e) {
+            if (e.code() == ErrorCode.UNSUPPORTED_IMAGE) {
+                image.discard();
+            }
+            throw e;
         }
     }
 

@@ -29,7 +29,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.InMemoryJobStore;
-import org.volprov.embedded.QemuImgConverter;
+import org.volprov.embedded.Qcow2Converter;
 import org.volprov.internal.Retrier;
 
 /**
@@ -625,7 +625,7 @@ public final class Provisioner implements AutoCloseable {
             JobStore given = b.queue != null ? b.queue : b.jobStore;
             this.ownsJobStore = given == null;
             this.jobStore = given == null ? new InMemoryJobStore() : given;
-            this.converter = b.converter == null ? new QemuImgConverter() : b.converter;
+            this.converter = b.converter == null ? new Qcow2Converter() : b.converter;
             this.volumeGuard = b.volumeGuard == null ? new InProcessVolumeGuard() : b.volumeGuard;
             this.maxConcurrentJobs = b.maxConcurrentJobs;
             this.queueCapacity = b.queueCapacity;
@@ -736,7 +736,10 @@ public final class Provisioner implements AutoCloseable {
             return this;
         }
 
-        /** Inspects and converts images; default: {@link QemuImgConverter} on the PATH's qemu-img. */
+        /**
+         * Inspects and converts images; default: {@link Qcow2Converter}, the qcow2 decoder in Java
+         * (no qemu-img needed). {@link org.volprov.embedded.QemuImgConverter} runs qemu-img instead.
+         */
         public Builder converter(ImageConverter converter) {
             this.converter = Objects.requireNonNull(converter, "converter");
             return this;

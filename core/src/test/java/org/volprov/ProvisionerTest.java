@@ -22,6 +22,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -75,6 +76,19 @@ class ProvisionerTest {
         Files.writeString(bucket.resolve("bad.qcow2.sha256"), "0".repeat(64) + "  bad.qcow2\n");
         Path unpublished = Files.copy(qcow2, bucket.resolve("unpublished.qcow2"));
         assertThat(unpublished).exists();
+        // An overlay with data of its own, so that its download is long enough to be stopped early.
+        Path overlay = TestImages.qcow2WithBacking(qcow2, bucket.resolve("overlay.qcow2"));
+        TestImages.run(List.of("qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 8M", overlay.toString()));
+        publish(overlay);
+        // The header reads fine; its L1 table points past the end of the file.
+        Path corrupt = Files.copy(qcow2, bucket.resolve("corrupt.qcow2"));
+        try (RandomAccessFile f = new RandomAccessFile(corrupt.toFile(), "rw")) {
+            f.seek(40);
+            long l1 = f.readLong();
+            f.seek(l1);
+            f.writeLong(0x00f0_0000_0000_0000L);
+        }
+        publish(corrupt);
     }
 
     private static void publish(Path image) throws IOException {
@@ -228,6 +242,68 @@ class ProvisionerTest {
         assertThat(p.cacheStats().entries()).isZero();
         try (var files = Files.list(work.resolve("cache"))) {
             assertThat(files.map(f -> f.getFileName().toString())).noneMatch(n -> n.contains("tmp"));
+        }
+    }
+
+    @Test
+    void imageWithABackingFile_isRefusedFromItsFirstBytes_theRestIsNotFetched_andNothingIsCached()
+            throws IOException {
+        AtomicLong read = new AtomicLong();
+        ImageSource counting = new ForwardingImageSource(localSource) {
+            @Override
+            public InputStream open(ImageRef ref, long offset, long length) {
+                return new java.io.FilterInputStream(delegate.open(ref, offset, length)) {
+                    @Override
+                    public int read(byte[] b, int off, int len) throws IOException {
+                        int n = super.read(b, off, len);
+                        read.addAndGet(Math.max(n, 0));
+                        return n;
+                    }
+                };
+            }
+        };
+        Provisioner p = start(engine(counting).bufferSize(64 << 10));
+        Job job = run(p, request("overlay.qcow2", "vm-overlay"));
+
+        assertThat(job.error()).contains(ErrorCode.UNSUPPORTED_IMAGE);
+        assertThat(job.errorMessage()).contains("backing file").contains("flatten");
+        assertThat(read.get()).as("bytes fetched").isLessThanOrEqualTo(64 << 10)
+                .isLessThan(Files.size(images.resolve("images/overlay.qcow2")));
+        assertThat(p.cacheStats().admissions()).isZero();
+        assertThat(p.cacheStats().entries()).isZero();
+        assertThat(cacheFiles()).isEmpty();
+        assertThat(backend.find("vm-overlay")).isEmpty();
+    }
+
+    @Test
+    void imageCorruptPastItsHeader_isRefused_andItsVerifiedEntryLeavesTheCache() throws IOException {
+        Provisioner p = start(engine(localSource));
+        Job job = run(p, request("corrupt.qcow2", "vm-corrupt"));
+
+        assertThat(job.error()).contains(ErrorCode.UNSUPPORTED_IMAGE);
+        assertThat(job.errorMessage()).contains("corrupt").contains("L1 entry 0");
+        assertThat(p.cacheStats().admissions()).isOne();
+        assertThat(p.cacheStats().entries()).isZero();
+        assertThat(p.cacheStats().bytesInUse()).isZero();
+        assertThat(cacheFiles()).isEmpty();
+        assertThat(backend.find("vm-corrupt")).isEmpty();
+    }
+
+    @Test
+    void imageOfAnotherFormatThanRequested_isRefused_butStaysCachedForRightRequests() {
+        Provisioner p = start(engine(localSource));
+        assertThat(run(p, request("disk.qcow2", "vm-f1")).state()).isEqualTo(JobState.COMPLETED);
+        Job wrong = run(p, ProvisionRequest.builder().imageUri("s3://images/disk.qcow2").volumeName("vm-f2")
+                .volumeSizeBytes(VOLUME_SIZE).format(ImageFormat.RAW).build());
+        assertThat(wrong.error()).contains(ErrorCode.UNSUPPORTED_IMAGE);
+        assertThat(wrong.errorMessage()).contains("the request says RAW");
+        assertThat(p.cacheStats().entries()).isOne();
+    }
+
+    /** Files in the cache directory other than its lock file. */
+    private List<String> cacheFiles() throws IOException {
+        try (var files = Files.list(work.resolve("cache"))) {
+            return files.map(f -> f.getFileName().toString()).filter(n -> !n.equals("lock")).toList();
         }
     }
 

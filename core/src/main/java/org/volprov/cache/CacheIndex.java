@@ -94,6 +94,16 @@ public interface CacheIndex extends AutoCloseable {
      */
     Hold add(Reservation reservation, String sha256, long size);
 
+    /**
+     * Forgets the entry {@code sha256} and removes its files through {@code evictor}, when no hold
+     * is open on it (an entry found unusable); not counted as an eviction. Returns whether the
+     * entry is gone (also when there was none). The default keeps it and returns false: an index
+     * that cannot do this leaves such an entry to eviction.
+     */
+    default boolean removeIfUnheld(String sha256, Evictor evictor) {
+        return false;
+    }
+
     /** Entries held now. */
     long entries();
 

@@ -222,13 +222,32 @@ final class CaffeineCacheIndex implements CacheIndex {
         });
     }
 
+    @Override
+    public boolean removeIfUnheld(String sha256, Evictor evictor) {
+        lock.lock();
+        try {
+            Node n = entries.getIfPresent(sha256);
+            return n == null || remove(n, evictor);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     // Called with lock held.
     private boolean evict(Node n, Evictor evictor) {
+        if (!remove(n, evictor)) {
+            return false;
+        }
+        evictions.increment();
+        return true;
+    }
+
+    // Called with lock held.
+    private boolean remove(Node n, Evictor evictor) {
         if (!n.tryRemove()) {
             return false;
         }
         Collection<String> ids = forget(n);
-        evictions.increment();
         evictor.evict(n.sha256, ids);
         return true;
     }

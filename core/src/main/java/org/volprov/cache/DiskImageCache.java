@@ -63,6 +63,8 @@ public final class DiskImageCache implements ImageCache {
     private final long reserveBytes;
     private final DirectoryLock.Handle directoryLock;
     private final ConcurrentHashMap<String, CompletableFuture<Void>> flights = new ConcurrentHashMap<>();
+    /** Entries found unusable, to drop once unleased. */
+    private final java.util.Set<String> discarded = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicLong pendingBytes = new AtomicLong();
     private final LongAdder hits = new LongAdder();
@@ -126,7 +128,7 @@ public final class DiskImageCache implements ImageCache {
             return Optional.empty();
         }
         hits.increment();
-        return Optional.of(new Lease(files.entryPath(sha), sha, key.size(), true, hold.get(), file.get()));
+        return Optional.of(new Lease(files.entryPath(sha), sha, key.size(), true, hold.get(), file.get(), this));
     }
 
     /** Forgets an entry whose file is gone, so that the next admission fetches the image again. */
@@ -294,7 +296,7 @@ public final class DiskImageCache implements ImageCache {
                 // next request for this object downloads it again instead of failing this one.
                 LOG.warn("cannot record the digest of {}: {}", key.identity(), e.getMessage());
             }
-            return new Lease(path, sha, size, false, hold, file);
+            return new Lease(path, sha, size, false, hold, file, this);
         } finally {
             pendingBytes.addAndGet(-size);
             room.release();
@@ -359,9 +361,25 @@ public final class DiskImageCache implements ImageCache {
         return description;
     }
 
+    /**
+     * Drops an entry marked unusable once no lease holds it: tried when the marking lease closes,
+     * and again when any later lease on it does.
+     */
+    private void dropIfDiscarded(String sha256) {
+        if (discarded.contains(sha256) && !closed.get() && index.removeIfUnheld(sha256, this::evictFiles)) {
+            discarded.remove(sha256);
+            LOG.info("cache entry {} was unusable and is removed", sha256);
+        }
+    }
+
     /** A held entry; its open file keeps its bytes readable even if something unlinks it meanwhile. */
-    private record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold, FileChannel file)
-            implements CacheLease {
+    private record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold, FileChannel file,
+            DiskImageCache cache) implements CacheLease {
+        @Override
+        public void discard() {
+            cache.discarded.add(sha256);
+        }
+
         @Override
         public void close() {
             try {
@@ -370,6 +388,7 @@ public final class DiskImageCache implements ImageCache {
                 LOG.debug("closing cache entry {}", sha256, e);
             } finally {
                 hold.release();
+                cache.dropIfDiscarded(sha256);
             }
         }
     }

@@ -30,6 +30,7 @@ import org.volprov.ImageFormat;
 import org.volprov.ImageInfo;
 import org.volprov.ProvisioningException;
 import org.volprov.internal.IoErrors;
+import org.volprov.internal.qcow2.FormatProbe;
 import org.volprov.internal.Json;
 
 /**
@@ -60,7 +61,6 @@ import org.volprov.internal.Json;
 public final class QemuImgConverter implements ImageConverter {
     private static final Logger LOG = LoggerFactory.getLogger(QemuImgConverter.class);
     private static final Pattern PROGRESS = Pattern.compile("\\((\\d+(?:\\.\\d+)?)/100%\\)");
-    private static final byte[] QCOW_MAGIC = {'Q', 'F', 'I', (byte) 0xfb};
     private static final Duration INSPECT_TIMEOUT = Duration.ofSeconds(120);
     private static final long DRAIN_JOIN_MILLIS = 10_000;
 
@@ -106,31 +106,6 @@ public final class QemuImgConverter implements ImageConverter {
         return !inspectLimits.isEmpty();
     }
 
-    /** Detects an image's format from its first bytes: qcow2 by its magic, known others refused, else raw. */
-    public static ImageFormat detect(Path image) {
-        byte[] head = new byte[512];
-        int n;
-        try (FileChannel ch = FileChannel.open(image, StandardOpenOption.READ)) {
-            ByteBuffer b = ByteBuffer.wrap(head);
-            while (b.hasRemaining() && ch.read(b) > 0) {
-                // read the header
-            }
-            n = b.position();
-        } catch (IOException e) {
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot read image " + image, e);
-        }
-        if (startsWith(head, n, QCOW_MAGIC)) {
-            return ImageFormat.QCOW2;
-        }
-        for (String magic : new String[] {"KDMV", "vhdxfile", "conectix", "<<< Oracle VM VirtualBox Disk Image >>>", "QEVM"}) {
-            if (startsWith(head, n, magic.getBytes(StandardCharsets.US_ASCII))) {
-                throw new ProvisioningException(ErrorCode.UNSUPPORTED_IMAGE,
-                        "image is neither qcow2 nor raw (it starts like a '" + magic.strip() + "' image)");
-            }
-        }
-        return ImageFormat.RAW;
-    }
-
     @Override
     public ImageInfo inspect(Path image, ImageFormat requested) {
         return inspect(image, requested, Long.MAX_VALUE, Cancellation.none());
@@ -138,11 +113,7 @@ public final class QemuImgConverter implements ImageConverter {
 
     @Override
     public ImageInfo inspect(Path image, ImageFormat requested, long volumeSizeBytes, Cancellation cancellation) {
-        ImageFormat detected = detect(image);
-        if (requested != ImageFormat.AUTO && requested != detected) {
-            throw new ProvisioningException(ErrorCode.UNSUPPORTED_IMAGE, "the request says " + requested
-                    + " but the image is " + detected);
-        }
+        ImageFormat detected = FormatProbe.check(requested, FormatProbe.detect(image));
         long fileSize;
         try {
             fileSize = Files.size(image);
@@ -320,18 +291,6 @@ public final class QemuImgConverter implements ImageConverter {
 
     private static String mib(long bytes) {
         return (bytes >> 20) + " MiB";
-    }
-
-    private static boolean startsWith(byte[] head, int n, byte[] magic) {
-        if (n < magic.length) {
-            return false;
-        }
-        for (int k = 0; k < magic.length; k++) {
-            if (head[k] != magic[k]) {
-                return false;
-            }
-        }
-        return true;
     }
 
     private static String firstLines(String text) {

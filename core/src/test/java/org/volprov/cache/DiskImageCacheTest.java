@@ -57,6 +57,28 @@ class DiskImageCacheTest extends ImageCacheContract {
     }
 
     @Test
+    void discard_removesTheEntryAndItsFiles_onceTheLastLeaseCloses() throws IOException {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 4);
+        CacheKey key = unpublished("unusable", a);
+        CacheLease first = cache.admit(key, filler(a, new AtomicInteger()), Cancellation.none());
+        CacheLease second = cache.lookup(key).orElseThrow();
+        first.discard();
+        first.close();
+        assertThat(names()).as("still leased").contains(sha256(a));
+        assertThat(read(second)).isEqualTo(a);
+        second.close();
+        assertThat(names()).containsExactly("lock");
+        assertThat(cache.stats().entries()).isZero();
+        assertThat(cache.stats().bytesInUse()).isZero();
+        assertThat(cache.stats().evictions()).as("a discard is not an eviction").isZero();
+        assertThat(cache.lookup(key)).isEmpty();
+        // Admitted again later (republished), it is an entry like any other.
+        cache.admit(key, filler(a, new AtomicInteger()), Cancellation.none()).close();
+        assertThat(cache.lookup(key)).isPresent().get().satisfies(CacheLease::close);
+    }
+
+    @Test
     void reopen_afterCrash_sweepsTempFilesAndDropsTruncatedEntries() throws IOException {
         byte[] a = image(IMAGE, 2);
         byte[] b = image(IMAGE, 3);

@@ -39,11 +39,15 @@ class ErrorScenariosIT {
     Path work;
     private Stack stack;
     private List<String> entriesBefore;
+    private List<String> filesBefore;
+    private long entryCountBefore;
 
     @BeforeEach
     void open() {
         stack = Stack.builder(POOL, work).build();
         entriesBefore = Leftovers.cacheEntries(stack.cache.directory());
+        filesBefore = Leftovers.cacheFiles(stack.cache.directory());
+        entryCountBefore = stack.cache.stats().entries();
     }
 
     @AfterEach
@@ -104,6 +108,8 @@ class ErrorScenariosIT {
         String uri = uploadOneOff("corrupt.qcow2", qcow2);
         Job job = failing(uri, stack.volume("corrupt"), VOLUME, ErrorCode.UNSUPPORTED_IMAGE);
         assertThat(job.errorMessage()).contains("corrupt");
+        // It passed its checksum and was admitted; found unusable, it must not hold cache budget.
+        Leftovers.assertCacheGainedNothing(stack, filesBefore, entryCountBefore);
     }
 
     @Test
@@ -121,6 +127,9 @@ class ErrorScenariosIT {
         String uri = uploadOneOff("overlay.qcow2", overlay);
         Job job = failing(uri, stack.volume("backing"), VOLUME, ErrorCode.UNSUPPORTED_IMAGE);
         assertThat(job.errorMessage()).contains("backing");
+        // Refused from its first bytes: the download stopped there and nothing was admitted.
+        Leftovers.assertCacheGainedNothing(stack, filesBefore, entryCountBefore);
+        assertThat(stack.cache.stats().admissions()).isZero();
     }
 
     @Test
