@@ -24,6 +24,8 @@ final class JobRun implements Runnable {
     private static final long PROGRESS_INTERVAL_NANOS = 1_000_000_000L;
     private static final int STORE_ATTEMPTS = 3;
     static final long STORE_RETRY_NANOS = 5_000_000_000L;
+    /** How often a job starts over when its object is replaced during the download, before it fails. */
+    static final int MAX_IMAGE_RESTARTS = 3;
 
     private final Provisioner engine;
     private final Provisioner.Settings s;
@@ -108,20 +110,7 @@ final class JobRun implements Runnable {
         ProvisionRequest request = job.request();
         stage(Stage.RESOLVING, 0);
         ImageRef ref = ImageRef.parse(request.imageUri(), s.source.endpoint());
-        ObjectInfo info = retrier.call("reading " + ref, () -> s.source.stat(ref), cancellation);
-        Optional<String> published = retrier.call("reading " + ref.checksumSibling(),
-                () -> s.source.publishedChecksum(ref), cancellation);
-        CacheKey key = new CacheKey(ref, info.etag(), info.size(), published);
-
-        CacheLease lease = s.cache.lookup(key).orElse(null);
-        if (lease == null) {
-            stage(Stage.DOWNLOADING, info.size());
-            Download download = new Download(s.source, ref, retrier, s.clock, cancellation,
-                    done -> progress(Stage.DOWNLOADING, done, info.size()), s.bufferSize, s.downloadParallelism,
-                    s.downloadPartSize);
-            lease = s.cache.admit(key, download, cancellation);
-        }
-        try (CacheLease image = lease) {
+        try (CacheLease image = fetch(ref)) {
             job = job.withImage(image.sha256(), image.hit(), s.clock.instant());
             stage(Stage.VERIFYING, 0);
             ImageInfo img = s.converter.inspect(image.path(), request.format());
@@ -135,6 +124,47 @@ final class JobRun implements Runnable {
             VolumeInfo volume = prepareVolume();
             cancellation.checkpoint();
             write(image, img, volume);
+        }
+    }
+
+    /**
+     * A lease on the image: a cache hit, or a download of the object version {@code stat} named.
+     * When the object changes during the download ({@code IMAGE_CHANGED}: the source refused a read
+     * conditional on that version), the cache has kept nothing of it, and the job starts over from a
+     * fresh {@code stat} and checksum, at most {@link #MAX_IMAGE_RESTARTS} times.
+     */
+    private CacheLease fetch(ImageRef ref) {
+        for (int restarts = 0; ; restarts++) {
+            ObjectInfo info = retrier.call("reading " + ref, () -> s.source.stat(ref), cancellation);
+            Optional<String> published = retrier.call("reading " + ref.checksumSibling(),
+                    () -> s.source.publishedChecksum(ref), cancellation);
+            CacheKey key = new CacheKey(ref, info.etag(), info.size(), published);
+            Optional<CacheLease> hit = s.cache.lookup(key);
+            if (hit.isPresent()) {
+                return hit.get();
+            }
+            stage(Stage.DOWNLOADING, info.size());
+            Download download = new Download(s.source, ref, info.etag(), retrier, s.clock, cancellation,
+                    done -> progress(Stage.DOWNLOADING, done, info.size()), s.bufferSize, s.downloadParallelism,
+                    s.downloadPartSize);
+            try {
+                return s.cache.admit(key, download, cancellation);
+            } catch (ProvisioningException e) {
+                if (e.code() != ErrorCode.IMAGE_CHANGED) {
+                    throw e;
+                }
+                if (restarts == MAX_IMAGE_RESTARTS) {
+                    throw new ProvisioningException(ErrorCode.IMAGE_CHANGED, ref + " kept changing while it was"
+                            + " downloaded: it was replaced during each of " + (restarts + 1) + " downloads, and nothing"
+                            + " of it was kept (last: " + e.getMessage() + "); publish images atomically and do not"
+                            + " replace one while hosts may be reading it (upload each version under a new key, or"
+                            + " replace it in one PUT or copy), then submit again", e);
+                }
+                LOG.info("job {}: {} changed during its download; starting over from a fresh stat: {}", job.id(), ref,
+                        e.getMessage());
+                cancellation.checkpoint();
+                stage(Stage.RESOLVING, 0);
+            }
         }
     }
 

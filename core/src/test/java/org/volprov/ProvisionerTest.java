@@ -657,9 +657,9 @@ class ProvisionerTest {
         }
 
         @Override
-        public InputStream open(ImageRef ref, long offset, long length) {
+        public InputStream open(ImageRef ref, String etag, long offset, long length) {
             offsets.add(offset);
-            InputStream in = delegate.open(ref, offset, length);
+            InputStream in = delegate.open(ref, etag, offset, length);
             if (offsets.size() > 1) {
                 return in;
             }
