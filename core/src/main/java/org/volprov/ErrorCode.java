@@ -13,6 +13,12 @@ public enum ErrorCode {
     ACCESS_DENIED(false),
     /** The downloaded bytes do not hash to the published SHA-256. */
     CHECKSUM_MISMATCH(false),
+    /**
+     * The engine requires a published checksum ({@code Provisioner.Builder.requirePublishedChecksum})
+     * and the image has none it can read: the {@code <key>.sha256} sibling is absent, refused by the
+     * source's policy, or holds no digest. Not retried.
+     */
+    CHECKSUM_MISSING(false),
     /** The source could not be reached or answered with a server error; retried before it is reported. */
     SOURCE_UNAVAILABLE(true),
     /**

@@ -29,6 +29,11 @@ public interface ImageSource extends AutoCloseable {
     /**
      * The SHA-256 published in the {@code <key>.sha256} sibling object, lower-case hex, parsed by
      * {@link PublishedChecksum}. Empty when the sibling is absent or holds no digest.
+     *
+     * @throws ProvisioningException {@code ACCESS_DENIED} when the source refuses the sibling. A
+     *     bucket policy that grants {@code GetObject} without {@code ListBucket} makes S3 answer 403
+     *     rather than 404 for a missing object, so the engine takes a refused sibling of an object
+     *     it could {@link #stat} as "not published", unless it is told to require a checksum
      */
     Optional<String> publishedChecksum(ImageRef ref);
 

@@ -136,8 +136,7 @@ final class JobRun implements Runnable {
     private CacheLease fetch(ImageRef ref) {
         for (int restarts = 0; ; restarts++) {
             ObjectInfo info = retrier.call("reading " + ref, () -> s.source.stat(ref), cancellation);
-            Optional<String> published = retrier.call("reading " + ref.checksumSibling(),
-                    () -> s.source.publishedChecksum(ref), cancellation);
+            Optional<String> published = publishedChecksum(ref);
             CacheKey key = new CacheKey(ref, info.etag(), info.size(), published);
             Optional<CacheLease> hit = s.cache.lookup(key);
             if (hit.isPresent()) {
@@ -166,6 +165,43 @@ final class JobRun implements Runnable {
                 stage(Stage.RESOLVING, 0);
             }
         }
+    }
+
+    /**
+     * The published checksum. A sibling the source refuses, of an object it has just let us stat,
+     * counts as not published: a policy that grants {@code GetObject} without {@code ListBucket}
+     * makes S3 answer 403, not 404, for a missing object. With {@code requirePublishedChecksum}, an
+     * image without a readable checksum fails the job instead.
+     */
+    private Optional<String> publishedChecksum(ImageRef ref) {
+        ImageRef sibling = ref.checksumSibling();
+        Optional<String> published;
+        try {
+            published = retrier.call("reading " + sibling, () -> s.source.publishedChecksum(ref), cancellation);
+        } catch (ProvisioningException e) {
+            if (e.code() != ErrorCode.ACCESS_DENIED) {
+                throw e;
+            }
+            if (s.requirePublishedChecksum) {
+                throw new ProvisioningException(ErrorCode.CHECKSUM_MISSING, "the source refused " + sibling + " and the"
+                        + " engine requires a published checksum (requirePublishedChecksum): publish " + sibling
+                        + " and let the source's credentials read it (S3 answers 403, not 404, for a missing object"
+                        + " when the policy does not grant s3:ListBucket); the source said: " + e.getMessage(), e);
+            }
+            if (engine.refusedChecksumSiblings.first(ref)) {
+                LOG.warn("the source refused {} although it serves {}; taking the image as having no published"
+                        + " checksum (S3 answers 403, not 404, for a missing object when the policy does not grant"
+                        + " s3:ListBucket); requirePublishedChecksum(true) fails such jobs instead; the source said: {}",
+                        sibling, ref, e.getMessage());
+            }
+            return Optional.empty();
+        }
+        if (published.isEmpty() && s.requirePublishedChecksum) {
+            throw new ProvisioningException(ErrorCode.CHECKSUM_MISSING, "no SHA-256 is published for " + ref + ": "
+                    + sibling + " is absent or holds no digest, and the engine requires one"
+                    + " (requirePublishedChecksum); publish it as a bare digest or a sha256sum line");
+        }
+        return published;
     }
 
     private VolumeInfo prepareVolume() {
