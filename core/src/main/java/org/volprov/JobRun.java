@@ -51,6 +51,15 @@ final class JobRun implements Runnable {
         this.volumeLock = volumeLock;
         this.retrier = retrier;
         this.cancellation = new Cancellation(s.clock, null);
+        // A lock lost to another process stops the job at its next checkpoint, which comes before
+        // every write; the watchdog's polling also stops what runs without checkpoints (qemu-img).
+        cancellation.fence(ErrorCode.VOLUME_BUSY, () -> volumeLock.lost()
+                .map(why -> lostLockMessage(why, "the job stopped before its next write")).orElse(null));
+    }
+
+    private String lostLockMessage(String why, String outcome) {
+        return "lost the lock on volume " + job.request().volumeName() + " to another process (" + why + "); "
+                + outcome;
     }
 
     String id() {
@@ -113,12 +122,8 @@ final class JobRun implements Runnable {
         try (CacheLease image = fetch(ref)) {
             job = job.withImage(image.sha256(), image.hit(), s.clock.instant());
             stage(Stage.VERIFYING, 0);
-            ImageInfo img = s.converter.inspect(image.path(), request.format());
-            if (img.virtualSize() > request.volumeSizeBytes()) {
-                throw new ProvisioningException(ErrorCode.VOLUME_TOO_SMALL, "the image's virtual size is "
-                        + img.virtualSize() + " bytes but the volume is " + request.volumeSizeBytes()
-                        + " bytes; ask for a volume of at least " + img.virtualSize() + " bytes");
-            }
+            ImageInfo img = s.converter.inspect(image.path(), request.format(), request.volumeSizeBytes(),
+                    cancellation);
             cancellation.checkpoint();
             stage(Stage.CREATING_VOLUME, 0);
             VolumeInfo volume = prepareVolume();
@@ -256,6 +261,7 @@ final class JobRun implements Runnable {
                 copyRaw(image.path(), virtual, w, zeroed, progress);
             }
             long tail = capacity - virtual;
+            cancellation.checkpoint();
             if (tail > 0) {
                 // A reused volume or a thick LV may hold an earlier tenant's bytes past the image.
                 if (zeroed) {
@@ -268,6 +274,12 @@ final class JobRun implements Runnable {
             cancellation.checkpoint();
             stage(Stage.FINALIZING, 0);
             w.finish();
+            // Lost while the writes were flushed: the other process may be writing the volume now.
+            Optional<String> lost = volumeLock.lost();
+            if (lost.isPresent()) {
+                throw new ProvisioningException(ErrorCode.VOLUME_BUSY, lostLockMessage(lost.get(),
+                        "the job had written the image, but the volume may hold the other process's writes"));
+            }
         } catch (IOException e) {
             throw IoFailure.of("writing volume " + volume.name(), e);
         }
@@ -305,7 +317,12 @@ final class JobRun implements Runnable {
         ErrorCode finalCode = cancellation.code() != null ? cancellation.code() : code;
         StringBuilder m = new StringBuilder(finalCode == code ? message : cancelledMessage(finalCode));
         String name = job.request().volumeName();
-        if (job.createdVolume()) {
+        boolean lockLost = volumeLock.lost().isPresent();
+        if (lockLost && (job.createdVolume() || reusedVolume)) {
+            // The process that took the lock owns the volume now, and may be writing it.
+            m.append("; the volume ").append(name).append(" was left in place, not deleted: the process that holds")
+                    .append(" its lock now owns it");
+        } else if (job.createdVolume()) {
             try {
                 s.backend.delete(name);
                 m.append("; the volume ").append(name).append(" this job created was deleted");
@@ -320,8 +337,8 @@ final class JobRun implements Runnable {
         }
         JobState state = finalCode == ErrorCode.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
         job = job.finished(state, finalCode, m.toString(), s.clock.instant());
-        if (finalCode == ErrorCode.BACKEND_FAILURE) {
-            LOG.warn("job {} failed: {}", job.id(), m, cause);
+        if (finalCode == ErrorCode.BACKEND_FAILURE || lockLost) {
+            LOG.warn("job {} failed: [{}] {}", job.id(), finalCode, m, cause);
         } else {
             LOG.info("job {} ended {}: [{}] {}", job.id(), state, finalCode, m);
             LOG.debug("job {} failure detail", job.id(), cause);
@@ -329,8 +346,11 @@ final class JobRun implements Runnable {
     }
 
     private String cancelledMessage(ErrorCode code) {
-        return code == ErrorCode.TIMED_OUT ? "the job ran longer than its timeout of " + s.jobTimeout
-                : "the job was cancelled";
+        return switch (code) {
+            case TIMED_OUT -> "the job ran longer than its timeout of " + s.jobTimeout;
+            case CANCELLED -> "the job was cancelled";
+            default -> cancellation.message();
+        };
     }
 
     /** Ends a job that never ran (cancelled while queued, refused by the executor, closed). */

@@ -31,9 +31,12 @@ import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.FileVolumeBackend;
 import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.embedded.QemuImgConverter;
 import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.ForwardingVolumeBackend;
+import org.volprov.testing.ForwardingVolumeWriter;
 import org.volprov.testing.GatedImageSource;
+import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.SettableClock;
 import org.volprov.testing.TestImages;
 
@@ -353,6 +356,45 @@ class ProvisionerTest {
         assertThat(backend.find("vm-cancel")).isEmpty();
         assertThat(p.cacheStats().entries()).isZero();
         assertThat(p.cancel(id)).isFalse();
+    }
+
+    @Test
+    void volumeLockLostMidWrite_jobStopsBeforeItsNextWrite_failsVolumeBusy_andLeavesTheVolume() throws Exception {
+        PausingWriterBackend pausing = new PausingWriterBackend(backend);
+        LosableGuard guard = new LosableGuard();
+        Provisioner p = start(engine(localSource).backend(pausing).volumeGuard(guard));
+        String id = p.submit(request("disk.raw", "vm-fenced"));
+        assertThat(pausing.firstWritten.await(30, TimeUnit.SECONDS)).isTrue();
+
+        guard.lose("vm-fenced", "another process holds it now");
+        pausing.resume.countDown();
+
+        Job job = p.await(id, WAIT);
+        assertThat(job.state()).isEqualTo(JobState.FAILED);
+        assertThat(job.error()).contains(ErrorCode.VOLUME_BUSY);
+        assertThat(job.errorMessage()).contains("lost the lock on volume vm-fenced to another process")
+                .contains("another process holds it now").contains("not deleted");
+        assertThat(pausing.writes).as("no write after the loss").hasValue(1);
+        assertThat(backend.find("vm-fenced")).as("the new holder's volume").isPresent();
+    }
+
+    @Test
+    void volumeLockLostWhileQemuImgConverts_theWatchdogKillsIt_andTheJobFailsVolumeBusy() throws Exception {
+        // A qemu-img that stops itself before converting: only a kill ends it.
+        Path wrapper = QemuImgWrappers.stoppingBefore(work, "convert");
+        LosableGuard guard = new LosableGuard();
+        Provisioner p = start(engine(localSource).volumeGuard(guard).watchdogInterval(Duration.ofMillis(20))
+                .converter(QemuImgConverter.builder().executable(wrapper.toString()).build()));
+        String id = p.submit(request("disk.qcow2", "vm-fenced-convert"));
+        ProcessHandle convert = QemuImgWrappers.awaitStopped(wrapper, Duration.ofSeconds(30));
+
+        guard.lose("vm-fenced-convert", "another process holds it now");
+
+        Job job = p.await(id, WAIT);
+        assertThat(job.error()).contains(ErrorCode.VOLUME_BUSY);
+        assertThat(job.errorMessage()).contains("lost the lock on volume vm-fenced-convert");
+        assertThat(convert.onExit().get(10, TimeUnit.SECONDS).isAlive()).isFalse();
+        assertThat(backend.find("vm-fenced-convert")).isPresent();
     }
 
     @Test
@@ -689,45 +731,72 @@ class ProvisionerTest {
         /** A writer with no local path (as a streamed upload) whose first write fails. */
         @Override
         public VolumeWriter openWriter(VolumeInfo volume) {
-            VolumeWriter real = delegate.openWriter(volume);
-            return new VolumeWriter() {
+            return new ForwardingVolumeWriter(delegate.openWriter(volume)) {
                 @Override
                 public Optional<Path> localPath() {
                     return Optional.empty();
                 }
 
                 @Override
-                public long position() {
-                    return real.position();
-                }
-
-                @Override
                 public void write(java.nio.ByteBuffer src) throws IOException {
                     throw new IOException("Input/output error");
                 }
+            };
+        }
+    }
 
+    /** Counts the writes of its writers, and holds the first one's caller until {@link #resume} opens. */
+    static final class PausingWriterBackend extends ForwardingVolumeBackend {
+        final AtomicInteger writes = new AtomicInteger();
+        final CountDownLatch firstWritten = new CountDownLatch(1);
+        final CountDownLatch resume = new CountDownLatch(1);
+
+        PausingWriterBackend(VolumeBackend d) {
+            super(d);
+        }
+
+        @Override
+        public VolumeWriter openWriter(VolumeInfo volume) {
+            return new ForwardingVolumeWriter(delegate.openWriter(volume)) {
                 @Override
-                public void writeZeros(long length) throws IOException {
-                    real.writeZeros(length);
+                public void write(java.nio.ByteBuffer src) throws IOException {
+                    super.write(src);
+                    if (writes.incrementAndGet() == 1) {
+                        firstWritten.countDown();
+                        try {
+                            assertThat(resume.await(60, TimeUnit.SECONDS)).isTrue();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
                 }
+            };
+        }
+    }
 
-                @Override
-                public void skip(long length) throws IOException {
-                    real.skip(length);
-                }
+    /** A guard of one process whose locks a test can declare lost, as a shared guard would find them. */
+    static final class LosableGuard implements VolumeGuard {
+        private final VolumeGuard held = new InProcessVolumeGuard();
+        private final java.util.Map<String, String> lost = new java.util.concurrent.ConcurrentHashMap<>();
 
+        void lose(String volumeName, String why) {
+            lost.put(volumeName, why);
+        }
+
+        @Override
+        public Optional<Lock> tryLock(String volumeName) {
+            return held.tryLock(volumeName).map(lock -> new Lock() {
                 @Override
-                public void finish() throws IOException {
-                    real.finish();
+                public Optional<String> lost() {
+                    return Optional.ofNullable(lost.get(volumeName));
                 }
 
                 @Override
                 public void close() {
-                    real.close();
+                    lock.close();
                 }
-            };
+            });
         }
-
     }
 
     /** A store whose updates fail while {@code down}, as a database that went away would. */

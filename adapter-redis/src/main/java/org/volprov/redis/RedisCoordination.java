@@ -556,7 +556,8 @@ public final class RedisCoordination implements AutoCloseable {
                     staleTempAfter);
             register(idx);
             try {
-                FillLock fillLock = key -> locks.tryLock(keys.fill(key)).map(h -> h::close);
+                // Unfenced: two downloads of one image after a stall are harmless (both are verified).
+                FillLock fillLock = key -> locks.tryLock(keys.fill(key), false).map(h -> h::close);
                 return DiskImageCache.builder()
                         .directory(directory)
                         .index(idx)

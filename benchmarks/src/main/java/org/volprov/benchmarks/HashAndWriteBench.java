@@ -139,8 +139,8 @@ public class HashAndWriteBench {
         }
 
         Download download() {
-            return new Download(source, ref, MemoryImageSource.ETAG, retrier, Clock.systemUTC(), Cancellation.none(), done -> { }, BUFFER, 1,
-                    32L << 20);
+            return new Download(source, ref, MemoryImageSource.ETAG, retrier, Clock.systemUTC(), Cancellation.none(),
+                    done -> { }, BUFFER, 1, 32L << 20);
         }
 
         private void closeCache() {

@@ -66,6 +66,13 @@ public interface CacheIndex extends AutoCloseable {
     /** A hold on the entry {@code sha256}, marking it as used now; empty when there is no such entry. */
     Optional<Hold> acquire(String sha256);
 
+    /**
+     * Forgets the entry {@code sha256} and the aliases pointing at it, whoever holds it: its file was
+     * found gone, so the entry no longer exists whatever the index says. Does nothing when there is
+     * no such entry. The files are not touched (there are none).
+     */
+    void drop(String sha256);
+
     /** The digest recorded for the object version {@code identity}, if any. */
     Optional<String> alias(String identity);
 

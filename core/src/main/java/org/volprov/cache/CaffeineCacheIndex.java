@@ -83,6 +83,15 @@ final class CaffeineCacheIndex implements CacheIndex {
             return true;
         }
 
+        /** Marks the node removed even while leased: its file is gone. True the first time. */
+        synchronized boolean forceRemove() {
+            if (removed) {
+                return false;
+            }
+            removed = true;
+            return true;
+        }
+
         synchronized boolean evictable() {
             return !removed && leases == 0;
         }
@@ -129,6 +138,19 @@ final class CaffeineCacheIndex implements CacheIndex {
                 n.unlease();
             }
         });
+    }
+
+    @Override
+    public void drop(String sha256) {
+        lock.lock();
+        try {
+            Node n = entries.getIfPresent(sha256);
+            if (n != null && n.forceRemove()) {
+                forget(n);
+            }
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override
@@ -205,15 +227,21 @@ final class CaffeineCacheIndex implements CacheIndex {
         if (!n.tryRemove()) {
             return false;
         }
+        Collection<String> ids = forget(n);
+        evictions.increment();
+        evictor.evict(n.sha256, ids);
+        return true;
+    }
+
+    /** Takes a node marked removed out of the index with its aliases; returns their identities. Called with lock held. */
+    private Collection<String> forget(Node n) {
         entries.asMap().remove(n.sha256, n);
         bytesInUse.addAndGet(-n.size);
         Collection<String> ids = List.copyOf(n.identities);
         for (String id : ids) {
             aliases.remove(id, n.sha256);
         }
-        evictions.increment();
-        evictor.evict(n.sha256, ids);
-        return true;
+        return ids;
     }
 
     @Override

@@ -52,6 +52,32 @@ final class ChildProcess implements AutoCloseable {
         }
     }
 
+    /** The child's process id. */
+    long pid() {
+        return process.pid();
+    }
+
+    /** Writes {@code line} to the child's standard input. */
+    void send(String line) throws IOException {
+        process.getOutputStream().write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        process.getOutputStream().flush();
+    }
+
+    /** SIGSTOP: every thread of the child stands still, as in a long pause of its JVM or its VM. */
+    void freeze() throws IOException, InterruptedException {
+        signal("STOP");
+    }
+
+    /** SIGCONT: the child runs on from where it stood. */
+    void thaw() throws IOException, InterruptedException {
+        signal("CONT");
+    }
+
+    private void signal(String name) throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+        assertThat(kill.waitFor(30, TimeUnit.SECONDS) && kill.exitValue() == 0).as("kill -" + name).isTrue();
+    }
+
     /** SIGKILL: no finally block, no shutdown hook, nothing released. */
     void kill() throws InterruptedException {
         process.destroyForcibly();

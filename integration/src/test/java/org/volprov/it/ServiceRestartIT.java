@@ -28,6 +28,7 @@ import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.redis.RedisConfig;
 import org.volprov.redis.testkit.PrivateRedisServer;
 import org.volprov.s3.testkit.S3TestServer;
+import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.TestImages;
 
 /**
@@ -134,6 +135,55 @@ class ServiceRestartIT {
             child.kill();
             return new Killed(jobId, volume, cacheDir, schema);
         }
+    }
+
+    @Test
+    void processKilledWhileQemuImgConverts_nextStartEndsThatQemuImg_andLeavesALiveEnginesOne() throws Exception {
+        TestImage image = ImageSet.get(ImageSet.SMALL);
+        // Real conversions, slowed down by qemu-img's own rate limit so that they outlive the test's steps.
+        Path slowQemuImg = QemuImgWrappers.slowConvert(work, 1L << 20);
+        try (ChildProcess dying = convertingChild(image, "orphaned-convert", slowQemuImg);
+             ChildProcess living = convertingChild(image, "live-convert", slowQemuImg)) {
+            ProcessHandle orphan = qemuImgOf(dying);
+            ProcessHandle live = qemuImgOf(living);
+            try {
+                dying.kill();
+                assertThat(orphan.isAlive()).as("a SIGKILLed JVM's qemu-img goes on converting").isTrue();
+
+                try (Stack next = Stack.builder(POOL, work.resolve("next")).build()) {
+                    assertThat(orphan.isAlive()).as("the next start ended the dead engine's qemu-img").isFalse();
+                    assertThat(live.isAlive()).as("a live engine's qemu-img is not touched").isTrue();
+                }
+            } finally {
+                orphan.destroyForcibly();
+                live.destroyForcibly();
+            }
+        }
+    }
+
+    /** An engine process converting {@code image} into a new volume with {@code qemuImg}, held at its first progress. */
+    private ChildProcess convertingChild(TestImage image, String name, Path qemuImg) throws Exception {
+        S3TestServer s3 = Services.s3();
+        ChildProcess child = ChildProcess.start(EngineProcess.class, java.util.Map.of(), List.of(
+                "endpoint=" + s3.endpoint(), "accessKey=" + s3.accessKey(), "secretKey=" + s3.secretKey(),
+                "region=" + s3.region(), "cacheDir=" + Files.createDirectories(work.resolve("cache-" + name)),
+                "libvirtUri=" + LibvirtTestPool.URI, "pool=" + POOL.pool(), "imageUri=" + Uploads.uri(image),
+                "volume=" + POOL.prefix() + name, "size=" + image.virtualSize(), "holdAt=WRITING",
+                "qemuImg=" + qemuImg));
+        try {
+            child.awaitLine("HELD ", Duration.ofMinutes(2));
+            return child;
+        } catch (Throwable t) {
+            child.close();
+            throw t;
+        }
+    }
+
+    /** The {@code qemu-img convert} that {@code child} runs. */
+    private static ProcessHandle qemuImgOf(ChildProcess child) {
+        return ProcessHandle.of(child.pid()).orElseThrow().descendants()
+                .filter(h -> h.info().commandLine().map(c -> c.contains(" convert ")).orElse(false))
+                .findFirst().orElseThrow(() -> new AssertionError("the child runs no qemu-img convert"));
     }
 
     // ---- (b) libvirtd restarted ----
