@@ -26,6 +26,8 @@ final class JobRun implements Runnable {
     private static final long PROGRESS_INTERVAL_NANOS = 1_000_000_000L;
     private static final int STORE_ATTEMPTS = 3;
     static final long STORE_RETRY_NANOS = 5_000_000_000L;
+    /** How often a job starts over when its object is replaced during the download, before it fails. */
+    static final int MAX_IMAGE_RESTARTS = 3;
 
     private final Provisioner engine;
     private final Provisioner.Settings s;
@@ -119,21 +121,7 @@ final class JobRun implements Runnable {
         ProvisionRequest request = job.request();
         stage(Stage.RESOLVING, 0);
         ImageRef ref = ImageRef.parse(request.imageUri(), s.source.endpoint());
-        ObjectInfo info = retrier.call("reading " + ref, () -> s.source.stat(ref), cancellation);
-        Optional<String> published = retrier.call("reading " + ref.checksumSibling(),
-                () -> s.source.publishedChecksum(ref), cancellation);
-        CacheKey key = new CacheKey(ref, info.etag(), info.size(), published);
-
-        CacheLease lease = s.cache.lookup(key).orElse(null);
-        if (lease == null) {
-            stage(Stage.DOWNLOADING, info.size());
-            Download download = new Download(s.source, ref, retrier, s.clock, cancellation,
-                    done -> progress(Stage.DOWNLOADING, done, info.size()), s.bufferSize, s.downloadParallelism,
-                    s.downloadPartSize);
-            // The image is judged from its first bytes: an unusable one stops the download and is not cached.
-            lease = s.cache.admit(key, HeaderCheck.before(download, request.format()), cancellation);
-        }
-        try (CacheLease image = lease) {
+        try (CacheLease image = fetch(ref)) {
             job = job.withImage(image.sha256(), image.hit(), s.clock.instant());
             stage(Stage.VERIFYING, 0);
             // A format other than the requested one is the request's fault, not the image's: it stays cached.
@@ -164,6 +152,84 @@ final class JobRun implements Runnable {
             }
             throw e;
         }
+    }
+
+    /**
+     * A lease on the image: a cache hit, or a download of the object version {@code stat} named.
+     * When the object changes during the download ({@code IMAGE_CHANGED}: the source refused a read
+     * conditional on that version), the cache has kept nothing of it, and the job starts over from a
+     * fresh {@code stat} and checksum, at most {@link #MAX_IMAGE_RESTARTS} times.
+     */
+    private CacheLease fetch(ImageRef ref) {
+        for (int restarts = 0; ; restarts++) {
+            ObjectInfo info = retrier.call("reading " + ref, () -> s.source.stat(ref), cancellation);
+            Optional<String> published = publishedChecksum(ref);
+            CacheKey key = new CacheKey(ref, info.etag(), info.size(), published);
+            Optional<CacheLease> hit = s.cache.lookup(key);
+            if (hit.isPresent()) {
+                return hit.get();
+            }
+            stage(Stage.DOWNLOADING, info.size());
+            Download download = new Download(s.source, ref, info.etag(), retrier, s.clock, cancellation,
+                    done -> progress(Stage.DOWNLOADING, done, info.size()), s.bufferSize, s.downloadParallelism,
+                    s.downloadPartSize);
+            try {
+                // The image is judged from its first bytes: an unusable one stops the download and is not cached.
+                return s.cache.admit(key, HeaderCheck.before(download, job.request().format()), cancellation);
+            } catch (ProvisioningException e) {
+                if (e.code() != ErrorCode.IMAGE_CHANGED) {
+                    throw e;
+                }
+                if (restarts == MAX_IMAGE_RESTARTS) {
+                    throw new ProvisioningException(ErrorCode.IMAGE_CHANGED, ref + " kept changing while it was"
+                            + " downloaded: it was replaced during each of " + (restarts + 1) + " downloads, and nothing"
+                            + " of it was kept (last: " + e.getMessage() + "); publish images atomically and do not"
+                            + " replace one while hosts may be reading it (upload each version under a new key, or"
+                            + " replace it in one PUT or copy), then submit again", e);
+                }
+                LOG.info("job {}: {} changed during its download; starting over from a fresh stat: {}", job.id(), ref,
+                        e.getMessage());
+                cancellation.checkpoint();
+                stage(Stage.RESOLVING, 0);
+            }
+        }
+    }
+
+    /**
+     * The published checksum. A sibling the source refuses, of an object it has just let us stat,
+     * counts as not published: a policy that grants {@code GetObject} without {@code ListBucket}
+     * makes S3 answer 403, not 404, for a missing object. With {@code requirePublishedChecksum}, an
+     * image without a readable checksum fails the job instead.
+     */
+    private Optional<String> publishedChecksum(ImageRef ref) {
+        ImageRef sibling = ref.checksumSibling();
+        Optional<String> published;
+        try {
+            published = retrier.call("reading " + sibling, () -> s.source.publishedChecksum(ref), cancellation);
+        } catch (ProvisioningException e) {
+            if (e.code() != ErrorCode.ACCESS_DENIED) {
+                throw e;
+            }
+            if (s.requirePublishedChecksum) {
+                throw new ProvisioningException(ErrorCode.CHECKSUM_MISSING, "the source refused " + sibling + " and the"
+                        + " engine requires a published checksum (requirePublishedChecksum): publish " + sibling
+                        + " and let the source's credentials read it (S3 answers 403, not 404, for a missing object"
+                        + " when the policy does not grant s3:ListBucket); the source said: " + e.getMessage(), e);
+            }
+            if (engine.refusedChecksumSiblings.first(ref)) {
+                LOG.warn("the source refused {} although it serves {}; taking the image as having no published"
+                        + " checksum (S3 answers 403, not 404, for a missing object when the policy does not grant"
+                        + " s3:ListBucket); requirePublishedChecksum(true) fails such jobs instead; the source said: {}",
+                        sibling, ref, e.getMessage());
+            }
+            return Optional.empty();
+        }
+        if (published.isEmpty() && s.requirePublishedChecksum) {
+            throw new ProvisioningException(ErrorCode.CHECKSUM_MISSING, "no SHA-256 is published for " + ref + ": "
+                    + sibling + " is absent or holds no digest, and the engine requires one"
+                    + " (requirePublishedChecksum); publish it as a bare digest or a sha256sum line");
+        }
+        return published;
     }
 
     private VolumeInfo prepareVolume() {

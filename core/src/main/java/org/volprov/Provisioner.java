@@ -30,6 +30,7 @@ import org.slf4j.LoggerFactory;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.Qcow2Converter;
+import org.volprov.internal.OncePerKey;
 import org.volprov.internal.Retrier;
 
 /**
@@ -53,6 +54,8 @@ public final class Provisioner implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Provisioner.class);
 
     final Settings settings;
+    /** Images whose checksum sibling the source refused; warned about once each. */
+    final OncePerKey<ImageRef> refusedChecksumSiblings = new OncePerKey<>(10_000);
     private final Retrier retrier;
     private final List<JobListener> listeners = new CopyOnWriteArrayList<>();
     private final Object lock = new Object();
@@ -609,6 +612,7 @@ public final class Provisioner implements AutoCloseable {
         final int bufferSize;
         final int downloadParallelism;
         final long downloadPartSize;
+        final boolean requirePublishedChecksum;
         final JobQueue queue;
         final Duration queuePoll;
         final Duration queueLease;
@@ -643,6 +647,7 @@ public final class Provisioner implements AutoCloseable {
             this.bufferSize = b.bufferSize;
             this.downloadParallelism = b.downloadParallelism;
             this.downloadPartSize = b.downloadPartSize;
+            this.requirePublishedChecksum = b.requirePublishedChecksum;
             if (b.cache == null && b.cacheDirectory == null) {
                 throw new IllegalStateException("cache or cacheDirectory must be set");
             }
@@ -690,6 +695,7 @@ public final class Provisioner implements AutoCloseable {
         private int bufferSize = 1 << 20;
         private int downloadParallelism = 1;
         private long downloadPartSize = 32L << 20;
+        private boolean requirePublishedChecksum;
         private JobQueue queue;
         private Duration queuePoll;
         private Duration queueLease;
@@ -883,6 +889,20 @@ public final class Provisioner implements AutoCloseable {
             }
             this.downloadParallelism = parallelism;
             this.downloadPartSize = partSize;
+            return this;
+        }
+
+        /**
+         * Whether every image must have a published checksum: a job whose image has no readable
+         * {@code <key>.sha256} sibling (absent, refused by the source's policy, or holding no
+         * digest) fails with {@code CHECKSUM_MISSING} before anything is downloaded. Default false:
+         * such an image is digested while it downloads and cached under its object version, and a
+         * sibling the source refuses (S3 answers 403 for a missing object when the policy grants
+         * {@code GetObject} without {@code ListBucket}) counts as not published, with one warning
+         * per image. For operators who publish a checksum for every image.
+         */
+        public Builder requirePublishedChecksum(boolean require) {
+            this.requirePublishedChecksum = require;
             return this;
         }
 

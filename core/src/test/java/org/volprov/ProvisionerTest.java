@@ -251,8 +251,8 @@ class ProvisionerTest {
         AtomicLong read = new AtomicLong();
         ImageSource counting = new ForwardingImageSource(localSource) {
             @Override
-            public InputStream open(ImageRef ref, long offset, long length) {
-                return new java.io.FilterInputStream(delegate.open(ref, offset, length)) {
+            public InputStream open(ImageRef ref, String etag, long offset, long length) {
+                return new java.io.FilterInputStream(delegate.open(ref, etag, offset, length)) {
                     @Override
                     public int read(byte[] b, int off, int len) throws IOException {
                         int n = super.read(b, off, len);
@@ -775,9 +775,9 @@ class ProvisionerTest {
         }
 
         @Override
-        public InputStream open(ImageRef ref, long offset, long length) {
+        public InputStream open(ImageRef ref, String etag, long offset, long length) {
             offsets.add(offset);
-            InputStream in = delegate.open(ref, offset, length);
+            InputStream in = delegate.open(ref, etag, offset, length);
             if (offsets.size() > 1) {
                 return in;
             }

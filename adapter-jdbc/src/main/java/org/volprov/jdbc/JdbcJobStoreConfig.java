@@ -11,6 +11,7 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 import org.volprov.ProvisioningException;
 import org.volprov.internal.ConfigChecks;
+import org.volprov.internal.Redaction;
 
 /**
  * Immutable settings of a {@link JdbcJobStore}. Start from {@link #sqlite(Path)} or
@@ -76,7 +77,7 @@ public final class JdbcJobStoreConfig {
     public static Builder postgres(String jdbcUrl) {
         String url = ConfigChecks.nonBlank("jdbcUrl", jdbcUrl);
         if (!url.startsWith("jdbc:postgresql:")) {
-            throw ProvisioningException.invalid("jdbcUrl", "must start with jdbc:postgresql:, got " + redact(url));
+            throw ProvisioningException.invalid("jdbcUrl", "must start with jdbc:postgresql:, got " + Redaction.redact(url));
         }
         Builder b = new Builder(Database.POSTGRESQL);
         b.jdbcUrl = url;
@@ -148,7 +149,7 @@ public final class JdbcJobStoreConfig {
     /** Where the store's tables live, for messages and logs: the file, or the URL (credentials masked) and schema. */
     public String location() {
         return database == Database.SQLITE ? sqliteFile.toString()
-                : redact(jdbcUrl) + (schema == null ? "" : " schema " + schema);
+                : Redaction.redact(jdbcUrl) + (schema == null ? "" : " schema " + schema);
     }
 
     @Override
@@ -161,11 +162,6 @@ public final class JdbcJobStoreConfig {
                 + (retention == null ? "" : ", retention=" + retention + " every " + pruneInterval
                         + " in batches of " + pruneBatchSize)
                 + "]";
-    }
-
-    // A URL may carry credentials ("user:secret@", "password=secret"); they never reach a log.
-    static String redact(String url) {
-        return url.replaceAll("(?i)(password=)[^&;]*", "$1****").replaceAll("//([^/@:]*):[^/@]*@", "//$1:****@");
     }
 
     private static String localHostName() {

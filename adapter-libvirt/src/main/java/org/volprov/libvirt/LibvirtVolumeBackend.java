@@ -25,6 +25,7 @@ import org.volprov.VolumeNames;
 import org.volprov.VolumeWriter;
 import org.volprov.embedded.LocalVolumeWriter;
 import org.volprov.internal.IoErrors;
+import org.volprov.internal.Redaction;
 
 /**
  * A {@link VolumeBackend} on one libvirt storage pool: a {@code logical} (LVM) pool in production,
@@ -297,7 +298,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         } finally {
             connectionLock.readLock().unlock();
         }
-        LOG.debug("libvirt connection to {} lost while {}; reconnecting", config.uri(), what, first);
+        LOG.debug("libvirt connection to {} lost while {}; reconnecting", config.redactedUri(), what, first);
         reconnect(used, first);
         connectionLock.readLock().lock();
         try {
@@ -311,7 +312,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
 
     private Connect current() {
         if (closed.get() || connection == null) {
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "libvirt backend for " + config.uri() + " is closed");
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "libvirt backend for " + config.redactedUri() + " is closed");
         }
         return connection;
     }
@@ -364,8 +365,10 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
             c.setConnectionErrorCallback(QUIET);
             return c;
         } catch (LibvirtException e) {
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot connect to libvirt at " + uri + ": "
-                    + e.getMessage() + " (is libvirtd running and may this user use it?)", e);
+            // libvirt's own message may quote the URI, password and all.
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot connect to libvirt at "
+                    + Redaction.redact(uri) + ": " + Redaction.redact(e.getMessage())
+                    + " (is libvirtd running and may this user use it?)", Redaction.redactedCause(e));
         }
     }
 
@@ -391,7 +394,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                 if (pool.isActive() == 0) {
                     if (config.definePoolAt().isEmpty()) {
                         throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "storage pool " + name + " on "
-                                + config.uri() + " is not active (start it: virsh pool-start " + name + ")");
+                                + config.redactedUri() + " is not active (start it: virsh pool-start " + name + ")");
                     }
                     pool.create(0);
                 }
@@ -400,7 +403,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                 free(pool);
             }
         } catch (LibvirtException e) {
-            throw translatePool(e, name, config.uri());
+            throw translatePool(e, name, config.redactedUri());
         }
     }
 
@@ -410,14 +413,14 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
             pool = c.storagePoolLookupByName(config.poolName());
         } catch (LibvirtException e) {
             if (isCode(e, ErrorNumber.VIR_ERR_NO_STORAGE_POOL)) {
-                throw translatePool(e, config.poolName(), config.uri());
+                throw translatePool(e, config.poolName(), config.redactedUri());
             }
             throw e;
         }
         if (pool.isActive() == 0) {
             free(pool);
             throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "storage pool " + config.poolName() + " on "
-                    + config.uri() + " is not active (start it: virsh pool-start " + config.poolName() + ")");
+                    + config.redactedUri() + " is not active (start it: virsh pool-start " + config.poolName() + ")");
         }
         return pool;
     }
@@ -480,7 +483,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
     }
 
     private static ProvisioningException translate(LibvirtException e, String what) {
-        String message = what + ": " + e.getMessage();
+        String message = what + ": " + Redaction.redact(e.getMessage());
         if (IoErrors.isNoSpaceText(e.getMessage()) || String.valueOf(e.getMessage()).contains("Insufficient free space")) {
             return new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, message, e);
         }

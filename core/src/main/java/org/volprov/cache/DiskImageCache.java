@@ -170,6 +170,13 @@ public final class DiskImageCache implements ImageCache {
                 LOG.debug("the download of {} was cancelled by its caller; downloading it for this one", key.ref());
                 continue;
             }
+            if (failure instanceof ProvisioningException pe && pe.code() == ErrorCode.IMAGE_CHANGED) {
+                // The leader's object version changed under it. This caller's filler reads its own
+                // version (possibly another object with the same digest): it fails at its first read
+                // if that changed too, and its caller starts over from a fresh stat.
+                LOG.debug("the object {} changed under another caller's download; trying this caller's", key.ref());
+                continue;
+            }
             if (failure instanceof ProvisioningException pe) {
                 throw new ProvisioningException(pe.code(), pe.getMessage(), pe);
             }

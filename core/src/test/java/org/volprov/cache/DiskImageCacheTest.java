@@ -48,8 +48,9 @@ class DiskImageCacheTest extends ImageCacheContract {
     void files_areNamedByDigestsOnly() throws IOException {
         ImageCache cache = open(10L * IMAGE);
         byte[] a = image(1000, 1);
-        // A key full of path tricks: none of it may reach the directory.
-        CacheKey key = new CacheKey(new org.volprov.ImageRef("images", "../../etc/passwd"), "x/../y", a.length,
+        // A key full of path tricks ('..' segments themselves are refused by ImageRef): none of it
+        // may reach the directory.
+        CacheKey key = new CacheKey(new org.volprov.ImageRef("images", "..\\..\\etc/..../passwd"), "x/../y", a.length,
                 java.util.Optional.empty());
         cache.admit(key, filler(a, new AtomicInteger()), Cancellation.none()).close();
         assertThat(names()).allMatch(n -> n.equals("lock") || n.matches("[0-9a-f]{64}(\\.meta|\\.alias)?"));

@@ -112,7 +112,21 @@ public final class S3TestServer implements AutoCloseable {
         }
     }
 
+    /**
+     * A server of its own (s3proxy in this JVM, whatever the resolution order gives otherwise) that
+     * ignores the conditions of a GET ({@code If-Match}, {@code If-None-Match},
+     * {@code If-(Un)Modified-Since}) and serves whatever version it holds: what an S3-compatible
+     * server without conditional reads, or a cache in front of one, does. The caller closes it.
+     */
+    public static S3TestServer startIgnoringConditions() {
+        return startEmbedded(true);
+    }
+
     private static S3TestServer startEmbedded() {
+        return startEmbedded(false);
+    }
+
+    private static S3TestServer startEmbedded(boolean ignoreConditions) {
         Path dir = null;
         try {
             dir = Files.createTempDirectory("volprov-s3proxy-");
@@ -123,7 +137,7 @@ public final class S3TestServer implements AutoCloseable {
                     .overrides(props)
                     .buildView(BlobStoreContext.class);
             AtomicLong reads = new AtomicLong();
-            BlobStore counting = new CountingBlobStore(ctx.getBlobStore(), reads);
+            BlobStore counting = new CountingBlobStore(ctx.getBlobStore(), reads, ignoreConditions);
             S3Proxy proxy = S3Proxy.builder()
                     .blobStore(counting)
                     .endpoint(URI.create("http://127.0.0.1:0"))
@@ -138,7 +152,8 @@ public final class S3TestServer implements AutoCloseable {
                 Thread.onSpinWait();
             }
             URI endpoint = URI.create("http://127.0.0.1:" + proxy.getPort());
-            announce("embedded s3proxy (filesystem store in " + dir + ")", endpoint.toString());
+            announce("embedded s3proxy (filesystem store in " + dir + ")"
+                    + (ignoreConditions ? ", ignoring the conditions of reads" : ""), endpoint.toString());
             AutoCloseable owned = () -> {
                 try {
                     proxy.stop();
@@ -257,13 +272,15 @@ public final class S3TestServer implements AutoCloseable {
         }
     }
 
-    /** Counts object reads on their way to the filesystem store. */
+    /** Counts object reads on their way to the filesystem store; drops their conditions when told to. */
     private static final class CountingBlobStore extends ForwardingBlobStore {
         private final AtomicLong reads;
+        private final boolean ignoreConditions;
 
-        CountingBlobStore(BlobStore delegate, AtomicLong reads) {
+        CountingBlobStore(BlobStore delegate, AtomicLong reads, boolean ignoreConditions) {
             super(delegate);
             this.reads = reads;
+            this.ignoreConditions = ignoreConditions;
         }
 
         @Override
@@ -275,13 +292,31 @@ public final class S3TestServer implements AutoCloseable {
         @Override
         public Blob getBlob(String container, String name, GetOptions options) {
             reads.incrementAndGet();
-            return super.getBlob(container, name, options);
+            return super.getBlob(container, name, ignoreConditions ? rangesOnly(options) : options);
         }
 
         @Override
         public BlobMetadata blobMetadata(String container, String name) {
             reads.incrementAndGet();
             return super.blobMetadata(container, name);
+        }
+
+        /** The same ranges, no conditions. jclouds keeps ranges as "a-b", "a-" and "-n". */
+        private static GetOptions rangesOnly(GetOptions options) {
+            GetOptions copy = new GetOptions();
+            for (String r : options.getRanges()) {
+                int dash = r.indexOf('-');
+                String from = r.substring(0, dash);
+                String to = r.substring(dash + 1);
+                if (from.isEmpty()) {
+                    copy.tail(Long.parseLong(to));
+                } else if (to.isEmpty()) {
+                    copy.startAt(Long.parseLong(from));
+                } else {
+                    copy.range(Long.parseLong(from), Long.parseLong(to));
+                }
+            }
+            return copy;
         }
     }
 }
