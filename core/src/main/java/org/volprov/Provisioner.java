@@ -30,6 +30,7 @@ import org.slf4j.LoggerFactory;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.Qcow2Converter;
+import org.volprov.embedded.QemuImgConverter;
 import org.volprov.internal.OncePerKey;
 import org.volprov.internal.Retrier;
 
@@ -96,6 +97,8 @@ public final class Provisioner implements AutoCloseable {
         });
         long tick = settings.watchdogInterval.toMillis();
         watchdog.scheduleWithFixedDelay(this::checkDeadlines, tick, tick, TimeUnit.MILLISECONDS);
+        // Before recovery touches a volume: a dead engine's qemu-img would go on writing into it.
+        QemuImgConverter.endOrphans();
         recover();
         if (settings.queue != null) {
             // Its own thread: a slow or unreachable database must not delay the deadline checks.

@@ -51,9 +51,9 @@ import org.volprov.internal.Json;
  * <li>The size is compared with the volume before {@code check} runs, so an image too large for
  *     its volume is refused before its metadata is walked.
  * <li>A cancelled job kills its qemu-img, whether it inspects or converts.
- * <li>Each qemu-img carries the identity of this JVM in its environment, and building a converter
- *     kills the qemu-img processes that a JVM which is gone (killed with SIGKILL, say) left running;
- *     those of live JVMs (other engines of the host) are left alone.
+ * <li>Each qemu-img carries the identity of this JVM in its environment, and {@link #endOrphans()}
+ *     (called at every engine start) kills the qemu-img processes that a JVM which is gone (killed
+ *     with SIGKILL, say) left running; those of live JVMs (other engines of the host) are left alone.
  * </ul>
  *
  * <p>Thread-safe.
@@ -94,11 +94,22 @@ public final class QemuImgConverter implements ImageConverter {
             this.limitsText = "info and check: " + mib(b.inspectAddressSpace) + " address space, "
                     + b.inspectCpuTime.toSeconds() + " s CPU; convert: " + mib(b.convertAddressSpace) + " address space";
         }
-        QemuImgChildren.endOrphans();
     }
 
     public static Builder builder() {
         return new Builder();
+    }
+
+    /**
+     * Ends the {@code qemu-img} processes that an engine on this host started and left running when
+     * its JVM died (SIGKILL, OOM): they would go on writing into a volume that recovery is about to
+     * delete or rewrite. Those of live JVMs are left alone. Linux only (found through {@code /proc});
+     * elsewhere nothing is done. The engine calls it at every start, whatever its converter.
+     *
+     * @return how many it ended
+     */
+    public static int endOrphans() {
+        return QemuImgChildren.endOrphans();
     }
 
     /** Whether qemu-img runs under {@code prlimit}'s limits (false where {@code prlimit} is missing). */
