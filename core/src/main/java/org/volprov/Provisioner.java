@@ -92,7 +92,7 @@ public final class Provisioner implements AutoCloseable {
         this.listeners.addAll(b.listeners);
         long tick = settings.watchdogInterval.toMillis();
         this.leases = new LeaseKeeper(settings.jobStore, settings.engineId, settings.jobLease, settings.clock, tick);
-        EndJournal journal = settings.stateDirectory == null ? null : new EndJournal(settings.stateDirectory);
+        EndJournal journal = settings.journal;
         if (journal == null && !settings.ownsJobStore) {
             LOG.warn("engine {} has no state directory: an end the job store does not take is kept in memory only, and"
                     + " is lost if the process exits first; set stateDirectory", settings.engineId);
@@ -693,7 +693,8 @@ public final class Provisioner implements AutoCloseable {
         final Duration queuePoll;
         final String engineId;
         final Duration jobLease;
-        final Path stateDirectory;
+        /** Where ends the store did not take are kept; null when the engine has no state directory. */
+        final EndJournal journal;
 
         Settings(Builder b) {
             this.source = require(b.source, "source");
@@ -733,18 +734,16 @@ public final class Provisioner implements AutoCloseable {
             if (b.cache == null && b.cacheDirectory == null) {
                 throw new IllegalStateException("cache or cacheDirectory must be set");
             }
+            // An end kept for a store that dies with the process would be written nowhere.
+            Path cacheDir = b.cache instanceof DiskImageCache disk ? disk.directory()
+                    : b.cache == null ? b.cacheDirectory : null;
+            Path state = b.stateDirectory != null ? b.stateDirectory
+                    : !ownsJobStore && cacheDir != null ? cacheDir.resolve(DiskImageCache.STATE_DIRECTORY) : null;
+            this.journal = state == null ? null : new EndJournal(state);
             // Opened last, so that a missing option cannot leave an open cache behind.
             this.ownsCache = b.cache == null;
             this.cache = b.cache != null ? b.cache
                     : DiskImageCache.builder().directory(b.cacheDirectory).maxBytes(b.cacheMaxBytes).build();
-            // An end kept for a store that dies with the process would be written nowhere.
-            if (b.stateDirectory != null) {
-                this.stateDirectory = b.stateDirectory;
-            } else if (!ownsJobStore && cache instanceof DiskImageCache disk) {
-                this.stateDirectory = disk.directory().resolve(DiskImageCache.STATE_DIRECTORY);
-            } else {
-                this.stateDirectory = null;
-            }
         }
 
         private static String randomSuffix() {
@@ -905,7 +904,10 @@ public final class Provisioner implements AutoCloseable {
             return this;
         }
 
-        /** What to do at start with jobs an earlier process left unfinished; default FAIL. */
+        /**
+         * What to do with jobs of this host's engines whose lease ran out, found at start and then
+         * every third of the lease; default FAIL.
+         */
         public Builder recoveryMode(RecoveryMode mode) {
             this.recoveryMode = Objects.requireNonNull(mode, "recoveryMode");
             return this;

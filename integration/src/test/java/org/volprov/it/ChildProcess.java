@@ -13,7 +13,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-/** A JVM started on this one's class path, its output collected, killed with SIGKILL by the test. */
+/**
+ * A JVM started on this one's class path, its output collected, spoken to through its standard
+ * input, killed with SIGKILL by the test.
+ */
 final class ChildProcess implements AutoCloseable {
     private final Process process;
     private final StringBuffer output = new StringBuffer();
@@ -50,6 +53,20 @@ final class ChildProcess implements AutoCloseable {
             }
             wait(Math.max(1, Math.min(200, left / 1_000_000)));
         }
+    }
+
+    /** Writes {@code line} to the child's standard input. */
+    void send(String line) throws IOException {
+        process.getOutputStream().write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        process.getOutputStream().flush();
+    }
+
+    /** Waits up to {@code timeout} for the child to exit and returns its exit status. */
+    int awaitExit(Duration timeout) throws InterruptedException {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("the child did not exit within " + timeout + "; its output:\n" + output);
+        }
+        return process.exitValue();
     }
 
     /** SIGKILL: no finally block, no shutdown hook, nothing released. */
