@@ -26,7 +26,8 @@ import org.volprov.internal.ConfigChecks;
  * A {@link JobStore} in memory: the embedded default. Jobs are lost with the process. It keeps
  * finished jobs for a bounded time and number ({@link Builder#finishedJobRetention},
  * {@link Builder#maxFinishedJobs}), so that a long-lived host application does not grow without
- * bound; jobs that have not ended are always kept.
+ * bound; jobs that have not ended are always kept. Finished jobs are dropped as jobs are written:
+ * an idle store keeps what it holds until its next write.
  *
  * <p>It is also a {@link JobQueue} within one process, which lets an engine's queue mode run
  * without a database (tests, a single host feeding itself), and it keeps holders and leases as
