@@ -561,18 +561,23 @@ public final class Provisioner implements AutoCloseable {
 
     /**
      * Writes the ends the store did not take (at most once per {@link JobRun#STORE_RETRY_NANOS}),
-     * then, every third of the lease, recovers the jobs of engines whose lease ran out.
+     * then, every third of the lease, recovers the jobs of engines whose lease ran out. A recovery
+     * pass always writes the kept ends first, and runs only when they all went in: a job that ended
+     * here, or on a dead engine that kept its end in the shared state directory, is never
+     * recovered as unfinished.
      */
     private void keepStore() {
         try {
             long t = System.nanoTime();
-            boolean endsWritten = true;
-            if (t - endsRetryAtNanos >= 0) {
-                endsRetryAtNanos = t + JobRun.STORE_RETRY_NANOS;
-                endsWritten = ends.writeAll();
-            }
             Instant now = settings.clock.instant();
-            if (endsWritten && !closed.get() && !now.isBefore(recoveredAt.plus(settings.jobLease.dividedBy(3)))) {
+            boolean recoveryDue = !closed.get() && !now.isBefore(recoveredAt.plus(settings.jobLease.dividedBy(3)));
+            if (recoveryDue || t - endsRetryAtNanos >= 0) {
+                endsRetryAtNanos = t + JobRun.STORE_RETRY_NANOS;
+                if (!ends.writeAll()) {
+                    return; // the store is down; tried again at the next tick that is due
+                }
+            }
+            if (recoveryDue) {
                 recoveredAt = now;
                 recovery.pass();
                 if (recoveryFailing) {
