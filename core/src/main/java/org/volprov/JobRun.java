@@ -20,7 +20,12 @@ import org.volprov.internal.Retrier;
 import org.volprov.internal.qcow2.FormatProbe;
 import org.volprov.internal.qcow2.HeaderCheck;
 
-/** One job's run through the stages. Its snapshot changes only on the job's own thread. */
+/**
+ * One job's run through the stages. Its snapshot changes only on the job's own thread. Every write
+ * to the volume (creating it, writing it, rolling it back) first passes the job's {@link JobLease}:
+ * it waits while the lease is in doubt, and a lost lease stops the job without a rollback and
+ * without a terminal write, as the job and its volume are another engine's then.
+ */
 final class JobRun implements Runnable {
     private static final Logger LOG = LoggerFactory.getLogger(JobRun.class);
     private static final long PROGRESS_INTERVAL_NANOS = 1_000_000_000L;
@@ -29,16 +34,28 @@ final class JobRun implements Runnable {
     /** How often a job starts over when its object is replaced during the download, before it fails. */
     static final int MAX_IMAGE_RESTARTS = 3;
 
+    /** Where a job came from, which decides what becomes of it when the engine closes before it starts. */
+    enum Origin {
+        /** Submitted to this engine: cancelled. */
+        SUBMITTED,
+        /** Claimed from the fleet's queue: released back to it. */
+        CLAIMED,
+        /** Taken over from an engine whose lease ran out: left for the next engine to recover. */
+        RECOVERED
+    }
+
     private final Provisioner engine;
     private final Provisioner.Settings s;
     private final VolumeGuard.Lock volumeLock;
+    private final JobLease lease;
     private final Retrier retrier;
     private final Cancellation cancellation;
+    private final Origin origin;
     final CompletableFuture<Job> future = new CompletableFuture<>();
     volatile boolean started;
-    /** When the engine last renewed the queue's lease on this job; null for a job not claimed from a queue. */
-    volatile Instant leaseRenewedAt;
     private volatile Job job;
+    /** False once the job is known not to be this engine's to end in the store (its lease was lost or is unknown). */
+    private boolean recordEnd = true;
     private boolean wroteExistingVolume;
     private boolean reusedVolume;
     private long lastProgressNanos;
@@ -46,13 +63,17 @@ final class JobRun implements Runnable {
     private boolean storeFailing;
     private long storeRetryAtNanos;
 
-    JobRun(Provisioner engine, Job job, VolumeGuard.Lock volumeLock, Retrier retrier) {
+    JobRun(Provisioner engine, Job job, VolumeGuard.Lock volumeLock, JobLease lease, Retrier retrier, Origin origin) {
         this.engine = engine;
         this.s = engine.settings;
         this.job = job;
         this.volumeLock = volumeLock;
+        this.lease = lease;
         this.retrier = retrier;
+        this.origin = origin;
         this.cancellation = new Cancellation(s.clock, null);
+        // Stops the download, the converter and the write at once, before the volume sees another byte.
+        lease.onLost(() -> cancellation.cancel(ErrorCode.INTERRUPTED, lease.lostReason()));
         // A lock lost to another process stops the job at its next checkpoint, which comes before
         // every write; the watchdog's polling also stops what runs without checkpoints (qemu-img).
         cancellation.fence(ErrorCode.VOLUME_BUSY, () -> volumeLock.lost()
@@ -76,8 +97,12 @@ final class JobRun implements Runnable {
         return cancellation;
     }
 
-    boolean claimed() {
-        return leaseRenewedAt != null;
+    Origin origin() {
+        return origin;
+    }
+
+    JobLease lease() {
+        return lease;
     }
 
     /** Lets go of a job that never ran, without a write: its record stays as the store has it. */
@@ -106,7 +131,11 @@ final class JobRun implements Runnable {
             } catch (RuntimeException | Error e) {
                 fail(ErrorCode.BACKEND_FAILURE, "unexpected failure: " + e, e);
             }
-            saveTerminal();
+            if (recordEnd) {
+                saveTerminal();
+            } else {
+                engine.leases.drop(job.id());
+            }
             engine.publish(JobEvent.Kind.STATE, job);
         } finally {
             volumeLock.close();
@@ -252,6 +281,7 @@ final class JobRun implements Runnable {
             save(null);
             return v;
         }
+        lease.awaitHeld(cancellation);
         VolumeInfo v = s.backend.create(name, size);
         job = job.withVolume(v.path(), true, s.clock.instant());
         save(null); // recorded at once: after a crash, recovery must know this job made the volume
@@ -264,9 +294,11 @@ final class JobRun implements Runnable {
         boolean zeroed = volume.readsAsZeros();
         stage(Stage.WRITING, capacity);
         LongConsumer progress = done -> progress(Stage.WRITING, done, capacity);
-        try (VolumeWriter w = s.backend.openWriter(volume)) {
+        try (VolumeWriter w = new FencedWriter(s.backend.openWriter(volume), lease, cancellation)) {
             wroteExistingVolume = reusedVolume;
             if (img.format() == ImageFormat.QCOW2 && w.localPath().isPresent()) {
+                // qemu-img writes on its own: a lost lease kills it, but it cannot pause for a doubt.
+                lease.awaitHeld(cancellation);
                 s.converter.convertToRaw(image.path(), img, w.localPath().get(), zeroed, progress, cancellation);
                 w.skip(virtual);
             } else if (img.format() == ImageFormat.QCOW2) {
@@ -340,19 +372,35 @@ final class JobRun implements Runnable {
         ErrorCode finalCode = cancellation.code() != null ? cancellation.code() : code;
         StringBuilder m = new StringBuilder(finalCode == code ? message : cancelledMessage(finalCode));
         String name = job.request().volumeName();
+        if (lease.isLost()) {
+            lost();
+            return;
+        }
         boolean lockLost = volumeLock.lost().isPresent();
         if (lockLost && (job.createdVolume() || reusedVolume)) {
             // The process that took the lock owns the volume now, and may be writing it.
             m.append("; the volume ").append(name).append(" was left in place, not deleted: the process that holds")
                     .append(" its lock now owns it");
         } else if (job.createdVolume()) {
-            try {
-                s.backend.delete(name);
-                m.append("; the volume ").append(name).append(" this job created was deleted");
-            } catch (RuntimeException e) {
-                cause.addSuppressed(e);
-                m.append("; deleting the volume ").append(name).append(" this job created failed: ")
-                        .append(e.getMessage());
+            if (!lease.awaitResolved()) {
+                if (lease.isLost()) {
+                    lost();
+                    return;
+                }
+                // The store could not say whether the job is still this engine's: whoever holds it next
+                // (this engine or another) recovers it, and deletes the volume in FAIL mode.
+                recordEnd = false;
+                m.append("; the job store could not confirm that this engine still holds the job, so the volume ")
+                        .append(name).append(" it created was left in place and the job to recovery");
+            } else {
+                try {
+                    s.backend.delete(name);
+                    m.append("; the volume ").append(name).append(" this job created was deleted");
+                } catch (RuntimeException e) {
+                    cause.addSuppressed(e);
+                    m.append("; deleting the volume ").append(name).append(" this job created failed: ")
+                            .append(e.getMessage());
+                }
             }
         } else if (reusedVolume) {
             m.append("; the volume ").append(name).append(" existed before this job and was left in place")
@@ -366,6 +414,15 @@ final class JobRun implements Runnable {
             LOG.info("job {} ended {}: [{}] {}", job.id(), state, finalCode, m);
             LOG.debug("job {} failure detail", job.id(), cause);
         }
+    }
+
+    /** The job is another engine's now: this engine stops, touches nothing more and writes nothing. */
+    private void lost() {
+        recordEnd = false;
+        String m = "this engine stopped the job: " + lease.lostReason() + "; nothing was rolled back, as the engine"
+                + " that holds the job now owns its volume";
+        job = job.finished(JobState.FAILED, ErrorCode.INTERRUPTED, m, s.clock.instant());
+        LOG.warn("job {}: {}", job.id(), m);
     }
 
     private String cancelledMessage(ErrorCode code) {
@@ -385,29 +442,6 @@ final class JobRun implements Runnable {
         } finally {
             volumeLock.close();
             future.complete(job);
-        }
-    }
-
-    /** Ends a job an earlier process left unfinished, at start in {@code FAIL} recovery. */
-    static void failInterrupted(Provisioner engine, Job job) {
-        Provisioner.Settings s = engine.settings;
-        StringBuilder m = new StringBuilder("the process running this job stopped before the job ended");
-        if (job.createdVolume()) {
-            try {
-                s.backend.delete(job.request().volumeName());
-                m.append("; the volume it created was deleted");
-            } catch (RuntimeException e) {
-                m.append("; deleting the volume it created failed: ").append(e.getMessage());
-            }
-        } else if (job.volumePath() != null) {
-            m.append("; the volume existed before the job and was left in place: it may hold partial data");
-        }
-        Job failed = job.finished(JobState.FAILED, ErrorCode.INTERRUPTED, m.toString(), s.clock.instant());
-        try {
-            s.jobStore.update(failed);
-            engine.publish(JobEvent.Kind.STATE, failed);
-        } catch (RuntimeException e) {
-            LOG.warn("cannot record job {} as interrupted", job.id(), e);
         }
     }
 
@@ -435,14 +469,18 @@ final class JobRun implements Runnable {
      * Writes the snapshot to the store and tells the listeners ({@code kind} null: store only). A
      * failing store does not stop the job; the next write carries the latest state. While it fails,
      * progress is written at most once per {@link #STORE_RETRY_NANOS}: a store that is down may take
-     * seconds to say so, and the job must not crawl at that pace.
+     * seconds to say so, and the job must not crawl at that pace. A store that says another engine
+     * holds the job stops it.
      */
     private void save(JobEvent.Kind kind) {
         long now = System.nanoTime();
         boolean skip = storeFailing && kind == JobEvent.Kind.PROGRESS && now - storeRetryAtNanos < 0;
-        if (!skip) {
+        if (!skip && !lease.isLost()) {
             try {
-                s.jobStore.update(job);
+                if (!s.jobStore.update(job, s.engineId)) {
+                    lease.lost("the job store says engine " + s.engineId + " no longer holds job " + job.id()
+                            + ": another engine took it over, or it ended there");
+                }
                 if (storeFailing) {
                     storeFailing = false;
                     LOG.info("the job store accepts writes again");
@@ -461,25 +499,32 @@ final class JobRun implements Runnable {
     }
 
     /**
-     * Writes the terminal snapshot, retrying a few times while the store is down, then leaves it to
-     * the engine, which keeps trying while it runs. A store that holds an end for the job already
-     * (a refusal, not an outage) is not asked again.
+     * Writes the terminal snapshot, retrying a few times while the store is down. From its first
+     * failure the end is kept by the engine (on disk, with a state directory), which writes it
+     * later from its store thread if these tries fail too.
      */
     private void saveTerminal() {
+        boolean kept = false;
         for (int attempt = 1; ; attempt++) {
             try {
-                s.jobStore.update(job);
+                if (!s.jobStore.update(job, s.engineId)) {
+                    LOG.warn("the job store refused the end of job {} ({}): another engine holds the job, or it ended"
+                            + " already", job.id(), job.state());
+                }
+                if (kept) {
+                    engine.ends.recorded(job.id());
+                } else {
+                    engine.leases.drop(job.id());
+                }
                 return;
             } catch (RuntimeException e) {
-                if (engine.endedInStore(job.id())) {
-                    LOG.warn("the job store holds an end for job {} already; this one ({}) is not recorded: {}",
-                            job.id(), job.state(), e.getMessage());
-                    return;
+                if (!kept) {
+                    engine.ends.keep(job, lease);
+                    kept = true;
                 }
                 if (attempt >= STORE_ATTEMPTS) {
                     LOG.warn("cannot record the end of job {} ({}) yet; the engine tries again while it runs: {}",
                             job.id(), job.state(), e.getMessage());
-                    engine.recordLater(job);
                     return;
                 }
                 try {
@@ -489,6 +534,57 @@ final class JobRun implements Runnable {
                     return;
                 }
             }
+        }
+    }
+
+    /** The backend's writer, each write of which first passes the job's lease. */
+    private static final class FencedWriter implements VolumeWriter {
+        private final VolumeWriter w;
+        private final JobLease lease;
+        private final Cancellation cancellation;
+
+        FencedWriter(VolumeWriter w, JobLease lease, Cancellation cancellation) {
+            this.w = w;
+            this.lease = lease;
+            this.cancellation = cancellation;
+        }
+
+        @Override
+        public Optional<Path> localPath() {
+            return w.localPath();
+        }
+
+        @Override
+        public long position() {
+            return w.position();
+        }
+
+        @Override
+        public void write(ByteBuffer src) throws IOException {
+            lease.awaitHeld(cancellation);
+            w.write(src);
+        }
+
+        @Override
+        public void writeZeros(long length) throws IOException {
+            lease.awaitHeld(cancellation);
+            w.writeZeros(length);
+        }
+
+        @Override
+        public void skip(long length) throws IOException {
+            w.skip(length);
+        }
+
+        @Override
+        public void finish() throws IOException {
+            lease.awaitHeld(cancellation);
+            w.finish();
+        }
+
+        @Override
+        public void close() {
+            w.close();
         }
     }
 }

@@ -1,7 +1,5 @@
 package org.volprov.jdbc;
 
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -11,6 +9,7 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 import org.volprov.ProvisioningException;
 import org.volprov.internal.ConfigChecks;
+import org.volprov.internal.LocalHost;
 import org.volprov.internal.Redaction;
 
 /**
@@ -52,7 +51,7 @@ public final class JdbcJobStoreConfig {
         this.username = b.username;
         this.password = b.password;
         this.schema = b.schema;
-        this.host = b.host != null ? b.host : localHostName();
+        this.host = b.host != null ? b.host : LocalHost.name();
         this.clock = b.clock;
         this.maxPoolSize = b.maxPoolSize;
         this.connectionTimeout = b.connectionTimeout;
@@ -112,7 +111,10 @@ public final class JdbcJobStoreConfig {
         return Optional.ofNullable(schema);
     }
 
-    /** The host the store acts for: its jobs, its recovery, its updates. Default: this machine's name. */
+    /**
+     * The host the store acts for: the host its jobs belong to, whose abandoned jobs it recovers,
+     * and whose queue it claims from. Default: this machine's name.
+     */
     public String host() {
         return host;
     }
@@ -164,15 +166,6 @@ public final class JdbcJobStoreConfig {
                 + "]";
     }
 
-    private static String localHostName() {
-        try {
-            return InetAddress.getLocalHost().getHostName();
-        } catch (UnknownHostException e) {
-            String env = System.getenv("HOSTNAME");
-            return env == null || env.isBlank() ? "localhost" : env;
-        }
-    }
-
     /** Builds a {@link JdbcJobStoreConfig}. Not thread-safe. */
     public static final class Builder {
         private final Database database;
@@ -214,8 +207,9 @@ public final class JdbcJobStoreConfig {
         }
 
         /**
-         * The host this store acts for (default: this machine's name). It names one engine: two
-         * engines, even on one machine, need two ids.
+         * The host this store acts for (default: this machine's name): a host id, the same for every
+         * engine of that host, and the name the fleet queues jobs for. It does not name an engine:
+         * each engine has its own id ({@code Provisioner.Builder.engineId}), which holds its jobs.
          */
         public Builder host(String host) {
             if (host == null || host.isBlank() || !HOST.matcher(host).matches()) {

@@ -63,6 +63,7 @@ import org.volprov.internal.IoErrors;
  * &lt;dir&gt;/&lt;random&gt;.tmp     a download or small file being written; removed by {@link #scan}
  * &lt;dir&gt;/lock             held by the cache that owns the directory (held shared by each of several
  *                         processes when they share it, see DiskImageCache.Builder#sharedDirectory)
+ * &lt;dir&gt;/state/           the engine's own state, never swept (DiskImageCache#STATE_DIRECTORY)
  * </pre>
  *
  * <p>Crash safety: a data file only ever appears under its digest name through an atomic rename
@@ -177,7 +178,7 @@ public final class CacheFiles {
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path p : ds) {
                 String name = p.getFileName().toString();
-                if (name.equals(DiskImageCache.LOCK_FILE)) {
+                if (name.equals(DiskImageCache.LOCK_FILE) || name.equals(DiskImageCache.STATE_DIRECTORY)) {
                     continue;
                 }
                 if (PublishedChecksum.isDigest(name)) {

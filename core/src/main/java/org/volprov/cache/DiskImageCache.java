@@ -54,6 +54,11 @@ import org.volprov.internal.IoErrors;
 public final class DiskImageCache implements ImageCache {
     private static final Logger LOG = LoggerFactory.getLogger(DiskImageCache.class);
     static final String LOCK_FILE = "lock";
+    /**
+     * A directory in the cache directory that the cache never touches: the engine keeps its own
+     * state there ({@link org.volprov.Provisioner.Builder#stateDirectory}).
+     */
+    public static final String STATE_DIRECTORY = "state";
     private static final long WAIT_POLL_MILLIS = 20;
     private static final long LOCK_POLL_MAX_MILLIS = 250;
 

@@ -52,7 +52,8 @@ import org.volprov.internal.Json;
  *     its volume is refused before its metadata is walked.
  * <li>A cancelled job kills its qemu-img, whether it inspects or converts.
  * <li>Each qemu-img carries the identity of this JVM in its environment, and {@link #endOrphans()}
- *     (called at every engine start) kills the qemu-img processes that a JVM which is gone (killed
+ *     (which the engine calls at start and before it recovers
+ *     another engine's jobs) kills the qemu-img processes that a JVM which is gone (killed
  *     with SIGKILL, say) left running; those of live JVMs (other engines of the host) are left alone.
  * </ul>
  *
@@ -104,7 +105,8 @@ public final class QemuImgConverter implements ImageConverter {
      * Ends the {@code qemu-img} processes that an engine on this host started and left running when
      * its JVM died (SIGKILL, OOM): they would go on writing into a volume that recovery is about to
      * delete or rewrite. Those of live JVMs are left alone. Linux only (found through {@code /proc});
-     * elsewhere nothing is done. The engine calls it at every start, whatever its converter.
+     * elsewhere nothing is done. The engine calls it at start and before it takes over another
+     * engine's jobs, whatever its converter.
      *
      * @return how many it ended
      */

@@ -41,11 +41,17 @@ class ServiceRestartIT {
     @RegisterExtension
     static final LibvirtTestPool POOL = new LibvirtTestPool();
     private static final String HOST = "it-restart-host";
+    /**
+     * The killed process's lease, and the next one's: the next process recovers a killed one's job
+     * once its lease has run out, and looks every third of its own lease.
+     */
+    private static final Duration LEASE = Duration.ofSeconds(3);
 
     @TempDir
     Path work;
 
-    // ---- (a) the provisioner's process killed with SIGKILL mid-job ----
+    // ---- (a) the provisioner's process killed with SIGKILL mid-job; the next one recovers its job
+    // once the dead one's lease has run out ----
 
     @Test
     void processKilledMidDownload_newProcessResumesTheJob_andTheCacheHoldsNoPartialEntry() throws Exception {
@@ -56,9 +62,9 @@ class ServiceRestartIT {
 
         try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
              Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
-                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME)).build()) {
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME).jobLease(LEASE)).build()) {
             assertThat(Leftovers.partialDownloads(k.cacheDir)).as("swept when the cache opened").isEmpty();
-            Job job = stack.await(k.jobId);
+            Job job = stack.awaitEnd(k.jobId);
             assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
             assertThat(job.attempts()).isEqualTo(2);
             Volumes.assertHolds(POOL, k.volume, image);
@@ -78,8 +84,8 @@ class ServiceRestartIT {
 
         try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
              Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
-                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.FAIL)).build()) {
-            Job job = stack.store.find(k.jobId).orElseThrow();
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.FAIL).jobLease(LEASE)).build()) {
+            Job job = stack.awaitEnd(k.jobId);
             assertThat(job.state()).isEqualTo(JobState.FAILED);
             assertThat(job.errorCode()).isEqualTo(ErrorCode.INTERRUPTED);
             assertThat(job.errorMessage()).contains("deleted");
@@ -99,8 +105,8 @@ class ServiceRestartIT {
         Killed k = killChild(image, "killed-writing-resume", Stage.WRITING, JobEvent.Kind.STAGE);
         try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
              Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
-                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME)).build()) {
-            Job job = stack.await(k.jobId);
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME).jobLease(LEASE)).build()) {
+            Job job = stack.awaitEnd(k.jobId);
             assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
             assertThat(job.cacheHit()).as("the image the dead process verified is reused").isTrue();
             assertThat(job.createdVolume()).as("still the job's own volume").isTrue();
@@ -125,7 +131,8 @@ class ServiceRestartIT {
                 List.of("endpoint=" + s3.endpoint(), "accessKey=" + s3.accessKey(), "secretKey=" + s3.secretKey(),
                         "region=" + s3.region(), "cacheDir=" + cacheDir, "libvirtUri=" + LibvirtTestPool.URI,
                         "pool=" + POOL.pool(), "schema=" + schema, "host=" + HOST, "imageUri=" + uri,
-                        "volume=" + volume, "size=" + image.virtualSize(), "pauseAt=" + stage, "pauseOn=" + on))) {
+                        "volume=" + volume, "size=" + image.virtualSize(), "pauseAt=" + stage, "pauseOn=" + on,
+                        "lease=" + LEASE))) {
             String jobId = child.awaitLine("PAUSED ", Duration.ofMinutes(2)).strip();
             try (JdbcJobStore observer = JobStores.postgres(schema, "observer")) {
                 Job seen = observer.find(jobId).orElseThrow();

@@ -7,7 +7,11 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.volprov.ImageFormat;
 import org.volprov.ImageSource;
@@ -50,6 +54,7 @@ final class Stack implements AutoCloseable {
     final RedisCoordination coordination;
     final Provisioner engine;
     final List<JobEvent> events = new CopyOnWriteArrayList<>();
+    private final Map<String, CompletableFuture<Job>> ends = new ConcurrentHashMap<>();
     private final LibvirtTestPool pool;
     private final Deque<AutoCloseable> owned = new ArrayDeque<>();
 
@@ -100,7 +105,7 @@ final class Stack implements AutoCloseable {
                     .jobStore(store)
                     .workDirectory(Files.createDirectories(b.work.resolve("convert")))
                     .jobTimeout(Services.jobWait())
-                    .listener(events::add);
+                    .listener(this::record);
             if (coordination != null) {
                 pb.volumeGuard(coordination.volumeGuard());
             }
@@ -134,6 +139,23 @@ final class Stack implements AutoCloseable {
 
     Job await(String id) {
         return engine.await(id, Services.jobWait());
+    }
+
+    private void record(JobEvent e) {
+        events.add(e);
+        if (e.kind() == JobEvent.Kind.STATE && e.job().state().terminal()) {
+            ends.computeIfAbsent(e.job().id(), id -> new CompletableFuture<>()).complete(e.job());
+        }
+    }
+
+    /**
+     * Waits for job {@code id} to end on this stack's engine, or to be found ended in the store: also
+     * for a job the engine has not taken yet (another engine's, recovered once its lease runs out).
+     */
+    Job awaitEnd(String id) throws Exception {
+        CompletableFuture<Job> end = ends.computeIfAbsent(id, k -> new CompletableFuture<>());
+        store.find(id).filter(j -> j.state().terminal()).ifPresent(end::complete);
+        return end.get(Services.jobWait().toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** The stages job {@code id} went through, in order, from its STAGE events. */
