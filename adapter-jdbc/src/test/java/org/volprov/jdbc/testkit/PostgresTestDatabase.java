@@ -12,7 +12,7 @@ import java.util.Properties;
 import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.Assumptions;
 import org.testcontainers.DockerClientFactory;
-import org.testcontainers.containers.PostgreSQLContainer;
+import org.testcontainers.postgresql.PostgreSQLContainer;
 import org.testcontainers.utility.DockerImageName;
 import org.volprov.jdbc.JdbcJobStoreConfig;
 
@@ -72,7 +72,7 @@ public final class PostgresTestDatabase {
             return fromDsn(dsn.strip());
         }
         if (dockerAvailable()) {
-            PostgreSQLContainer<?> pg = new PostgreSQLContainer<>(DockerImageName.parse(POSTGRES_IMAGE));
+            PostgreSQLContainer pg = new PostgreSQLContainer(DockerImageName.parse(POSTGRES_IMAGE));
             pg.start();
             Runtime.getRuntime().addShutdownHook(new Thread(pg::stop, "postgres-test-container-stop"));
             return new PostgresTestDatabase("testcontainers " + POSTGRES_IMAGE, pg.getJdbcUrl(), pg.getUsername(),
