@@ -15,6 +15,7 @@ import org.testcontainers.DockerClientFactory;
 import org.testcontainers.postgresql.PostgreSQLContainer;
 import org.testcontainers.utility.DockerImageName;
 import org.volprov.jdbc.JdbcJobStoreConfig;
+import org.volprov.testing.DockerEngine;
 
 /**
  * A real PostgreSQL server for tests, resolved once per JVM in this order and announced on stdout:
@@ -104,11 +105,7 @@ public final class PostgresTestDatabase {
     }
 
     private static boolean dockerAvailable() {
-        try {
-            return DockerClientFactory.instance().isDockerAvailable();
-        } catch (RuntimeException | LinkageError e) {
-            return false;
-        }
+        return DockerEngine.available(() -> DockerClientFactory.instance().isDockerAvailable());
     }
 
     private void check() throws SQLException {

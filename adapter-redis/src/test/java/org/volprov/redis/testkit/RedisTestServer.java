@@ -9,6 +9,7 @@ import org.testcontainers.DockerClientFactory;
 import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.utility.DockerImageName;
 import org.volprov.redis.RedisConfig;
+import org.volprov.testing.DockerEngine;
 import redis.clients.jedis.RedisClient;
 import redis.clients.jedis.exceptions.JedisException;
 import redis.clients.jedis.params.ScanParams;
@@ -81,11 +82,7 @@ public final class RedisTestServer implements AutoCloseable {
     }
 
     private static boolean dockerAvailable() {
-        try {
-            return DockerClientFactory.instance().isDockerAvailable();
-        } catch (RuntimeException | LinkageError e) {
-            return false;
-        }
+        return DockerEngine.available(() -> DockerClientFactory.instance().isDockerAvailable());
     }
 
     private static void announce(String kind, String endpoint) {

@@ -21,6 +21,7 @@ import org.jclouds.blobstore.options.GetOptions;
 import org.jclouds.blobstore.util.ForwardingBlobStore;
 import org.testcontainers.DockerClientFactory;
 import org.testcontainers.containers.MinIOContainer;
+import org.volprov.testing.DockerEngine;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
@@ -109,11 +110,7 @@ public final class S3TestServer implements AutoCloseable {
     }
 
     private static boolean dockerAvailable() {
-        try {
-            return DockerClientFactory.instance().isDockerAvailable();
-        } catch (RuntimeException | LinkageError e) {
-            return false;
-        }
+        return DockerEngine.available(() -> DockerClientFactory.instance().isDockerAvailable());
     }
 
     private static S3TestServer startEmbedded() {
