@@ -2,6 +2,7 @@ package org.volprov.minio;
 
 import io.minio.errors.ErrorResponseException;
 import io.minio.errors.InvalidResponseException;
+import io.minio.errors.MinioException;
 import io.minio.errors.ServerException;
 import java.io.IOException;
 import java.util.regex.Matcher;
@@ -24,6 +25,12 @@ final class MinioErrors {
     static ProvisioningException translate(String action, Object target, Exception e) {
         if (e instanceof ProvisioningException p) {
             return p;
+        }
+        if ((e.getClass() == MinioException.class || e.getClass() == RuntimeException.class)
+                && e.getCause() instanceof Exception wrapped) {
+            // MinIO 9 wraps what is not a server's answer (I/O, TLS, credentials) in a plain
+            // MinioException or RuntimeException: classify what it wraps.
+            return translate(action, target, wrapped);
         }
         if (e instanceof ErrorResponseException r) {
             String code = r.errorResponse() == null ? null : r.errorResponse().code();

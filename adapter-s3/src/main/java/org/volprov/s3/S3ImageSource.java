@@ -18,12 +18,14 @@ import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.ResponseInputStream;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.client.config.ClientOverrideConfiguration;
-import software.amazon.awssdk.core.retry.RetryPolicy;
 import software.amazon.awssdk.http.SdkHttpClient;
 import software.amazon.awssdk.http.SdkHttpConfigurationOption;
-import software.amazon.awssdk.http.apache.ApacheHttpClient;
+import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3ClientBuilder;
@@ -185,7 +187,7 @@ public final class S3ImageSource implements ImageSource {
     }
 
     private static SdkHttpClient buildHttpClient(S3SourceConfig config) {
-        ApacheHttpClient.Builder http = ApacheHttpClient.builder()
+        Apache5HttpClient.Builder http = Apache5HttpClient.builder()
                 .connectionTimeout(config.connectTimeout())
                 .socketTimeout(config.readTimeout())
                 .maxConnections(config.maxConnections());
@@ -208,19 +210,20 @@ public final class S3ImageSource implements ImageSource {
         AwsCredentialsProvider credentials = config.hasStaticCredentials()
                 ? StaticCredentialsProvider.create(AwsBasicCredentials.create(
                         config.accessKey().orElseThrow(), config.secretKey().orElseThrow()))
-                : DefaultCredentialsProvider.create();
+                : DefaultCredentialsProvider.builder().build();
         S3ClientBuilder builder = S3Client.builder()
                 .httpClient(httpClient)
                 .region(Region.of(config.region()))
                 .credentialsProvider(credentials)
+                // The engine verifies SHA-256 end to end; the SDK's own checksums ask for headers
+                // that some S3-compatible servers refuse, and never cover ranges.
+                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
                 .serviceConfiguration(S3Configuration.builder()
                         .pathStyleAccessEnabled(config.pathStyle())
-                        // The engine verifies SHA-256 end to end; the SDK's MD5 check asks for an
-                        // x-amz-te header that some S3-compatible servers refuse, and never covers ranges.
-                        .checksumValidationEnabled(false)
                         .build())
                 .overrideConfiguration(ClientOverrideConfiguration.builder()
-                        .retryPolicy(RetryPolicy.none())
+                        .retryStrategy(AwsRetryStrategy.doNotRetry())
                         .build());
         config.endpoint().ifPresent(builder::endpointOverride);
         return builder.build();

@@ -441,7 +441,9 @@ public abstract class ImageSourceServerScenarios {
 
     @Test
     public void open_closedEarly_doesNotReadTheRestOfTheRange() throws Exception {
-        int size = 8 * 1024 * 1024;
+        // Large enough that what loopback socket buffers take in whatever the client does (up to
+        // net.core.wmem_max, 4 MiB, plus a little) stays far below the range, which a drain reads whole.
+        int size = 32 * 1024 * 1024;
         server.put(bucket, "early/close.raw", random(size, 13));
         try (FaultProxy proxy = FaultProxy.start(server.endpoint());
              ImageSource viaProxy = newSource(proxy.endpoint(), server.accessKey(), server.secretKey(),
@@ -451,7 +453,7 @@ public abstract class ImageSourceServerScenarios {
             }
             // Let any drain that would happen run, then check the proxy forwarded far less than the range.
             assertThat(viaProxy.stat(ref("early/close.raw")).size()).isEqualTo(size);
-            assertThat(proxy.bytesToClient()).isLessThan(size / 2);
+            assertThat(proxy.bytesToClient()).isLessThan(size / 4);
         }
     }
 
