@@ -12,6 +12,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import org.volprov.ImageFormat;
 import org.volprov.ImageSource;
@@ -150,12 +151,24 @@ final class Stack implements AutoCloseable {
 
     /**
      * Waits for job {@code id} to end on this stack's engine, or to be found ended in the store: also
-     * for a job the engine has not taken yet (another engine's, recovered once its lease runs out).
+     * for a job the engine has not taken yet (another engine's, recovered once its lease runs out, by
+     * this engine or by another one of the host).
      */
     Job awaitEnd(String id) throws Exception {
         CompletableFuture<Job> end = ends.computeIfAbsent(id, k -> new CompletableFuture<>());
-        store.find(id).filter(j -> j.state().terminal()).ifPresent(end::complete);
-        return end.get(Services.jobWait().toMillis(), TimeUnit.MILLISECONDS);
+        long deadline = System.nanoTime() + Services.jobWait().toNanos();
+        while (true) {
+            // Another engine of the host may be the one that ends it: the store says so, not an event.
+            store.find(id).filter(j -> j.state().terminal()).ifPresent(end::complete);
+            try {
+                return end.get(Math.min(250, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)),
+                        TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                if (System.nanoTime() - deadline >= 0) {
+                    throw e;
+                }
+            }
+        }
     }
 
     /** The stages job {@code id} went through, in order, from its STAGE events. */

@@ -81,8 +81,9 @@ class TwoEnginesOneStoreIT {
                 assertWriterUntouched(store, jobA, volumeA);
             }
 
-            // B again: it recovers C's job once C's lease has run out. A's job is older than C's, so
-            // the pass that found C's would have found A's too, had A stopped renewing its lease.
+            // B again: C's job is recovered once C's lease has run out, by B or by A (both are engines of
+            // the host). A's job is older than C's, so the pass that found C's would have found A's
+            // too, had A stopped renewing its lease.
             try (Stack b = stack(store, "b2")) {
                 Job recovered = b.awaitEnd(jobC);
                 assertThat(recovered.state()).isEqualTo(JobState.FAILED);
