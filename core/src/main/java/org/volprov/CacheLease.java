@@ -20,6 +20,15 @@ public interface CacheLease extends AutoCloseable {
     /** True when this caller did not download the image (it was cached, or another caller fetched it). */
     boolean hit();
 
+    /**
+     * Marks the entry unusable: its bytes matched their checksum, but the image cannot be
+     * provisioned (a corrupt table found after admission). It leaves the cache as soon as no lease
+     * holds it, so it holds no budget; this lease still needs closing. Idempotent. A cache that
+     * cannot drop an entry early keeps it until it is evicted (the default).
+     */
+    default void discard() {
+    }
+
     @Override
     void close();
 }

@@ -11,6 +11,7 @@ package org.volprov;
  * @param entries entries held now
  * @param bytesInUse bytes held now
  * @param bytesDownloaded bytes written by fillers
+ * @param lostEntries entries dropped because their file was found gone (the image is fetched again)
  */
 public record CacheStats(
         long hits,
@@ -20,5 +21,6 @@ public record CacheStats(
         long checksumFailures,
         long entries,
         long bytesInUse,
-        long bytesDownloaded) {
+        long bytesDownloaded,
+        long lostEntries) {
 }

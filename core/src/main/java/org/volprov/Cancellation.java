@@ -5,14 +5,17 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * A job's cancellation signal and deadline. Long operations call {@link #checkpoint()} between
- * chunks of work, and register an action with {@link #onCancel(Runnable)} to stop what a
- * checkpoint cannot reach (a child process, a blocked read). Thread-safe.
+ * chunks of work (and before each write), and register an action with {@link #onCancel(Runnable)}
+ * to stop what a checkpoint cannot reach (a child process, a blocked read). The engine also fences
+ * a job with its volume lock: a lock lost to another process cancels the signal. Thread-safe.
  */
 public final class Cancellation {
     private static final Logger LOG = LoggerFactory.getLogger(Cancellation.class);
@@ -21,6 +24,11 @@ public final class Cancellation {
     private volatile Instant deadline;
     private final AtomicReference<ProvisioningException> reason = new AtomicReference<>();
     private final List<Runnable> actions = new ArrayList<>();
+    private final List<Fence> fences = new CopyOnWriteArrayList<>();
+
+    /** A condition that cancels the signal once it holds; see {@link #fence}. */
+    private record Fence(ErrorCode code, Supplier<String> reason) {
+    }
 
     /**
      * @param clock the clock the deadline is read against
@@ -34,6 +42,16 @@ public final class Cancellation {
     /** Sets the deadline, once the job starts running: the timeout counts from then. */
     void deadline(Instant when) {
         this.deadline = when;
+    }
+
+    /**
+     * Makes {@code reason} part of this signal: every checkpoint and {@link #isCancelled()} asks it,
+     * and a non-null answer cancels with {@code code} and that message. Checkpoints come before each
+     * write, so work guarded by something that can be lost (a volume lock) stops before it writes
+     * on. {@code reason} must be cheap and must not block.
+     */
+    void fence(ErrorCode code, Supplier<String> reason) {
+        fences.add(new Fence(Objects.requireNonNull(code, "code"), Objects.requireNonNull(reason, "reason")));
     }
 
     /** A signal that is never cancelled by time, only by {@link #cancel}. */
@@ -59,15 +77,15 @@ public final class Cancellation {
         return true;
     }
 
-    /** Whether the job was cancelled or its deadline has passed. */
+    /** Whether the job was cancelled, its deadline has passed or a fence no longer holds. */
     public boolean isCancelled() {
-        expireIfDue();
+        cancelIfDue();
         return reason.get() != null;
     }
 
-    /** Throws the cancellation's exception when cancelled or past the deadline. */
+    /** Throws the cancellation's exception when cancelled, past the deadline or fenced off. */
     public void checkpoint() {
-        expireIfDue();
+        cancelIfDue();
         ProvisioningException r = reason.get();
         if (r != null) {
             throw new ProvisioningException(r.code(), r.getMessage());
@@ -78,6 +96,12 @@ public final class Cancellation {
     public ErrorCode code() {
         ProvisioningException r = reason.get();
         return r == null ? null : r.code();
+    }
+
+    /** The message the job was cancelled with, or null. */
+    public String message() {
+        ProvisioningException r = reason.get();
+        return r == null ? null : r.getMessage();
     }
 
     /**
@@ -98,10 +122,21 @@ public final class Cancellation {
         };
     }
 
-    private void expireIfDue() {
+    private void cancelIfDue() {
+        if (reason.get() != null) {
+            return;
+        }
         Instant d = deadline;
-        if (d != null && reason.get() == null && clock.instant().isAfter(d)) {
+        if (d != null && clock.instant().isAfter(d)) {
             cancel(ErrorCode.TIMED_OUT, "the job ran past its deadline " + d);
+            return;
+        }
+        for (Fence f : fences) {
+            String why = f.reason().get();
+            if (why != null) {
+                cancel(f.code(), why);
+                return;
+            }
         }
     }
 

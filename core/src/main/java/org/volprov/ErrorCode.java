@@ -13,8 +13,28 @@ public enum ErrorCode {
     ACCESS_DENIED(false),
     /** The downloaded bytes do not hash to the published SHA-256. */
     CHECKSUM_MISMATCH(false),
+    /**
+     * The engine requires a published checksum ({@code Provisioner.Builder.requirePublishedChecksum})
+     * and the image has none it can read: the {@code <key>.sha256} sibling is absent, refused by the
+     * source's policy, or holds no digest. Not retried.
+     */
+    CHECKSUM_MISSING(false),
     /** The source could not be reached or answered with a server error; retried before it is reported. */
     SOURCE_UNAVAILABLE(true),
+    /**
+     * The source refused the request for good, or answered in a way that cannot be used safely:
+     * HTTP 400, 405, 411, 413, 414, 431, 501, an archived object ({@code InvalidObjectState}), a
+     * server that ignores ranged reads, an object whose size or ETag the server does not state.
+     * Asking again gets the same answer, so it is not retried.
+     */
+    SOURCE_REFUSED(false),
+    /**
+     * The object changed while it was read: a read conditional on the ETag that {@code stat}
+     * returned was refused (HTTP 412) or answered with another ETag. Sources throw it; it is never
+     * retried as such. The engine drops what it downloaded and starts over from a fresh
+     * {@code stat} a few times; a job fails with this code when the object kept changing.
+     */
+    IMAGE_CHANGED(false),
     /** The cache or the storage pool has no room for the image or the volume. */
     INSUFFICIENT_SPACE(false),
     /** A volume with that name exists and its size does not fit the request. */

@@ -18,7 +18,9 @@ public interface ImageCache extends AutoCloseable {
     /**
      * A lease on the entry for {@code key}, running {@code filler} to download it when it is not
      * cached. Concurrent calls for one image run one filler; the others wait and share its result.
-     * When the filler's caller was cancelled, a waiter runs its own filler instead of sharing that.
+     * When the filler's caller was cancelled, or its filler found the object changed
+     * ({@code IMAGE_CHANGED}), a waiter runs its own filler instead of sharing that failure. A failed
+     * filler leaves nothing behind: its partial file is deleted and no entry or alias is made.
      *
      * @param cancellation the caller's signal; a waiting caller stops waiting when it is cancelled
      * @throws ProvisioningException {@code CHECKSUM_MISMATCH} when the bytes do not match the

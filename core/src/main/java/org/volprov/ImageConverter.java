@@ -18,6 +18,23 @@ public interface ImageConverter {
     ImageInfo inspect(Path image, ImageFormat format);
 
     /**
+     * Inspects {@code image} for a volume of {@code volumeSizeBytes}, as the engine does before it
+     * makes the volume: like {@link #inspect(Path, ImageFormat)}, and an image whose virtual size
+     * exceeds the volume is refused before any costly check of its content. Stops promptly when
+     * {@code cancellation} is cancelled.
+     *
+     * <p>The default inspects, then compares the sizes. A converter whose inspection runs costly
+     * checks (qemu-img's {@code check}) overrides it to compare first.
+     *
+     * @throws ProvisioningException {@code VOLUME_TOO_SMALL}, those of
+     *     {@link #inspect(Path, ImageFormat)}, or the cancellation's code
+     */
+    default ImageInfo inspect(Path image, ImageFormat format, long volumeSizeBytes, Cancellation cancellation) {
+        cancellation.checkpoint();
+        return inspect(image, format).requireFits(volumeSizeBytes);
+    }
+
+    /**
      * Writes the raw content of {@code image} onto the existing {@code target} (never creating it).
      * When {@code targetIsZero}, zero regions of the image may be skipped.
      *

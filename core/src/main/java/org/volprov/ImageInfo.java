@@ -16,4 +16,18 @@ public record ImageInfo(ImageFormat format, long virtualSize, long fileSize) {
             throw new IllegalArgumentException("sizes must not be negative");
         }
     }
+
+    /**
+     * This, when the image fits a volume of {@code volumeSizeBytes}.
+     *
+     * @throws ProvisioningException {@code VOLUME_TOO_SMALL} when its virtual size is larger
+     */
+    public ImageInfo requireFits(long volumeSizeBytes) {
+        if (virtualSize > volumeSizeBytes) {
+            throw new ProvisioningException(ErrorCode.VOLUME_TOO_SMALL, "the image's virtual size is " + virtualSize
+                    + " bytes but the volume is " + volumeSizeBytes + " bytes; ask for a volume of at least "
+                    + virtualSize + " bytes");
+        }
+        return this;
+    }
 }

@@ -13,7 +13,10 @@ import java.util.regex.Pattern;
  * the configured source endpoint, so a request can never make the library fetch from another host.
  *
  * @param bucket the bucket name (S3 naming rules)
- * @param key the object key: 1 to 1024 characters, no control characters
+ * @param key the object key: 1 to 1024 characters, no control characters, no empty, {@code .} or
+ *     {@code ..} path segments (so no leading or trailing {@code /} and no {@code //}): such a key
+ *     names different objects on different stores (S3 keeps it verbatim, a file system or a proxy
+ *     normalises it), so it is refused rather than guessed at
  */
 public record ImageRef(String bucket, String key) {
     private static final Pattern BUCKET = Pattern.compile("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]");
@@ -147,6 +150,15 @@ public record ImageRef(String bucket, String key) {
         for (int i = 0; i < key.length(); i++) {
             if (Character.isISOControl(key.charAt(i))) {
                 throw ProvisioningException.invalid("imageUri", "object key must not contain control characters");
+            }
+        }
+        for (String segment : key.split("/", -1)) {
+            if (segment.isEmpty()) {
+                throw ProvisioningException.invalid("imageUri",
+                        "object key must not start or end with '/' or contain '//'");
+            }
+            if (segment.equals(".") || segment.equals("..")) {
+                throw ProvisioningException.invalid("imageUri", "object key must not have '.' or '..' path segments");
             }
         }
     }

@@ -17,24 +17,45 @@ import org.slf4j.MDC;
 import org.volprov.internal.Download;
 import org.volprov.internal.IoFailure;
 import org.volprov.internal.Retrier;
+import org.volprov.internal.qcow2.FormatProbe;
+import org.volprov.internal.qcow2.HeaderCheck;
 
-/** One job's run through the stages. Its snapshot changes only on the job's own thread. */
+/**
+ * One job's run through the stages. Its snapshot changes only on the job's own thread. Every write
+ * to the volume (creating it, writing it, rolling it back) first passes the job's {@link JobLease}:
+ * it waits while the lease is in doubt, and a lost lease stops the job without a rollback and
+ * without a terminal write, as the job and its volume are another engine's then.
+ */
 final class JobRun implements Runnable {
     private static final Logger LOG = LoggerFactory.getLogger(JobRun.class);
     private static final long PROGRESS_INTERVAL_NANOS = 1_000_000_000L;
     private static final int STORE_ATTEMPTS = 3;
     static final long STORE_RETRY_NANOS = 5_000_000_000L;
+    /** How often a job starts over when its object is replaced during the download, before it fails. */
+    static final int MAX_IMAGE_RESTARTS = 3;
+
+    /** Where a job came from, which decides what becomes of it when the engine closes before it starts. */
+    enum Origin {
+        /** Submitted to this engine: cancelled. */
+        SUBMITTED,
+        /** Claimed from the fleet's queue: released back to it. */
+        CLAIMED,
+        /** Taken over from an engine whose lease ran out: left for the next engine to recover. */
+        RECOVERED
+    }
 
     private final Provisioner engine;
     private final Provisioner.Settings s;
     private final VolumeGuard.Lock volumeLock;
+    private final JobLease lease;
     private final Retrier retrier;
     private final Cancellation cancellation;
+    private final Origin origin;
     final CompletableFuture<Job> future = new CompletableFuture<>();
     volatile boolean started;
-    /** When the engine last renewed the queue's lease on this job; null for a job not claimed from a queue. */
-    volatile Instant leaseRenewedAt;
     private volatile Job job;
+    /** False once the job is known not to be this engine's to end in the store (its lease was lost or is unknown). */
+    private boolean recordEnd = true;
     private boolean wroteExistingVolume;
     private boolean reusedVolume;
     private long lastProgressNanos;
@@ -42,13 +63,26 @@ final class JobRun implements Runnable {
     private boolean storeFailing;
     private long storeRetryAtNanos;
 
-    JobRun(Provisioner engine, Job job, VolumeGuard.Lock volumeLock, Retrier retrier) {
+    JobRun(Provisioner engine, Job job, VolumeGuard.Lock volumeLock, JobLease lease, Retrier retrier, Origin origin) {
         this.engine = engine;
         this.s = engine.settings;
         this.job = job;
         this.volumeLock = volumeLock;
+        this.lease = lease;
         this.retrier = retrier;
+        this.origin = origin;
         this.cancellation = new Cancellation(s.clock, null);
+        // Stops the download, the converter and the write at once, before the volume sees another byte.
+        lease.onLost(() -> cancellation.cancel(ErrorCode.INTERRUPTED, lease.lostReason()));
+        // A lock lost to another process stops the job at its next checkpoint, which comes before
+        // every write; the watchdog's polling also stops what runs without checkpoints (qemu-img).
+        cancellation.fence(ErrorCode.VOLUME_BUSY, () -> volumeLock.lost()
+                .map(why -> lostLockMessage(why, "the job stopped before its next write")).orElse(null));
+    }
+
+    private String lostLockMessage(String why, String outcome) {
+        return "lost the lock on volume " + job.request().volumeName() + " to another process (" + why + "); "
+                + outcome;
     }
 
     String id() {
@@ -63,8 +97,12 @@ final class JobRun implements Runnable {
         return cancellation;
     }
 
-    boolean claimed() {
-        return leaseRenewedAt != null;
+    Origin origin() {
+        return origin;
+    }
+
+    JobLease lease() {
+        return lease;
     }
 
     /** Lets go of a job that never ran, without a write: its record stays as the store has it. */
@@ -93,7 +131,11 @@ final class JobRun implements Runnable {
             } catch (RuntimeException | Error e) {
                 fail(ErrorCode.BACKEND_FAILURE, "unexpected failure: " + e, e);
             }
-            saveTerminal();
+            if (recordEnd) {
+                saveTerminal();
+            } else {
+                engine.leases.drop(job.id());
+            }
             engine.publish(JobEvent.Kind.STATE, job);
         } finally {
             volumeLock.close();
@@ -108,34 +150,115 @@ final class JobRun implements Runnable {
         ProvisionRequest request = job.request();
         stage(Stage.RESOLVING, 0);
         ImageRef ref = ImageRef.parse(request.imageUri(), s.source.endpoint());
-        ObjectInfo info = retrier.call("reading " + ref, () -> s.source.stat(ref), cancellation);
-        Optional<String> published = retrier.call("reading " + ref.checksumSibling(),
-                () -> s.source.publishedChecksum(ref), cancellation);
-        CacheKey key = new CacheKey(ref, info.etag(), info.size(), published);
-
-        CacheLease lease = s.cache.lookup(key).orElse(null);
-        if (lease == null) {
-            stage(Stage.DOWNLOADING, info.size());
-            Download download = new Download(s.source, ref, retrier, s.clock, cancellation,
-                    done -> progress(Stage.DOWNLOADING, done, info.size()), s.bufferSize, s.downloadParallelism,
-                    s.downloadPartSize);
-            lease = s.cache.admit(key, download, cancellation);
-        }
-        try (CacheLease image = lease) {
+        try (CacheLease image = fetch(ref)) {
             job = job.withImage(image.sha256(), image.hit(), s.clock.instant());
             stage(Stage.VERIFYING, 0);
-            ImageInfo img = s.converter.inspect(image.path(), request.format());
-            if (img.virtualSize() > request.volumeSizeBytes()) {
-                throw new ProvisioningException(ErrorCode.VOLUME_TOO_SMALL, "the image's virtual size is "
-                        + img.virtualSize() + " bytes but the volume is " + request.volumeSizeBytes()
-                        + " bytes; ask for a volume of at least " + img.virtualSize() + " bytes");
-            }
+            // A format other than the requested one is the request's fault, not the image's: it stays cached.
+            ImageFormat format = FormatProbe.check(request.format(), FormatProbe.detect(image.path()));
+            ImageInfo img = usable(image, () -> s.converter.inspect(image.path(), format,
+                    request.volumeSizeBytes(), cancellation));
             cancellation.checkpoint();
             stage(Stage.CREATING_VOLUME, 0);
             VolumeInfo volume = prepareVolume();
             cancellation.checkpoint();
-            write(image, img, volume);
+            usable(image, () -> {
+                write(image, img, volume);
+                return null;
+            });
         }
+    }
+
+    /**
+     * Runs a step that reads the cached image; when it finds the image unusable (a corrupt table
+     * the header did not show), the entry is discarded so that it holds no cache budget.
+     */
+    private static <T> T usable(CacheLease image, java.util.function.Supplier<T> step) {
+        try {
+            return step.get();
+        } catch (ProvisioningException e) {
+            if (e.code() == ErrorCode.UNSUPPORTED_IMAGE) {
+                image.discard();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * A lease on the image: a cache hit, or a download of the object version {@code stat} named.
+     * When the object changes during the download ({@code IMAGE_CHANGED}: the source refused a read
+     * conditional on that version), the cache has kept nothing of it, and the job starts over from a
+     * fresh {@code stat} and checksum, at most {@link #MAX_IMAGE_RESTARTS} times.
+     */
+    private CacheLease fetch(ImageRef ref) {
+        for (int restarts = 0; ; restarts++) {
+            ObjectInfo info = retrier.call("reading " + ref, () -> s.source.stat(ref), cancellation);
+            Optional<String> published = publishedChecksum(ref);
+            CacheKey key = new CacheKey(ref, info.etag(), info.size(), published);
+            Optional<CacheLease> hit = s.cache.lookup(key);
+            if (hit.isPresent()) {
+                return hit.get();
+            }
+            stage(Stage.DOWNLOADING, info.size());
+            Download download = new Download(s.source, ref, info.etag(), retrier, s.clock, cancellation,
+                    done -> progress(Stage.DOWNLOADING, done, info.size()), s.bufferSize, s.downloadParallelism,
+                    s.downloadPartSize);
+            try {
+                // The image is judged from its first bytes: an unusable one stops the download and is not cached.
+                return s.cache.admit(key, HeaderCheck.before(download, job.request().format()), cancellation);
+            } catch (ProvisioningException e) {
+                if (e.code() != ErrorCode.IMAGE_CHANGED) {
+                    throw e;
+                }
+                if (restarts == MAX_IMAGE_RESTARTS) {
+                    throw new ProvisioningException(ErrorCode.IMAGE_CHANGED, ref + " kept changing while it was"
+                            + " downloaded: it was replaced during each of " + (restarts + 1) + " downloads, and nothing"
+                            + " of it was kept (last: " + e.getMessage() + "); publish images atomically and do not"
+                            + " replace one while hosts may be reading it (upload each version under a new key, or"
+                            + " replace it in one PUT or copy), then submit again", e);
+                }
+                LOG.info("job {}: {} changed during its download; starting over from a fresh stat: {}", job.id(), ref,
+                        e.getMessage());
+                cancellation.checkpoint();
+                stage(Stage.RESOLVING, 0);
+            }
+        }
+    }
+
+    /**
+     * The published checksum. A sibling the source refuses, of an object it has just let us stat,
+     * counts as not published: a policy that grants {@code GetObject} without {@code ListBucket}
+     * makes S3 answer 403, not 404, for a missing object. With {@code requirePublishedChecksum}, an
+     * image without a readable checksum fails the job instead.
+     */
+    private Optional<String> publishedChecksum(ImageRef ref) {
+        ImageRef sibling = ref.checksumSibling();
+        Optional<String> published;
+        try {
+            published = retrier.call("reading " + sibling, () -> s.source.publishedChecksum(ref), cancellation);
+        } catch (ProvisioningException e) {
+            if (e.code() != ErrorCode.ACCESS_DENIED) {
+                throw e;
+            }
+            if (s.requirePublishedChecksum) {
+                throw new ProvisioningException(ErrorCode.CHECKSUM_MISSING, "the source refused " + sibling + " and the"
+                        + " engine requires a published checksum (requirePublishedChecksum): publish " + sibling
+                        + " and let the source's credentials read it (S3 answers 403, not 404, for a missing object"
+                        + " when the policy does not grant s3:ListBucket); the source said: " + e.getMessage(), e);
+            }
+            if (engine.refusedChecksumSiblings.first(ref)) {
+                LOG.warn("the source refused {} although it serves {}; taking the image as having no published"
+                        + " checksum (S3 answers 403, not 404, for a missing object when the policy does not grant"
+                        + " s3:ListBucket); requirePublishedChecksum(true) fails such jobs instead; the source said: {}",
+                        sibling, ref, e.getMessage());
+            }
+            return Optional.empty();
+        }
+        if (published.isEmpty() && s.requirePublishedChecksum) {
+            throw new ProvisioningException(ErrorCode.CHECKSUM_MISSING, "no SHA-256 is published for " + ref + ": "
+                    + sibling + " is absent or holds no digest, and the engine requires one"
+                    + " (requirePublishedChecksum); publish it as a bare digest or a sha256sum line");
+        }
+        return published;
     }
 
     private VolumeInfo prepareVolume() {
@@ -161,6 +284,7 @@ final class JobRun implements Runnable {
             save(null);
             return v;
         }
+        lease.awaitHeld(cancellation);
         VolumeInfo v = s.backend.create(name, size);
         job = job.withVolume(v.path(), true, s.clock.instant());
         save(null); // recorded at once: after a crash, recovery must know this job made the volume
@@ -173,9 +297,11 @@ final class JobRun implements Runnable {
         boolean zeroed = volume.readsAsZeros();
         stage(Stage.WRITING, capacity);
         LongConsumer progress = done -> progress(Stage.WRITING, done, capacity);
-        try (VolumeWriter w = s.backend.openWriter(volume)) {
+        try (VolumeWriter w = new FencedWriter(s.backend.openWriter(volume), lease, cancellation)) {
             wroteExistingVolume = reusedVolume;
             if (img.format() == ImageFormat.QCOW2 && w.localPath().isPresent()) {
+                // qemu-img writes on its own: a lost lease kills it, but it cannot pause for a doubt.
+                lease.awaitHeld(cancellation);
                 s.converter.convertToRaw(image.path(), img, w.localPath().get(), zeroed, progress, cancellation);
                 w.skip(virtual);
             } else if (img.format() == ImageFormat.QCOW2) {
@@ -193,6 +319,7 @@ final class JobRun implements Runnable {
                 copyRaw(image.path(), virtual, w, zeroed, progress);
             }
             long tail = capacity - virtual;
+            cancellation.checkpoint();
             if (tail > 0) {
                 // A reused volume or a thick LV may hold an earlier tenant's bytes past the image.
                 if (zeroed) {
@@ -205,6 +332,12 @@ final class JobRun implements Runnable {
             cancellation.checkpoint();
             stage(Stage.FINALIZING, 0);
             w.finish();
+            // Lost while the writes were flushed: the other process may be writing the volume now.
+            Optional<String> lost = volumeLock.lost();
+            if (lost.isPresent()) {
+                throw new ProvisioningException(ErrorCode.VOLUME_BUSY, lostLockMessage(lost.get(),
+                        "the job had written the image, but the volume may hold the other process's writes"));
+            }
         } catch (IOException e) {
             throw IoFailure.of("writing volume " + volume.name(), e);
         }
@@ -242,14 +375,35 @@ final class JobRun implements Runnable {
         ErrorCode finalCode = cancellation.code() != null ? cancellation.code() : code;
         StringBuilder m = new StringBuilder(finalCode == code ? message : cancelledMessage(finalCode));
         String name = job.request().volumeName();
-        if (job.createdVolume()) {
-            try {
-                s.backend.delete(name);
-                m.append("; the volume ").append(name).append(" this job created was deleted");
-            } catch (RuntimeException e) {
-                cause.addSuppressed(e);
-                m.append("; deleting the volume ").append(name).append(" this job created failed: ")
-                        .append(e.getMessage());
+        if (lease.isLost()) {
+            lost();
+            return;
+        }
+        boolean lockLost = volumeLock.lost().isPresent();
+        if (lockLost && (job.createdVolume() || reusedVolume)) {
+            // The process that took the lock owns the volume now, and may be writing it.
+            m.append("; the volume ").append(name).append(" was left in place, not deleted: the process that holds")
+                    .append(" its lock now owns it");
+        } else if (job.createdVolume()) {
+            if (!lease.awaitResolved()) {
+                if (lease.isLost()) {
+                    lost();
+                    return;
+                }
+                // The store could not say whether the job is still this engine's: whoever holds it next
+                // (this engine or another) recovers it, and deletes the volume in FAIL mode.
+                recordEnd = false;
+                m.append("; the job store could not confirm that this engine still holds the job, so the volume ")
+                        .append(name).append(" it created was left in place and the job to recovery");
+            } else {
+                try {
+                    s.backend.delete(name);
+                    m.append("; the volume ").append(name).append(" this job created was deleted");
+                } catch (RuntimeException e) {
+                    cause.addSuppressed(e);
+                    m.append("; deleting the volume ").append(name).append(" this job created failed: ")
+                            .append(e.getMessage());
+                }
             }
         } else if (reusedVolume) {
             m.append("; the volume ").append(name).append(" existed before this job and was left in place")
@@ -257,17 +411,29 @@ final class JobRun implements Runnable {
         }
         JobState state = finalCode == ErrorCode.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
         job = job.finished(state, finalCode, m.toString(), s.clock.instant());
-        if (finalCode == ErrorCode.BACKEND_FAILURE) {
-            LOG.warn("job {} failed: {}", job.id(), m, cause);
+        if (finalCode == ErrorCode.BACKEND_FAILURE || lockLost) {
+            LOG.warn("job {} failed: [{}] {}", job.id(), finalCode, m, cause);
         } else {
             LOG.info("job {} ended {}: [{}] {}", job.id(), state, finalCode, m);
             LOG.debug("job {} failure detail", job.id(), cause);
         }
     }
 
+    /** The job is another engine's now: this engine stops, touches nothing more and writes nothing. */
+    private void lost() {
+        recordEnd = false;
+        String m = "this engine stopped the job: " + lease.lostReason() + "; nothing was rolled back, as the engine"
+                + " that holds the job now owns its volume";
+        job = job.finished(JobState.FAILED, ErrorCode.INTERRUPTED, m, s.clock.instant());
+        LOG.warn("job {}: {}", job.id(), m);
+    }
+
     private String cancelledMessage(ErrorCode code) {
-        return code == ErrorCode.TIMED_OUT ? "the job ran longer than its timeout of " + s.jobTimeout
-                : "the job was cancelled";
+        return switch (code) {
+            case TIMED_OUT -> "the job ran longer than its timeout of " + s.jobTimeout;
+            case CANCELLED -> "the job was cancelled";
+            default -> cancellation.message();
+        };
     }
 
     /** Ends a job that never ran (cancelled while queued, refused by the executor, closed). */
@@ -279,29 +445,6 @@ final class JobRun implements Runnable {
         } finally {
             volumeLock.close();
             future.complete(job);
-        }
-    }
-
-    /** Ends a job an earlier process left unfinished, at start in {@code FAIL} recovery. */
-    static void failInterrupted(Provisioner engine, Job job) {
-        Provisioner.Settings s = engine.settings;
-        StringBuilder m = new StringBuilder("the process running this job stopped before the job ended");
-        if (job.createdVolume()) {
-            try {
-                s.backend.delete(job.request().volumeName());
-                m.append("; the volume it created was deleted");
-            } catch (RuntimeException e) {
-                m.append("; deleting the volume it created failed: ").append(e.getMessage());
-            }
-        } else if (job.volumePath() != null) {
-            m.append("; the volume existed before the job and was left in place: it may hold partial data");
-        }
-        Job failed = job.finished(JobState.FAILED, ErrorCode.INTERRUPTED, m.toString(), s.clock.instant());
-        try {
-            s.jobStore.update(failed);
-            engine.publish(JobEvent.Kind.STATE, failed);
-        } catch (RuntimeException e) {
-            LOG.warn("cannot record job {} as interrupted", job.id(), e);
         }
     }
 
@@ -329,14 +472,18 @@ final class JobRun implements Runnable {
      * Writes the snapshot to the store and tells the listeners ({@code kind} null: store only). A
      * failing store does not stop the job; the next write carries the latest state. While it fails,
      * progress is written at most once per {@link #STORE_RETRY_NANOS}: a store that is down may take
-     * seconds to say so, and the job must not crawl at that pace.
+     * seconds to say so, and the job must not crawl at that pace. A store that says another engine
+     * holds the job stops it.
      */
     private void save(JobEvent.Kind kind) {
         long now = System.nanoTime();
         boolean skip = storeFailing && kind == JobEvent.Kind.PROGRESS && now - storeRetryAtNanos < 0;
-        if (!skip) {
+        if (!skip && !lease.isLost()) {
             try {
-                s.jobStore.update(job);
+                if (!s.jobStore.update(job, s.engineId)) {
+                    lease.lost("the job store says engine " + s.engineId + " no longer holds job " + job.id()
+                            + ": another engine took it over, or it ended there");
+                }
                 if (storeFailing) {
                     storeFailing = false;
                     LOG.info("the job store accepts writes again");
@@ -355,25 +502,32 @@ final class JobRun implements Runnable {
     }
 
     /**
-     * Writes the terminal snapshot, retrying a few times while the store is down, then leaves it to
-     * the engine, which keeps trying while it runs. A store that holds an end for the job already
-     * (a refusal, not an outage) is not asked again.
+     * Writes the terminal snapshot, retrying a few times while the store is down. From its first
+     * failure the end is kept by the engine (on disk, with a state directory), which writes it
+     * later from its store thread if these tries fail too.
      */
     private void saveTerminal() {
+        boolean kept = false;
         for (int attempt = 1; ; attempt++) {
             try {
-                s.jobStore.update(job);
+                if (!s.jobStore.update(job, s.engineId)) {
+                    LOG.warn("the job store refused the end of job {} ({}): another engine holds the job, or it ended"
+                            + " already", job.id(), job.state());
+                }
+                if (kept) {
+                    engine.ends.recorded(job.id());
+                } else {
+                    engine.leases.drop(job.id());
+                }
                 return;
             } catch (RuntimeException e) {
-                if (engine.endedInStore(job.id())) {
-                    LOG.warn("the job store holds an end for job {} already; this one ({}) is not recorded: {}",
-                            job.id(), job.state(), e.getMessage());
-                    return;
+                if (!kept) {
+                    engine.ends.keep(job, lease);
+                    kept = true;
                 }
                 if (attempt >= STORE_ATTEMPTS) {
                     LOG.warn("cannot record the end of job {} ({}) yet; the engine tries again while it runs: {}",
                             job.id(), job.state(), e.getMessage());
-                    engine.recordLater(job);
                     return;
                 }
                 try {
@@ -383,6 +537,57 @@ final class JobRun implements Runnable {
                     return;
                 }
             }
+        }
+    }
+
+    /** The backend's writer, each write of which first passes the job's lease. */
+    private static final class FencedWriter implements VolumeWriter {
+        private final VolumeWriter w;
+        private final JobLease lease;
+        private final Cancellation cancellation;
+
+        FencedWriter(VolumeWriter w, JobLease lease, Cancellation cancellation) {
+            this.w = w;
+            this.lease = lease;
+            this.cancellation = cancellation;
+        }
+
+        @Override
+        public Optional<Path> localPath() {
+            return w.localPath();
+        }
+
+        @Override
+        public long position() {
+            return w.position();
+        }
+
+        @Override
+        public void write(ByteBuffer src) throws IOException {
+            lease.awaitHeld(cancellation);
+            w.write(src);
+        }
+
+        @Override
+        public void writeZeros(long length) throws IOException {
+            lease.awaitHeld(cancellation);
+            w.writeZeros(length);
+        }
+
+        @Override
+        public void skip(long length) throws IOException {
+            w.skip(length);
+        }
+
+        @Override
+        public void finish() throws IOException {
+            lease.awaitHeld(cancellation);
+            w.finish();
+        }
+
+        @Override
+        public void close() {
+            w.close();
         }
     }
 }

@@ -1,11 +1,13 @@
 package org.volprov;
 
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -13,7 +15,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -25,11 +26,14 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.InMemoryJobStore;
-import org.volprov.embedded.QemuImgConverter;
+import org.volprov.embedded.Qcow2Converter;
+import org.volprov.internal.LocalHost;
+import org.volprov.internal.OncePerKey;
 import org.volprov.internal.Retrier;
 
 /**
@@ -41,9 +45,17 @@ import org.volprov.internal.Retrier;
  * with {@code VOLUME_BUSY}. Every state, stage and progress change reaches the {@link JobStore} and
  * the listeners.
  *
+ * <p>Each running engine has its own id ({@link Builder#engineId}) and holds every job it runs
+ * under a lease in the job store, renewed every third of {@link Builder#jobLease} from a thread of
+ * its own. Several engines may share one store (processes of one host, engines in one JVM, a
+ * restarted process whose predecessor still runs): each recovers only jobs whose engine's lease ran
+ * out, at start and then every third of its lease. A job whose lease another engine took stops
+ * before its next write, without a rollback; a job whose lease could not be renewed for the lease
+ * time pauses its volume writes until the store answers.
+ *
  * <p>With {@link Builder#queue}, the engine also takes work from a {@link JobQueue} shared by a
- * fleet: whenever it has a free slot it claims the next job queued for its host, runs it like a
- * submitted one, and renews the job's lease until the job ends.
+ * fleet: whenever it has a free slot it claims the next job queued for its host and runs it like a
+ * submitted one.
  *
  * <p>Thread-safe. The parts handed to the builder stay the caller's: {@link #close()} does not
  * close them, except those the builder made itself (the default job store, a cache opened from
@@ -51,8 +63,14 @@ import org.volprov.internal.Retrier;
  */
 public final class Provisioner implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Provisioner.class);
+    private static final Pattern ENGINE_ID = Pattern.compile("\\p{Graph}{1,128}");
 
     final Settings settings;
+    /** Images whose checksum sibling the source refused; warned about once each. */
+    final OncePerKey<ImageRef> refusedChecksumSiblings = new OncePerKey<>(10_000);
+    final LeaseKeeper leases;
+    final UnrecordedEnds ends;
+    private final Recovery recovery;
     private final Retrier retrier;
     private final List<JobListener> listeners = new CopyOnWriteArrayList<>();
     private final Object lock = new Object();
@@ -61,12 +79,13 @@ public final class Provisioner implements AutoCloseable {
     private final ExecutorService ownedExecutor;
     private final Executor executor;
     private final ScheduledExecutorService watchdog;
-    private final ScheduledExecutorService queueWorker;
+    private final ScheduledExecutorService storeWorker;
     private final AtomicBoolean closed = new AtomicBoolean();
-    private boolean queueFailing; // only the queue worker's thread reads and writes it
-    /** Ends of jobs the store did not take while it was down, by job id; written again by the watchdog. */
-    private final Map<String, Job> unrecordedEnds = new ConcurrentHashMap<>();
-    private long endsRetryAtNanos; // guarded by unrecordedEnds
+    // Only the store worker's thread (and close(), once it has stopped) read and write these.
+    private boolean queueFailing;
+    private boolean recoveryFailing;
+    private Instant recoveredAt;
+    private long endsRetryAtNanos;
     private int running;
     private int reserved;
 
@@ -74,6 +93,15 @@ public final class Provisioner implements AutoCloseable {
         this.settings = new Settings(b);
         this.retrier = new Retrier(settings.retryPolicy, settings.clock, settings.sleeper);
         this.listeners.addAll(b.listeners);
+        long tick = settings.watchdogInterval.toMillis();
+        this.leases = new LeaseKeeper(settings.jobStore, settings.engineId, settings.jobLease, settings.clock, tick);
+        EndJournal journal = settings.journal;
+        if (journal == null && !settings.ownsJobStore) {
+            LOG.warn("engine {} has no state directory: an end the job store does not take is kept in memory only, and"
+                    + " is lost if the process exits first; set stateDirectory", settings.engineId);
+        }
+        this.ends = new UnrecordedEnds(settings.jobStore, settings.engineId, journal, leases);
+        this.recovery = new Recovery(this);
         if (b.executor == null) {
             AtomicInteger n = new AtomicInteger();
             this.ownedExecutor = Executors.newFixedThreadPool(settings.maxConcurrentJobs, r -> {
@@ -86,101 +114,166 @@ public final class Provisioner implements AutoCloseable {
             this.ownedExecutor = null;
             this.executor = b.executor;
         }
-        this.watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "volprov-watchdog");
+        this.watchdog = daemonScheduler("volprov-watchdog");
+        watchdog.scheduleWithFixedDelay(this::checkDeadlines, tick, tick, TimeUnit.MILLISECONDS);
+        // The ends an earlier process kept go in first: a job that ended is never recovered as unfinished.
+        recoveredAt = settings.clock.instant();
+        try {
+            if (ends.writeAll()) {
+                recovery.pass();
+            }
+        } catch (RuntimeException e) {
+            recoveryFailing = true;
+            LOG.warn("cannot recover jobs from the job store at start; trying again every {}: {}",
+                    settings.jobLease.dividedBy(3), e.getMessage());
+        }
+        // Its own thread: a slow or unreachable database must delay neither deadlines nor lease renewals.
+        this.storeWorker = daemonScheduler("volprov-store");
+        storeWorker.scheduleWithFixedDelay(this::keepStore, tick, tick, TimeUnit.MILLISECONDS);
+        if (settings.queue != null) {
+            long poll = settings.queuePoll.toMillis();
+            storeWorker.scheduleWithFixedDelay(this::pollQueue, 0, poll, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private static ScheduledExecutorService daemonScheduler(String name) {
+        return Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, name);
             t.setDaemon(true);
             return t;
         });
-        long tick = settings.watchdogInterval.toMillis();
-        watchdog.scheduleWithFixedDelay(this::checkDeadlines, tick, tick, TimeUnit.MILLISECONDS);
-        recover();
-        if (settings.queue != null) {
-            // Its own thread: a slow or unreachable database must not delay the deadline checks.
-            this.queueWorker = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "volprov-queue");
-                t.setDaemon(true);
-                return t;
-            });
-            long poll = settings.queuePoll.toMillis();
-            queueWorker.scheduleWithFixedDelay(this::pollQueue, 0, poll, TimeUnit.MILLISECONDS);
-        } else {
-            this.queueWorker = null;
-        }
     }
 
     public static Builder builder() {
         return new Builder();
     }
 
+    /** This engine's id: the holder of the jobs it runs, in the job store. */
+    public String engineId() {
+        return settings.engineId;
+    }
+
     /**
-     * Accepts a request and returns its job id at once.
+     * Runs every check {@link #submit} makes of a request, without submitting it: the checks the
+     * request made when it was built, and those that depend on this engine (the largest volume,
+     * the source's endpoint for http(s) URIs). For a host application's own API edge. Claimed and
+     * recovered jobs go through the same check.
      *
-     * @throws ProvisioningException {@code INVALID_REQUEST} naming the field, {@code VOLUME_BUSY},
-     *     {@code QUEUE_FULL}; nothing is created then
-     * @throws IllegalStateException when the provisioner is closed
+     * @throws ProvisioningException {@code INVALID_REQUEST} naming the field
      */
-    public String submit(ProvisionRequest request) {
+    public void validate(ProvisionRequest request) {
         Objects.requireNonNull(request, "request");
         if (request.volumeSizeBytes() > settings.maxVolumeBytes) {
             throw ProvisioningException.invalid("volumeSizeBytes", "must be at most " + settings.maxVolumeBytes
                     + " bytes (the configured maximum)");
         }
         ImageRef.parse(request.imageUri(), settings.source.endpoint());
-        Job job = Job.pending(UUID.randomUUID().toString(), request, settings.clock.instant());
-        return enqueue(job, false, false);
     }
 
     /**
-     * @param recovered the job is in the store already (recovered at start, or claimed)
-     * @param claimed the job was claimed from the queue: its lease is renewed while it is active
+     * Accepts a request and returns its job id at once.
+     *
+     * @throws ProvisioningException {@code INVALID_REQUEST} naming the field (see {@link #validate}),
+     *     {@code VOLUME_BUSY}, {@code QUEUE_FULL}; nothing is created then
+     * @throws IllegalStateException when the provisioner is closed
      */
-    private String enqueue(Job job, boolean recovered, boolean claimed) {
-        VolumeGuard.Lock volumeLock = settings.volumeGuard.tryLock(job.request().volumeName()).orElseThrow(
+    public String submit(ProvisionRequest request) {
+        validate(request);
+        Job job = Job.pending(UUID.randomUUID().toString(), request, settings.clock.instant());
+        VolumeGuard.Lock volumeLock = settings.volumeGuard.tryLock(request.volumeName()).orElseThrow(
                 () -> new ProvisioningException(ErrorCode.VOLUME_BUSY,
-                        "volume " + job.request().volumeName() + " has a job running or queued already"));
+                        "volume " + request.volumeName() + " has a job running or queued already"));
         try {
-            synchronized (lock) {
-                if (closed.get()) {
-                    throw new IllegalStateException("the provisioner is closed");
-                }
-                if (running + queue.size() + reserved >= settings.maxConcurrentJobs + settings.queueCapacity) {
-                    throw new ProvisioningException(ErrorCode.QUEUE_FULL, "the provisioner has " + running
-                            + " jobs running and " + queue.size() + " waiting (capacity "
-                            + settings.queueCapacity + "); submit again later");
-                }
-                reserved++;
-            }
+            reserveSlot();
         } catch (RuntimeException e) {
             volumeLock.close();
             throw e;
         }
-        JobRun run = new JobRun(this, job, volumeLock, retrier);
-        if (claimed) {
-            run.leaseRenewedAt = settings.clock.instant();
-        }
+        JobLease lease;
         try {
-            if (recovered) {
-                settings.jobStore.update(job);
-            } else {
-                settings.jobStore.insert(job);
-            }
+            Instant sentAt = settings.clock.instant();
+            settings.jobStore.insert(job, settings.engineId, settings.jobLease);
+            lease = leases.hold(job.id(), sentAt);
         } catch (RuntimeException e) {
-            synchronized (lock) {
-                reserved--;
-            }
+            unreserveSlot();
             volumeLock.close();
             throw e;
         }
-        if (!recovered) {
-            publish(JobEvent.Kind.STATE, job);
+        publish(JobEvent.Kind.STATE, job);
+        queueRun(new JobRun(this, job, volumeLock, lease, retrier, JobRun.Origin.SUBMITTED));
+        return job.id();
+    }
+
+    /**
+     * Runs a job this engine took from the store (claimed, or recovered to resume), holding
+     * {@code guard} and {@code lease}. False when it could not be taken on (the engine is full or
+     * closing, or the lease was lost meanwhile); the caller then releases {@code guard}.
+     */
+    boolean runTaken(Job job, VolumeGuard.Lock guard, JobLease lease, JobRun.Origin origin) {
+        try {
+            reserveSlot();
+        } catch (ProvisioningException | IllegalStateException e) {
+            giveBack(job.id(), origin);
+            return false;
         }
+        Job queued = job.withProgress(Progress.of(Stage.QUEUED), settings.clock.instant());
+        boolean held;
+        try {
+            held = settings.jobStore.update(queued, settings.engineId);
+        } catch (RuntimeException e) {
+            unreserveSlot();
+            giveBack(job.id(), origin);
+            throw e;
+        }
+        if (!held) {
+            unreserveSlot();
+            leases.drop(job.id());
+            return false;
+        }
+        queueRun(new JobRun(this, queued, guard, lease, retrier, origin));
+        return true;
+    }
+
+    /** Lets go of a taken job that will not run here: a claim goes back to the queue, a recovered job waits for its lease to run out. */
+    private void giveBack(String id, JobRun.Origin origin) {
+        leases.drop(id);
+        if (origin == JobRun.Origin.CLAIMED) {
+            try {
+                settings.queue.release(id, settings.engineId);
+            } catch (RuntimeException e) {
+                LOG.warn("cannot give job {} back to the queue; it is claimable again when its lease runs out: {}", id,
+                        e.getMessage());
+            }
+        }
+    }
+
+    private void reserveSlot() {
+        synchronized (lock) {
+            if (closed.get()) {
+                throw new IllegalStateException("the provisioner is closed");
+            }
+            if (running + queue.size() + reserved >= settings.maxConcurrentJobs + settings.queueCapacity) {
+                throw new ProvisioningException(ErrorCode.QUEUE_FULL, "the provisioner has " + running
+                        + " jobs running and " + queue.size() + " waiting (capacity "
+                        + settings.queueCapacity + "); submit again later");
+            }
+            reserved++;
+        }
+    }
+
+    private void unreserveSlot() {
+        synchronized (lock) {
+            reserved--;
+        }
+    }
+
+    private void queueRun(JobRun run) {
         synchronized (lock) {
             reserved--;
             queue.add(run);
-            active.put(job.id(), run);
+            active.put(run.id(), run);
             dispatchLocked();
         }
-        return job.id();
     }
 
     /** The job's latest snapshot, from the engine while it runs, else from the store. */
@@ -192,8 +285,8 @@ public final class Provisioner implements AutoCloseable {
         if (run != null) {
             return Optional.of(run.snapshot());
         }
-        Job unrecorded = unrecordedEnds.get(id);
-        return unrecorded != null ? Optional.of(unrecorded) : settings.jobStore.find(id);
+        Optional<Job> unrecorded = ends.get(id);
+        return unrecorded.isPresent() ? unrecorded : settings.jobStore.find(id);
     }
 
     /**
@@ -287,7 +380,9 @@ public final class Provisioner implements AutoCloseable {
 
     /**
      * Stops taking work; then, by the configured {@link ShutdownMode}, waits up to the grace period
-     * for running and queued jobs before cancelling what is left, or cancels at once. Idempotent.
+     * for running and queued jobs before cancelling what is left, or cancels at once. Ends the job
+     * store did not take are written a last time, and kept in the state directory for the next start
+     * when it still does not take them. Idempotent.
      */
     @Override
     public void close() {
@@ -320,18 +415,20 @@ public final class Provisioner implements AutoCloseable {
             all = new ArrayList<>(active.values());
         }
         for (JobRun r : queued) {
-            if (r.claimed()) {
-                // Back to the fleet's queue rather than cancelled: another start of this host runs it.
-                r.abandon();
-                releaseQuietly(r.id());
-            } else {
+            if (r.origin() == JobRun.Origin.SUBMITTED) {
                 r.finishUnstarted(JobState.CANCELLED, ErrorCode.CANCELLED,
                         "the provisioner closed before the job started");
+            } else {
+                // Back to the store as it was: another engine of this host runs it.
+                r.abandon();
+                giveBack(r.id(), r.origin());
             }
         }
         for (JobRun r : all) {
             r.cancellation().cancel(ErrorCode.CANCELLED, "the provisioner is closing");
         }
+        // A job whose lease is in doubt does not wait for the store any more: it is left to recovery.
+        leases.giveUpDoubts();
         for (JobRun r : all) {
             try {
                 r.future.get(30, TimeUnit.SECONDS);
@@ -343,14 +440,18 @@ public final class Provisioner implements AutoCloseable {
             }
         }
         watchdog.shutdownNow();
-        if (queueWorker != null) {
-            queueWorker.shutdownNow();
+        stopStoreWorker();
+        try {
+            ends.writeAll();
+        } catch (RuntimeException e) {
+            LOG.debug("writing the ends the store did not take failed", e);
         }
-        recordEnds(true);
-        if (!unrecordedEnds.isEmpty()) {
-            LOG.error("the job store did not take the end of jobs {}: they ended, but the store holds them as "
-                    + "running, and the next start recovers them as unfinished", unrecordedEnds.keySet());
+        if (!ends.ids().isEmpty()) {
+            LOG.error("the job store did not take the end of jobs {}: {}", ends.ids(), ends.journaled()
+                    ? "they are kept in the state directory, and written before recovery at the next start"
+                    : "the store holds them as running, and the next start recovers them as unfinished");
         }
+        leases.close();
         if (ownedExecutor != null) {
             ownedExecutor.shutdownNow();
         }
@@ -362,7 +463,19 @@ public final class Provisioner implements AutoCloseable {
         }
     }
 
-    // ---- engine internals, used by JobRun ----
+    private void stopStoreWorker() {
+        storeWorker.shutdown();
+        try {
+            if (!storeWorker.awaitTermination(10, TimeUnit.SECONDS)) {
+                storeWorker.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            storeWorker.shutdownNow();
+        }
+    }
+
+    // ---- engine internals, used by JobRun and Recovery ----
 
     void publish(JobEvent.Kind kind, Job job) {
         JobEvent event = new JobEvent(kind, job);
@@ -400,50 +513,42 @@ public final class Provisioner implements AutoCloseable {
         }
     }
 
-    /** Keeps {@code job}'s end to write when the store answers again. */
-    void recordLater(Job job) {
-        unrecordedEnds.put(job.id(), job);
+    /** Slots free for more jobs, running or waiting. */
+    int freeSlots() {
+        synchronized (lock) {
+            return settings.maxConcurrentJobs + settings.queueCapacity - running - queue.size() - reserved;
+        }
     }
 
-    /** Whether the store holds a terminal state for {@code id}; false when it cannot say. */
-    boolean endedInStore(String id) {
-        try {
-            return settings.jobStore.find(id).map(j -> j.state().terminal()).orElse(false);
-        } catch (RuntimeException e) {
-            return false;
+    /** Whether this engine runs job {@code id}, or keeps its end for the store. */
+    boolean holds(String id) {
+        synchronized (lock) {
+            if (active.containsKey(id)) {
+                return true;
+            }
         }
+        return ends.get(id).isPresent();
     }
 
     /**
-     * Writes the ends the store did not take, at most once per {@link JobRun#STORE_RETRY_NANOS}
-     * unless {@code now}. Stops at the first failure: the store is still down.
+     * Writes the end of a job this engine holds under {@code lease}; when the store does not take it
+     * now, keeps it (on disk, with a state directory) and writes it later from the store thread.
      */
-    private void recordEnds(boolean now) {
-        if (unrecordedEnds.isEmpty()) {
-            return;
-        }
-        synchronized (unrecordedEnds) {
-            long t = System.nanoTime();
-            if (!now && t - endsRetryAtNanos < 0) {
-                return;
+    void recordEnd(Job end, JobLease lease) {
+        try {
+            if (!settings.jobStore.update(end, settings.engineId)) {
+                LOG.warn("the job store refused the end of job {} ({}): another engine holds the job, or it ended"
+                        + " already", end.id(), end.state());
             }
-            endsRetryAtNanos = t + JobRun.STORE_RETRY_NANOS;
-            for (Job job : List.copyOf(unrecordedEnds.values())) {
-                try {
-                    settings.jobStore.update(job);
-                    LOG.info("recorded the end of job {} ({}) now that the job store answers", job.id(), job.state());
-                } catch (RuntimeException e) {
-                    if (!endedInStore(job.id())) {
-                        return;
-                    }
-                }
-                unrecordedEnds.remove(job.id());
-            }
+            leases.drop(end.id());
+        } catch (RuntimeException e) {
+            LOG.warn("cannot record the end of job {} ({}) yet; the engine tries again while it runs: {}", end.id(),
+                    end.state(), e.getMessage());
+            ends.keep(end, lease);
         }
     }
 
     private void checkDeadlines() {
-        recordEnds(false);
         List<JobRun> runs;
         synchronized (lock) {
             runs = new ArrayList<>(active.values());
@@ -455,40 +560,53 @@ public final class Provisioner implements AutoCloseable {
         }
     }
 
-    private void recover() {
-        List<Job> unfinished;
+    // ---- the store thread: unrecorded ends, recovery, the fleet queue ----
+
+    /**
+     * Writes the ends the store did not take (at most once per {@link JobRun#STORE_RETRY_NANOS}),
+     * then, every third of the lease, recovers the jobs of engines whose lease ran out. A recovery
+     * pass always writes the kept ends first, and runs only when they all went in: a job that ended
+     * here, or on a dead engine that kept its end in the shared state directory, is never
+     * recovered as unfinished.
+     */
+    private void keepStore() {
         try {
-            unfinished = settings.jobStore.unfinished();
-        } catch (RuntimeException e) {
-            LOG.warn("cannot read unfinished jobs from the job store; none recovered", e);
-            return;
-        }
-        for (Job job : unfinished) {
-            if (settings.recoveryMode == RecoveryMode.RESUME) {
-                try {
-                    enqueue(job.withProgress(Progress.of(Stage.QUEUED), settings.clock.instant()), true, false);
-                    LOG.info("job {} left unfinished by an earlier process is resumed", job.id());
-                    continue;
-                } catch (ProvisioningException e) {
-                    LOG.warn("job {} cannot be resumed: {}", job.id(), e.getMessage());
+            long t = System.nanoTime();
+            Instant now = settings.clock.instant();
+            boolean recoveryDue = !closed.get() && !now.isBefore(recoveredAt.plus(settings.jobLease.dividedBy(3)));
+            if (recoveryDue || t - endsRetryAtNanos >= 0) {
+                endsRetryAtNanos = t + JobRun.STORE_RETRY_NANOS;
+                if (!ends.writeAll()) {
+                    return; // the store is down; tried again at the next tick that is due
                 }
             }
-            JobRun.failInterrupted(this, job);
+            if (recoveryDue) {
+                recoveredAt = now;
+                recovery.pass();
+                if (recoveryFailing) {
+                    recoveryFailing = false;
+                    LOG.info("recovering jobs from the job store works again");
+                }
+            }
+        } catch (RuntimeException e) {
+            if (!recoveryFailing) {
+                recoveryFailing = true;
+                LOG.warn("cannot recover jobs from the job store; trying again every {}: {}",
+                        settings.jobLease.dividedBy(3), e.getMessage());
+            }
         }
     }
 
-    // ---- fleet queue: runs on the queue worker's thread ----
-
     private void pollQueue() {
         try {
-            renewLeases();
             // A job is claimed only for a free slot, so claimed jobs never wait behind submitted ones.
             while (!closed.get() && hasFreeSlot()) {
-                Optional<Job> next = settings.queue.claim(settings.queue.host(), settings.queueLease);
+                Instant sentAt = settings.clock.instant();
+                Optional<Job> next = settings.queue.claim(settings.queue.host(), settings.engineId, settings.jobLease);
                 if (next.isEmpty()) {
                     break;
                 }
-                take(next.get());
+                take(next.get(), sentAt);
             }
             if (queueFailing) {
                 queueFailing = false;
@@ -508,66 +626,36 @@ public final class Provisioner implements AutoCloseable {
         }
     }
 
-    private void renewLeases() {
-        List<JobRun> claimed;
-        synchronized (lock) {
-            claimed = active.values().stream().filter(JobRun::claimed).toList();
-        }
-        Instant now = settings.clock.instant();
-        Duration every = settings.queueLease.dividedBy(3);
-        for (JobRun r : claimed) {
-            if (now.isBefore(r.leaseRenewedAt.plus(every))) {
-                continue;
-            }
-            if (settings.queue.renew(r.id(), settings.queue.host(), settings.queueLease)) {
-                r.leaseRenewedAt = now;
-            } else if (!r.future.isDone()) {
-                r.cancellation().cancel(ErrorCode.INTERRUPTED, "the job queue no longer holds this job for host "
-                        + settings.queue.host() + ": it ended or was released elsewhere");
-            }
-        }
-    }
-
-    private void take(Job job) {
+    private void take(Job job, Instant sentAt) {
         synchronized (lock) {
             JobRun mine = active.get(job.id());
             if (mine != null) {
-                // This engine runs it already; its lease ran out while the queue was unreachable.
-                mine.leaseRenewedAt = settings.clock.instant();
+                // This engine has it already, waiting for a slot; its lease ran out while the store was unreachable.
+                mine.lease().confirmed(sentAt);
                 return;
             }
         }
-        if (job.state() == JobState.RUNNING && settings.recoveryMode == RecoveryMode.FAIL) {
-            JobRun.failInterrupted(this, job);
+        JobLease lease = leases.hold(job.id(), sentAt);
+        Optional<VolumeGuard.Lock> guard = settings.volumeGuard.tryLock(job.request().volumeName());
+        if (guard.isEmpty()) {
+            // As submit refuses it: a queued job never started, so nothing of it is on the volume.
+            Job failed = job.finished(JobState.FAILED, ErrorCode.VOLUME_BUSY, "volume " + job.request().volumeName()
+                    + " has a job running or queued already", settings.clock.instant());
+            recordEnd(failed, lease);
+            publish(JobEvent.Kind.STATE, failed);
             return;
         }
+        boolean handedOn = false;
         try {
-            enqueue(job.withProgress(Progress.of(Stage.QUEUED), settings.clock.instant()), true, true);
-        } catch (ProvisioningException e) {
-            if (e.code() == ErrorCode.VOLUME_BUSY) {
-                Job failed = job.finished(JobState.FAILED, ErrorCode.VOLUME_BUSY, e.getMessage(), settings.clock.instant());
-                settings.jobStore.update(failed);
-                publish(JobEvent.Kind.STATE, failed);
-            } else if (e.code() == ErrorCode.QUEUE_FULL) {
-                releaseQuietly(job.id()); // a submit took the slot meanwhile
-            } else {
-                throw e;
+            handedOn = recovery.adopt(job, guard.get(), lease, true);
+        } finally {
+            if (!handedOn) {
+                guard.get().close();
             }
-        } catch (IllegalStateException closing) {
-            releaseQuietly(job.id());
         }
     }
 
-    private void releaseQuietly(String id) {
-        try {
-            settings.queue.release(id, settings.queue.host());
-        } catch (RuntimeException e) {
-            LOG.warn("cannot give job {} back to the queue; it is claimable again when its lease runs out: {}", id,
-                    e.getMessage());
-        }
-    }
-
-    /** What happens to jobs an earlier process left unfinished, when the engine starts. */
+    /** What happens to jobs an earlier engine left unfinished, once its lease has run out. */
     public enum RecoveryMode {
         /** They end {@code FAILED} with {@code INTERRUPTED}; volumes they created are deleted. */
         FAIL,
@@ -609,9 +697,13 @@ public final class Provisioner implements AutoCloseable {
         final int bufferSize;
         final int downloadParallelism;
         final long downloadPartSize;
+        final boolean requirePublishedChecksum;
         final JobQueue queue;
         final Duration queuePoll;
-        final Duration queueLease;
+        final String engineId;
+        final Duration jobLease;
+        /** Where ends the store did not take are kept; null when the engine has no state directory. */
+        final EndJournal journal;
 
         Settings(Builder b) {
             this.source = require(b.source, "source");
@@ -621,11 +713,16 @@ public final class Provisioner implements AutoCloseable {
             }
             this.queue = b.queue;
             this.queuePoll = b.queuePoll;
-            this.queueLease = b.queueLease;
+            this.engineId = b.engineId != null ? b.engineId : LocalHost.name() + "-" + randomSuffix();
+            this.jobLease = b.jobLease;
+            if (jobLease.compareTo(b.watchdogInterval.multipliedBy(3)) < 0) {
+                throw new IllegalStateException("jobLease must be at least 3 watchdog intervals, so that it is renewed"
+                        + " before it runs out");
+            }
             JobStore given = b.queue != null ? b.queue : b.jobStore;
             this.ownsJobStore = given == null;
             this.jobStore = given == null ? new InMemoryJobStore() : given;
-            this.converter = b.converter == null ? new QemuImgConverter() : b.converter;
+            this.converter = b.converter == null ? new Qcow2Converter() : b.converter;
             this.volumeGuard = b.volumeGuard == null ? new InProcessVolumeGuard() : b.volumeGuard;
             this.maxConcurrentJobs = b.maxConcurrentJobs;
             this.queueCapacity = b.queueCapacity;
@@ -643,13 +740,26 @@ public final class Provisioner implements AutoCloseable {
             this.bufferSize = b.bufferSize;
             this.downloadParallelism = b.downloadParallelism;
             this.downloadPartSize = b.downloadPartSize;
+            this.requirePublishedChecksum = b.requirePublishedChecksum;
             if (b.cache == null && b.cacheDirectory == null) {
                 throw new IllegalStateException("cache or cacheDirectory must be set");
             }
+            // An end kept for a store that dies with the process would be written nowhere.
+            Path cacheDir = b.cache instanceof DiskImageCache disk ? disk.directory()
+                    : b.cache == null ? b.cacheDirectory : null;
+            Path state = b.stateDirectory != null ? b.stateDirectory
+                    : !ownsJobStore && cacheDir != null ? cacheDir.resolve(DiskImageCache.STATE_DIRECTORY) : null;
+            this.journal = state == null ? null : new EndJournal(state);
             // Opened last, so that a missing option cannot leave an open cache behind.
             this.ownsCache = b.cache == null;
             this.cache = b.cache != null ? b.cache
                     : DiskImageCache.builder().directory(b.cacheDirectory).maxBytes(b.cacheMaxBytes).build();
+        }
+
+        private static String randomSuffix() {
+            byte[] b = new byte[4];
+            new SecureRandom().nextBytes(b);
+            return HexFormat.of().formatHex(b);
         }
 
         private static <T> T require(T value, String option) {
@@ -690,9 +800,12 @@ public final class Provisioner implements AutoCloseable {
         private int bufferSize = 1 << 20;
         private int downloadParallelism = 1;
         private long downloadPartSize = 32L << 20;
+        private boolean requirePublishedChecksum;
         private JobQueue queue;
         private Duration queuePoll;
-        private Duration queueLease;
+        private String engineId;
+        private Duration jobLease = Duration.ofSeconds(30);
+        private Path stateDirectory;
         private final List<JobListener> listeners = new ArrayList<>();
 
         private Builder() {
@@ -736,7 +849,10 @@ public final class Provisioner implements AutoCloseable {
             return this;
         }
 
-        /** Inspects and converts images; default: {@link QemuImgConverter} on the PATH's qemu-img. */
+        /**
+         * Inspects and converts images; default: {@link Qcow2Converter}, the qcow2 decoder in Java
+         * (no qemu-img needed). {@link org.volprov.embedded.QemuImgConverter} runs qemu-img instead.
+         */
         public Builder converter(ImageConverter converter) {
             this.converter = Objects.requireNonNull(converter, "converter");
             return this;
@@ -802,7 +918,10 @@ public final class Provisioner implements AutoCloseable {
             return this;
         }
 
-        /** What to do at start with jobs an earlier process left unfinished; default FAIL. */
+        /**
+         * What to do with jobs of this host's engines whose lease ran out, found at start and then
+         * every third of the lease; default FAIL.
+         */
         public Builder recoveryMode(RecoveryMode mode) {
             this.recoveryMode = Objects.requireNonNull(mode, "recoveryMode");
             return this;
@@ -840,7 +959,10 @@ public final class Provisioner implements AutoCloseable {
             return this;
         }
 
-        /** How often running jobs' deadlines are checked; default 500 ms. */
+        /**
+         * How often running jobs' deadlines are checked, and the engine's leases and kept ends looked
+         * at; default 500 ms.
+         */
         public Builder watchdogInterval(Duration interval) {
             if (interval == null || interval.toMillis() < 1) {
                 throw new IllegalArgumentException("watchdogInterval must be at least 1 ms");
@@ -884,24 +1006,77 @@ public final class Provisioner implements AutoCloseable {
         }
 
         /**
-         * Also takes work from a fleet's queue: every {@code pollInterval}, while a slot is free, the
-         * engine claims the next job queued for {@code queue.host()} and holds it for {@code lease},
-         * renewed every third of it until the job ends. A claimed job left {@code RUNNING} by a dead
-         * engine is failed with {@code INTERRUPTED} or run again, by the {@link RecoveryMode}. The
-         * queue is the engine's job store too; it stays the caller's to close.
+         * Whether every image must have a published checksum: a job whose image has no readable
+         * {@code <key>.sha256} sibling (absent, refused by the source's policy, or holding no
+         * digest) fails with {@code CHECKSUM_MISSING} before anything is downloaded. Default false:
+         * such an image is digested while it downloads and cached under its object version, and a
+         * sibling the source refuses (S3 answers 403 for a missing object when the policy grants
+         * {@code GetObject} without {@code ListBucket}) counts as not published, with one warning
+         * per image. For operators who publish a checksum for every image.
          */
-        public Builder queue(JobQueue queue, Duration pollInterval, Duration lease) {
+        public Builder requirePublishedChecksum(boolean require) {
+            this.requirePublishedChecksum = require;
+            return this;
+        }
+
+        /**
+         * Also takes work from a fleet's queue: every {@code pollInterval}, while a slot is free, the
+         * engine claims the next job queued for {@code queue.host()} and holds it under its
+         * {@link #jobLease} like every job it runs. A queued job that started on an engine whose
+         * lease ran out is recovered like a submitted one, by the {@link RecoveryMode}. The queue is
+         * the engine's job store too; it stays the caller's to close.
+         */
+        public Builder queue(JobQueue queue, Duration pollInterval) {
             Objects.requireNonNull(queue, "queue");
             if (pollInterval == null || pollInterval.toMillis() < 1) {
                 throw new IllegalArgumentException("queue pollInterval must be at least 1 ms");
             }
-            if (lease == null || lease.compareTo(pollInterval.multipliedBy(3)) < 0) {
-                throw new IllegalArgumentException("queue lease must be at least 3 poll intervals, so that it is "
-                        + "renewed before it runs out");
-            }
             this.queue = queue;
             this.queuePoll = pollInterval;
-            this.queueLease = lease;
+            return this;
+        }
+
+        /**
+         * This engine's id, the holder of its jobs in the job store; default the host name and a
+         * random suffix, new at every start. Unique per running engine: never the id of another
+         * engine, nor the host id of the job store or the Redis coordination (those name a host,
+         * shared by its engines). A stable id lets an operator recognise an engine across restarts;
+         * a restarted engine then recovers its predecessor's jobs once their lease has run out, like
+         * any other engine's. 1-128 printable characters without spaces.
+         */
+        public Builder engineId(String id) {
+            if (id == null || !ENGINE_ID.matcher(id).matches()) {
+                throw new IllegalArgumentException("engineId must be 1-128 printable characters without spaces, not "
+                        + id);
+            }
+            this.engineId = id;
+            return this;
+        }
+
+        /**
+         * How long the job store holds a job for this engine without hearing from it; default 30 s,
+         * renewed every third of it. A job of an engine that died is recovered by another once its
+         * lease has run out; a job whose lease could not be renewed for this long (the store is
+         * unreachable) pauses its volume writes until a renewal succeeds. Longer than a database
+         * restart takes, and much longer than the clock drift between the engines sharing the store.
+         */
+        public Builder jobLease(Duration lease) {
+            if (lease == null || lease.compareTo(Duration.ofSeconds(1)) < 0) {
+                throw new IllegalArgumentException("jobLease must be at least 1 s");
+            }
+            this.jobLease = lease;
+            return this;
+        }
+
+        /**
+         * A directory the engine keeps its local state in: the ends of jobs the job store did not
+         * take (it was down), written there durably and into the store before recovery at the next
+         * start. Default: {@code state} in the cache directory when the cache is a
+         * {@link DiskImageCache} and the job store is not the engine's own in-memory one; none
+         * otherwise. Engines of one host that share a job store should share it.
+         */
+        public Builder stateDirectory(Path dir) {
+            this.stateDirectory = Objects.requireNonNull(dir, "stateDirectory");
             return this;
         }
 
@@ -912,8 +1087,9 @@ public final class Provisioner implements AutoCloseable {
         }
 
         /**
-         * Builds and starts the engine; jobs an earlier process left unfinished in the job store are
-         * recovered by the {@link RecoveryMode}.
+         * Builds and starts the engine: the ends an earlier process kept in the state directory are
+         * written to the job store, then jobs of engines whose lease has run out are recovered by the
+         * {@link RecoveryMode}.
          *
          * @throws IllegalStateException naming a required option that was not set
          */

@@ -53,4 +53,26 @@ class ImageRefTest {
         assertThat(ImageRef.parse("https://s3.local/images/x", Optional.of(URI.create("https://s3.local:443"))).key())
                 .isEqualTo("x");
     }
+
+    @Test
+    void keysWithDotSegmentsOrEmptySegments_areRefusedAtBuild_withInvalidRequest() {
+        for (String uri : new String[] {"s3://images/a/../b.qcow2", "s3://images/../b.qcow2", "s3://images/a/./b.qcow2",
+                "s3://images/./b", "s3://images/a/..", "s3://images/a//b.qcow2", "s3://images//b.qcow2",
+                "s3://images/a/", "s3://images/..", "http://127.0.0.1:9000/images/a/%2e%2e/b"}) {
+            assertThatThrownBy(() -> ProvisionRequest.builder().imageUri(uri).volumeName("vm-1")
+                    .volumeSizeBytes(1L << 30).build()).as(uri)
+                    .isInstanceOfSatisfying(ProvisioningException.class, e -> {
+                        assertThat(e.code()).isEqualTo(ErrorCode.INVALID_REQUEST);
+                        assertThat(e.getMessage()).startsWith("imageUri:");
+                    });
+            assertThatThrownBy(() -> ImageRef.parse(uri, ENDPOINT)).as(uri).isInstanceOf(ProvisioningException.class);
+        }
+    }
+
+    @Test
+    void keysWithDotsThatAreNotWholeSegments_areKept() {
+        for (String key : new String[] {"a/..b/c.qcow2", "a/.../c", ".hidden/x.qcow2", "a/b..c", "x.y/z..qcow2"}) {
+            assertThat(ImageRef.parse("s3://images/" + key).key()).isEqualTo(key);
+        }
+    }
 }

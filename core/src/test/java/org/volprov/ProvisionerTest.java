@@ -14,14 +14,18 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -31,9 +35,14 @@ import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.FileVolumeBackend;
 import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.embedded.QemuImgConverter;
 import org.volprov.testing.ForwardingImageSource;
+import org.volprov.testing.ForwardingJobQueue;
 import org.volprov.testing.ForwardingVolumeBackend;
+import org.volprov.testing.ForwardingVolumeWriter;
 import org.volprov.testing.GatedImageSource;
+import org.volprov.testing.OutageJobQueue;
+import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.SettableClock;
 import org.volprov.testing.TestImages;
 
@@ -42,6 +51,8 @@ class ProvisionerTest {
     private static final long IMAGE_SIZE = 12L << 20;
     private static final long VOLUME_SIZE = 16L << 20;
     private static final Duration WAIT = Duration.ofSeconds(60);
+    private static final Duration LEASE = Duration.ofSeconds(30);
+    private static final String DEAD_ENGINE = "hv-dead-engine";
 
     @TempDir
     static Path images;
@@ -54,6 +65,8 @@ class ProvisionerTest {
     private DiskImageCache cache;
     private FileVolumeBackend backend;
     private InMemoryJobStore store;
+    /** The store's clock: leases run out when a test moves it. */
+    private SettableClock storeClock;
     private final List<Provisioner> engines = new ArrayList<>();
     private final List<JobEvent> events = new CopyOnWriteArrayList<>();
 
@@ -72,6 +85,19 @@ class ProvisionerTest {
         Files.writeString(bucket.resolve("bad.qcow2.sha256"), "0".repeat(64) + "  bad.qcow2\n");
         Path unpublished = Files.copy(qcow2, bucket.resolve("unpublished.qcow2"));
         assertThat(unpublished).exists();
+        // An overlay with data of its own, so that its download is long enough to be stopped early.
+        Path overlay = TestImages.qcow2WithBacking(qcow2, bucket.resolve("overlay.qcow2"));
+        TestImages.run(List.of("qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 8M", overlay.toString()));
+        publish(overlay);
+        // The header reads fine; its L1 table points past the end of the file.
+        Path corrupt = Files.copy(qcow2, bucket.resolve("corrupt.qcow2"));
+        try (RandomAccessFile f = new RandomAccessFile(corrupt.toFile(), "rw")) {
+            f.seek(40);
+            long l1 = f.readLong();
+            f.seek(l1);
+            f.writeLong(0x00f0_0000_0000_0000L);
+        }
+        publish(corrupt);
     }
 
     private static void publish(Path image) throws IOException {
@@ -84,7 +110,8 @@ class ProvisionerTest {
         localSource = new LocalDirectoryImageSource(images);
         cache = DiskImageCache.builder().directory(work.resolve("cache")).maxBytes(1L << 30).build();
         backend = FileVolumeBackend.open(work.resolve("volumes"));
-        store = new InMemoryJobStore();
+        storeClock = new SettableClock();
+        store = InMemoryJobStore.builder().clock(storeClock).build();
     }
 
     @AfterEach
@@ -264,6 +291,69 @@ class ProvisionerTest {
     }
 
     @Test
+    void imageWithABackingFile_isRefusedFromItsFirstBytes_theRestIsNotFetched_andNothingIsCached()
+            throws IOException {
+        AtomicLong read = new AtomicLong();
+        ImageSource counting = new ForwardingImageSource(localSource) {
+            @Override
+            public InputStream open(ImageRef ref, String etag, long offset, long length) {
+                return new java.io.FilterInputStream(delegate.open(ref, etag, offset, length)) {
+                    @Override
+                    public int read(byte[] b, int off, int len) throws IOException {
+                        int n = super.read(b, off, len);
+                        read.addAndGet(Math.max(n, 0));
+                        return n;
+                    }
+                };
+            }
+        };
+        Provisioner p = start(engine(counting).bufferSize(64 << 10));
+        Job job = run(p, request("overlay.qcow2", "vm-overlay"));
+
+        assertThat(job.error()).contains(ErrorCode.UNSUPPORTED_IMAGE);
+        assertThat(job.errorMessage()).contains("backing file").contains("flatten");
+        assertThat(read.get()).as("bytes fetched").isLessThanOrEqualTo(64 << 10)
+                .isLessThan(Files.size(images.resolve("images/overlay.qcow2")));
+        assertThat(p.cacheStats().admissions()).isZero();
+        assertThat(p.cacheStats().entries()).isZero();
+        assertThat(cacheFiles()).isEmpty();
+        assertThat(backend.find("vm-overlay")).isEmpty();
+    }
+
+    @Test
+    void imageCorruptPastItsHeader_isRefused_andItsVerifiedEntryLeavesTheCache() throws IOException {
+        Provisioner p = start(engine(localSource));
+        Job job = run(p, request("corrupt.qcow2", "vm-corrupt"));
+
+        assertThat(job.error()).contains(ErrorCode.UNSUPPORTED_IMAGE);
+        assertThat(job.errorMessage()).contains("corrupt").contains("L1 entry 0");
+        assertThat(p.cacheStats().admissions()).isOne();
+        assertThat(p.cacheStats().entries()).isZero();
+        assertThat(p.cacheStats().bytesInUse()).isZero();
+        assertThat(cacheFiles()).isEmpty();
+        assertThat(backend.find("vm-corrupt")).isEmpty();
+    }
+
+    @Test
+    void imageOfAnotherFormatThanRequested_isRefused_butStaysCachedForRightRequests() {
+        Provisioner p = start(engine(localSource));
+        assertThat(run(p, request("disk.qcow2", "vm-f1")).state()).isEqualTo(JobState.COMPLETED);
+        Job wrong = run(p, ProvisionRequest.builder().imageUri("s3://images/disk.qcow2").volumeName("vm-f2")
+                .volumeSizeBytes(VOLUME_SIZE).format(ImageFormat.RAW).build());
+        assertThat(wrong.error()).contains(ErrorCode.UNSUPPORTED_IMAGE);
+        assertThat(wrong.errorMessage()).contains("the request says RAW");
+        assertThat(p.cacheStats().entries()).isOne();
+    }
+
+    /** Files in the cache directory other than its lock file. */
+    private List<String> cacheFiles() throws IOException {
+        try (var files = Files.list(work.resolve("cache"))) {
+            return files.map(f -> f.getFileName().toString())
+                    .filter(n -> !n.equals("lock") && !n.equals(DiskImageCache.STATE_DIRECTORY)).toList();
+        }
+    }
+
+    @Test
     void missingImage_failsWithImageNotFound() {
         Provisioner p = start(engine(localSource));
         Job job = run(p, request("nope.qcow2", "vm-x"));
@@ -391,6 +481,45 @@ class ProvisionerTest {
     }
 
     @Test
+    void volumeLockLostMidWrite_jobStopsBeforeItsNextWrite_failsVolumeBusy_andLeavesTheVolume() throws Exception {
+        PausingWriterBackend pausing = new PausingWriterBackend(backend);
+        LosableGuard guard = new LosableGuard();
+        Provisioner p = start(engine(localSource).backend(pausing).volumeGuard(guard));
+        String id = p.submit(request("disk.raw", "vm-fenced"));
+        assertThat(pausing.firstWritten.await(30, TimeUnit.SECONDS)).isTrue();
+
+        guard.lose("vm-fenced", "another process holds it now");
+        pausing.resume.countDown();
+
+        Job job = p.await(id, WAIT);
+        assertThat(job.state()).isEqualTo(JobState.FAILED);
+        assertThat(job.error()).contains(ErrorCode.VOLUME_BUSY);
+        assertThat(job.errorMessage()).contains("lost the lock on volume vm-fenced to another process")
+                .contains("another process holds it now").contains("not deleted");
+        assertThat(pausing.writes).as("no write after the loss").hasValue(1);
+        assertThat(backend.find("vm-fenced")).as("the new holder's volume").isPresent();
+    }
+
+    @Test
+    void volumeLockLostWhileQemuImgConverts_theWatchdogKillsIt_andTheJobFailsVolumeBusy() throws Exception {
+        // A qemu-img that stops itself before converting: only a kill ends it.
+        Path wrapper = QemuImgWrappers.stoppingBefore(work, "convert");
+        LosableGuard guard = new LosableGuard();
+        Provisioner p = start(engine(localSource).volumeGuard(guard).watchdogInterval(Duration.ofMillis(20))
+                .converter(QemuImgConverter.builder().executable(wrapper.toString()).build()));
+        String id = p.submit(request("disk.qcow2", "vm-fenced-convert"));
+        ProcessHandle convert = QemuImgWrappers.awaitStopped(wrapper, Duration.ofSeconds(30));
+
+        guard.lose("vm-fenced-convert", "another process holds it now");
+
+        Job job = p.await(id, WAIT);
+        assertThat(job.error()).contains(ErrorCode.VOLUME_BUSY);
+        assertThat(job.errorMessage()).contains("lost the lock on volume vm-fenced-convert");
+        assertThat(convert.onExit().get(10, TimeUnit.SECONDS).isAlive()).isFalse();
+        assertThat(backend.find("vm-fenced-convert")).isPresent();
+    }
+
+    @Test
     void cancel_ofAQueuedJob_endsItWithoutRunning() throws Exception {
         GatedImageSource gated = new GatedImageSource(localSource);
         Provisioner p = start(engine(gated).maxConcurrentJobs(1));
@@ -432,15 +561,19 @@ class ProvisionerTest {
         assertThat(store.list(JobFilter.all())).isEmpty();
     }
 
+    /** A job an engine that died left running, after it created the volume; its lease runs until the store's clock moves. */
+    private void leftRunningByADeadEngine(String id, String volume) {
+        Instant t = Instant.now();
+        VolumeInfo v = backend.create(volume, VOLUME_SIZE);
+        store.insert(Job.pending(id, request("disk.qcow2", volume), t).running(t).withVolume(v.path(), true, t),
+                DEAD_ENGINE, LEASE);
+    }
+
     @Test
     void start_failsJobsAnEarlierProcessLeftRunning_andDeletesVolumesTheyCreated() {
-        Instant t = Instant.now();
-        Job left = Job.pending("left-1", request("disk.qcow2", "vm-left"), t).running(t)
-                .withVolume(work.resolve("volumes/vm-left").toString(), true, t);
-        store.insert(left);
-        backend.create("vm-left", VOLUME_SIZE);
-        Job pending = Job.pending("left-2", request("disk.qcow2", "vm-left2"), t);
-        store.insert(pending);
+        leftRunningByADeadEngine("left-1", "vm-left");
+        store.insert(Job.pending("left-2", request("disk.qcow2", "vm-left2"), Instant.now()), DEAD_ENGINE, LEASE);
+        storeClock.advance(LEASE.plusSeconds(1));
 
         start(engine(localSource));
         Job failed = store.find("left-1").orElseThrow();
@@ -452,11 +585,8 @@ class ProvisionerTest {
 
     @Test
     void start_resumesJobsAnEarlierProcessLeftRunning_whenAskedTo() throws Exception {
-        Instant t = Instant.now();
-        Job left = Job.pending("left-3", request("disk.qcow2", "vm-again"), t).running(t)
-                .withVolume(work.resolve("volumes/vm-again").toString(), true, t);
-        store.insert(left);
-        backend.create("vm-again", VOLUME_SIZE);
+        leftRunningByADeadEngine("left-3", "vm-again");
+        storeClock.advance(LEASE.plusSeconds(1));
 
         Provisioner p = start(engine(localSource).recoveryMode(Provisioner.RecoveryMode.RESUME));
         Job job = p.await("left-3", WAIT);
@@ -519,7 +649,7 @@ class ProvisionerTest {
 
     @Test
     void storeDownDuringAJob_jobGoesOn_progressWritesAreSpaced_andTheEndIsRecorded() throws Exception {
-        OutageStore down = new OutageStore(store);
+        OutageJobQueue down = new OutageJobQueue(store);
         AtomicInteger progressWhileDown = new AtomicInteger();
         AtomicInteger stagesWhileDown = new AtomicInteger();
         Provisioner p = start(engine(localSource).jobStore(down).listener(e -> {
@@ -547,7 +677,7 @@ class ProvisionerTest {
 
     @Test
     void storeDownWhenTheJobEnds_theEndIsWrittenOnceTheStoreIsBack_atTheLatestOnClose() throws Exception {
-        OutageStore down = new OutageStore(store);
+        OutageJobQueue down = new OutageJobQueue(store);
         Provisioner p = start(engine(localSource).jobStore(down).sleeper(d -> { }).listener(e -> {
             if (e.kind() == JobEvent.Kind.STAGE && e.job().stage() == Stage.FINALIZING) {
                 down.down = true;
@@ -562,6 +692,50 @@ class ProvisionerTest {
         down.down = false;
         p.close();
         assertThat(store.find(job.id()).orElseThrow()).isEqualTo(job);
+    }
+
+    @Test
+    void watchdog_timesOutAJobOnTime_whileTheStoreHangsOnAnotherJobsEnd() throws Exception {
+        SettableClock clock = new SettableClock();
+        CountDownLatch partitionOver = new CountDownLatch(1);
+        CountDownLatch hanging = new CountDownLatch(1);
+        AtomicBoolean hang = new AtomicBoolean();
+        // The first job's end does not reach the store; then writing it again hangs, as a write to a
+        // partitioned database does.
+        OutageJobQueue partitioned = new OutageJobQueue(store) {
+            @Override
+            public boolean update(Job job, String engine) {
+                if (job.request().volumeName().equals("vm-first") && job.state().terminal()) {
+                    if (hang.get()) {
+                        hanging.countDown();
+                        try {
+                            partitionOver.await(60, TimeUnit.SECONDS);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                    throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "no route to the database");
+                }
+                return super.update(job, engine);
+            }
+        };
+        KeyGatedSource source = new KeyGatedSource(localSource, "other.qcow2");
+        Provisioner p = start(engine(source).jobStore(partitioned).clock(clock).sleeper(d -> { })
+                .watchdogInterval(Duration.ofMillis(20)).jobTimeout(Duration.ofMinutes(1)));
+        try {
+            String second = p.submit(request("other.qcow2", "vm-second"));
+            assertThat(source.gate.opened.await(30, TimeUnit.SECONDS)).isTrue();
+            Job first = p.await(p.submit(request("disk.qcow2", "vm-first")), WAIT);
+            assertThat(first.state()).isEqualTo(JobState.COMPLETED);
+            hang.set(true);
+            assertThat(hanging.await(30, TimeUnit.SECONDS)).as("the engine writes the first end again").isTrue();
+
+            clock.advance(Duration.ofMinutes(2));
+            Job timedOut = p.await(second, Duration.ofSeconds(30));
+            assertThat(timedOut.error()).as("the second job's deadline was checked").contains(ErrorCode.TIMED_OUT);
+        } finally {
+            partitionOver.countDown();
+        }
     }
 
     // ---- fleet queue ----
@@ -579,20 +753,21 @@ class ProvisionerTest {
     @Test
     void queuedJob_isClaimedAndRun_withItsLeaseRenewedUntilItEnds() throws Exception {
         SettableClock clock = new SettableClock();
-        CountingQueue q = new CountingQueue(new InMemoryJobStore("hv-1", clock));
+        CountingQueue q = new CountingQueue(InMemoryJobStore.builder().host("hv-1").clock(clock).build());
         Job job = Job.pending("queued-1", request("disk.qcow2", "vm-q1"), clock.instant());
         q.enqueue(job, "hv-1");
         GatedImageSource gated = new GatedImageSource(localSource);
-        Provisioner.Builder b = engine(gated).jobStore(q).clock(clock)
-                .queue(q, Duration.ofMillis(10), Duration.ofSeconds(60));
+        Provisioner.Builder b = engine(gated).jobStore(q).clock(clock).watchdogInterval(Duration.ofMillis(10))
+                .queue(q, Duration.ofMillis(10)).jobLease(Duration.ofSeconds(60));
         CompletableFuture<Job> ended = endOf(job.id(), b);
-        start(b);
+        Provisioner p = start(b);
 
         assertThat(gated.opened.await(30, TimeUnit.SECONDS)).as("claimed and started").isTrue();
         clock.advance(Duration.ofSeconds(25));
         assertThat(q.renewed.await(30, TimeUnit.SECONDS)).as("lease renewed").isTrue();
         clock.advance(Duration.ofSeconds(50));
-        assertThat(q.claim("hv-1", Duration.ofSeconds(60))).as("held past its first lease").isEmpty();
+        assertThat(q.claim("hv-1", "another-engine", Duration.ofSeconds(60))).as("held past its first lease").isEmpty();
+        assertThat(q.takeOver(job.id(), "another-engine", Duration.ofSeconds(60))).isEmpty();
 
         gated.release.countDown();
         Job done = ended.get(60, TimeUnit.SECONDS);
@@ -600,16 +775,16 @@ class ProvisionerTest {
         assertThat(done.attempts()).isEqualTo(1);
         assertThat(q.find(job.id())).contains(done);
         assertVolumeHoldsImage("vm-q1");
-        assertThat(q.renew(job.id(), "hv-1", Duration.ofSeconds(60))).as("an ended job is not held").isFalse();
+        assertThat(q.renew(List.of(job.id()), p.engineId(), Duration.ofSeconds(60))).as("an ended job is not held")
+                .isEmpty();
     }
 
     @Test
     void queuedJobADeadEngineLeftRunning_isFailedInterrupted_andItsVolumeDeleted() throws Exception {
         SettableClock clock = new SettableClock();
-        InMemoryJobStore q = new InMemoryJobStore("hv-1", clock);
+        InMemoryJobStore q = InMemoryJobStore.builder().host("hv-1").clock(clock).build();
         Job job = deadEnginesClaim(q, clock, "vm-dead");
-        Provisioner.Builder b = engine(localSource).jobStore(q).clock(clock)
-                .queue(q, Duration.ofMillis(10), Duration.ofSeconds(60));
+        Provisioner.Builder b = engine(localSource).jobStore(q).clock(clock).queue(q, Duration.ofMillis(10));
         CompletableFuture<Job> ended = endOf(job.id(), b);
         start(b);
 
@@ -617,16 +792,17 @@ class ProvisionerTest {
         assertThat(failed.error()).contains(ErrorCode.INTERRUPTED);
         assertThat(failed.errorMessage()).contains("was deleted");
         assertThat(backend.find("vm-dead")).isEmpty();
+        assertThat(q.find(job.id())).contains(failed);
     }
 
     @Test
     void queuedJobADeadEngineLeftRunning_isRunAgain_inResumeMode() throws Exception {
         SettableClock clock = new SettableClock();
-        InMemoryJobStore q = new InMemoryJobStore("hv-1", clock);
+        InMemoryJobStore q = InMemoryJobStore.builder().host("hv-1").clock(clock).build();
         Job job = deadEnginesClaim(q, clock, "vm-again-q");
         Provisioner.Builder b = engine(localSource).jobStore(q).clock(clock)
                 .recoveryMode(Provisioner.RecoveryMode.RESUME)
-                .queue(q, Duration.ofMillis(10), Duration.ofSeconds(60));
+                .queue(q, Duration.ofMillis(10));
         CompletableFuture<Job> ended = endOf(job.id(), b);
         start(b);
 
@@ -639,22 +815,85 @@ class ProvisionerTest {
     /** A claim an engine made before it died: the job RUNNING with its volume created, the lease run out. */
     private Job deadEnginesClaim(InMemoryJobStore q, SettableClock clock, String volume) {
         q.enqueue(Job.pending("dead-" + volume, request("disk.qcow2", volume), clock.instant()), "hv-1");
-        Job claimed = q.claim("hv-1", Duration.ofSeconds(60)).orElseThrow();
+        Job claimed = q.claim("hv-1", DEAD_ENGINE, Duration.ofSeconds(60)).orElseThrow();
         VolumeInfo v = backend.create(volume, VOLUME_SIZE);
         Job running = claimed.running(clock.instant()).withVolume(v.path(), true, clock.instant());
-        q.update(running);
+        q.update(running, DEAD_ENGINE);
         clock.advance(Duration.ofSeconds(61));
         return running;
     }
 
     @Test
-    void queue_refusesAnotherJobStore_andALeaseShorterThanThreePolls() {
+    void queuedJobLargerThanTheEnginesMaximum_failsInvalidRequest_namingTheField_andCreatesNothing() throws Exception {
+        SettableClock clock = new SettableClock();
+        InMemoryJobStore q = InMemoryJobStore.builder().host("hv-1").clock(clock).build();
+        Job job = Job.pending("too-big", request("disk.qcow2", "vm-too-big"), clock.instant());
+        q.enqueue(job, "hv-1");
+        Provisioner.Builder b = engine(localSource).jobStore(q).clock(clock).queue(q, Duration.ofMillis(10))
+                .maxVolumeBytes(VOLUME_SIZE - 1);
+        CompletableFuture<Job> ended = endOf(job.id(), b);
+        start(b);
+
+        Job failed = ended.get(60, TimeUnit.SECONDS);
+        assertThat(failed.state()).isEqualTo(JobState.FAILED);
+        assertThat(failed.error()).contains(ErrorCode.INVALID_REQUEST);
+        assertThat(failed.errorMessage()).startsWith("volumeSizeBytes:");
+        assertThat(failed.startedAt()).as("never ran").isNull();
+        assertThat(backend.find("vm-too-big")).isEmpty();
+        assertThat(q.find(job.id())).contains(failed);
+    }
+
+    @Test
+    void recoveredJobThatNoLongerPassesTheEnginesChecks_failsInvalidRequest_andItsVolumeIsDeleted() {
+        leftRunningByADeadEngine("left-big", "vm-left-big");
+        storeClock.advance(LEASE.plusSeconds(1));
+
+        start(engine(localSource).recoveryMode(Provisioner.RecoveryMode.RESUME).maxVolumeBytes(VOLUME_SIZE - 1));
+        Job failed = store.find("left-big").orElseThrow();
+        assertThat(failed.error()).contains(ErrorCode.INVALID_REQUEST);
+        assertThat(failed.errorMessage()).startsWith("volumeSizeBytes:").contains("was deleted");
+        assertThat(backend.find("vm-left-big")).isEmpty();
+    }
+
+    @Test
+    void queue_refusesAnotherJobStore_andALeaseShorterThanThreeWatchdogIntervals() {
         InMemoryJobStore q = new InMemoryJobStore();
         assertThatThrownBy(() -> Provisioner.builder().source(localSource).cache(cache).backend(backend)
-                .jobStore(new InMemoryJobStore()).queue(q, Duration.ofSeconds(1), Duration.ofSeconds(30)).build())
+                .jobStore(new InMemoryJobStore()).queue(q, Duration.ofSeconds(1)).build())
                 .isInstanceOf(IllegalStateException.class).hasMessageContaining("jobStore");
-        assertThatThrownBy(() -> Provisioner.builder().queue(q, Duration.ofSeconds(1), Duration.ofSeconds(2)))
-                .hasMessageContaining("lease");
+        assertThatThrownBy(() -> Provisioner.builder().source(localSource).cache(cache).backend(backend)
+                .jobLease(Duration.ofSeconds(1)).watchdogInterval(Duration.ofMillis(500)).build())
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("jobLease");
+        assertThatThrownBy(() -> Provisioner.builder().jobLease(Duration.ofMillis(999))).hasMessageContaining("jobLease");
+    }
+
+    // ---- the engine's checks, without submitting ----
+
+    @Test
+    void validate_refusesWhatBuildAcceptsButSubmitWouldRefuse_namingTheField_andRecordsNothing() {
+        Provisioner p = start(engine(localSource).maxVolumeBytes(1L << 30));
+        ProvisionRequest foreignHost = ProvisionRequest.builder().imageUri("http://10.0.0.1:9000/images/disk.qcow2")
+                .volumeName("vm-h").volumeSizeBytes(1 << 20).build();
+        ProvisionRequest tooBig = ProvisionRequest.builder().imageUri("s3://images/disk.qcow2")
+                .volumeName("vm-huge").volumeSizeBytes(2L << 30).build();
+        assertThatThrownBy(() -> p.validate(foreignHost)).isInstanceOf(ProvisioningException.class)
+                .satisfies(e -> assertThat(((ProvisioningException) e).code()).isEqualTo(ErrorCode.INVALID_REQUEST))
+                .hasMessageStartingWith("imageUri:");
+        assertThatThrownBy(() -> p.validate(tooBig)).hasMessageStartingWith("volumeSizeBytes:");
+        p.validate(request("disk.qcow2", "vm-fine"));
+        assertThat(store.list(JobFilter.all())).isEmpty();
+        assertThat(backend.find("vm-fine")).isEmpty();
+    }
+
+    @Test
+    void engineId_isGeneratedUniquePerEngine_orTheOneGiven_andRefusedWhenBlank() {
+        Provisioner a = start(engine(localSource));
+        Provisioner b = start(engine(localSource));
+        assertThat(a.engineId()).isNotEqualTo(b.engineId()).isNotEqualTo(store.host());
+        Provisioner named = start(engine(localSource).engineId("hv-17-engine-1"));
+        assertThat(named.engineId()).isEqualTo("hv-17-engine-1");
+        assertThatThrownBy(() -> Provisioner.builder().engineId(" ")).hasMessageContaining("engineId");
+        assertThatThrownBy(() -> Provisioner.builder().engineId("a b")).hasMessageContaining("engineId");
     }
 
     // ---- decorators over the real source, to inject faults ----
@@ -681,6 +920,23 @@ class ProvisionerTest {
         }
     }
 
+    /** Downloads of one key wait at their first read, as {@link GatedImageSource} does; others pass. */
+    static final class KeyGatedSource extends ForwardingImageSource {
+        final GatedImageSource gate;
+        private final String key;
+
+        KeyGatedSource(ImageSource d, String key) {
+            super(d);
+            this.gate = new GatedImageSource(d);
+            this.key = key;
+        }
+
+        @Override
+        public InputStream open(ImageRef ref, String etag, long offset, long length) {
+            return ref.key().equals(key) ? gate.open(ref, etag, offset, length) : delegate.open(ref, etag, offset, length);
+        }
+    }
+
     /** The first download stream breaks after {@code dropAfter} bytes. */
     static final class DroppingSource extends ForwardingImageSource {
         final List<Long> offsets = new CopyOnWriteArrayList<>();
@@ -692,9 +948,9 @@ class ProvisionerTest {
         }
 
         @Override
-        public InputStream open(ImageRef ref, long offset, long length) {
+        public InputStream open(ImageRef ref, String etag, long offset, long length) {
             offsets.add(offset);
-            InputStream in = delegate.open(ref, offset, length);
+            InputStream in = delegate.open(ref, etag, offset, length);
             if (offsets.size() > 1) {
                 return in;
             }
@@ -724,148 +980,89 @@ class ProvisionerTest {
         /** A writer with no local path (as a streamed upload) whose first write fails. */
         @Override
         public VolumeWriter openWriter(VolumeInfo volume) {
-            VolumeWriter real = delegate.openWriter(volume);
-            return new VolumeWriter() {
+            return new ForwardingVolumeWriter(delegate.openWriter(volume)) {
                 @Override
                 public Optional<Path> localPath() {
                     return Optional.empty();
                 }
 
                 @Override
-                public long position() {
-                    return real.position();
-                }
-
-                @Override
                 public void write(java.nio.ByteBuffer src) throws IOException {
                     throw new IOException("Input/output error");
                 }
+            };
+        }
+    }
 
+    /** Counts the writes of its writers, and holds the first one's caller until {@link #resume} opens. */
+    static final class PausingWriterBackend extends ForwardingVolumeBackend {
+        final AtomicInteger writes = new AtomicInteger();
+        final CountDownLatch firstWritten = new CountDownLatch(1);
+        final CountDownLatch resume = new CountDownLatch(1);
+
+        PausingWriterBackend(VolumeBackend d) {
+            super(d);
+        }
+
+        @Override
+        public VolumeWriter openWriter(VolumeInfo volume) {
+            return new ForwardingVolumeWriter(delegate.openWriter(volume)) {
                 @Override
-                public void writeZeros(long length) throws IOException {
-                    real.writeZeros(length);
+                public void write(java.nio.ByteBuffer src) throws IOException {
+                    super.write(src);
+                    if (writes.incrementAndGet() == 1) {
+                        firstWritten.countDown();
+                        try {
+                            assertThat(resume.await(60, TimeUnit.SECONDS)).isTrue();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
                 }
+            };
+        }
+    }
 
-                @Override
-                public void skip(long length) throws IOException {
-                    real.skip(length);
-                }
+    /** A guard of one process whose locks a test can declare lost, as a shared guard would find them. */
+    static final class LosableGuard implements VolumeGuard {
+        private final VolumeGuard held = new InProcessVolumeGuard();
+        private final java.util.Map<String, String> lost = new java.util.concurrent.ConcurrentHashMap<>();
 
+        void lose(String volumeName, String why) {
+            lost.put(volumeName, why);
+        }
+
+        @Override
+        public Optional<Lock> tryLock(String volumeName) {
+            return held.tryLock(volumeName).map(lock -> new Lock() {
                 @Override
-                public void finish() throws IOException {
-                    real.finish();
+                public Optional<String> lost() {
+                    return Optional.ofNullable(lost.get(volumeName));
                 }
 
                 @Override
                 public void close() {
-                    real.close();
+                    lock.close();
                 }
-            };
-        }
-
-    }
-
-    /** A store whose updates fail while {@code down}, as a database that went away would. */
-    static final class OutageStore implements JobStore {
-        final AtomicInteger failed = new AtomicInteger();
-        volatile boolean down;
-        private final JobStore d;
-
-        OutageStore(JobStore d) {
-            this.d = d;
-        }
-
-        @Override
-        public void insert(Job job) {
-            d.insert(job);
-        }
-
-        @Override
-        public void update(Job job) {
-            if (down) {
-                failed.incrementAndGet();
-                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "the database is down");
-            }
-            d.update(job);
-        }
-
-        @Override
-        public Optional<Job> find(String id) {
-            return d.find(id);
-        }
-
-        @Override
-        public List<Job> list(JobFilter filter) {
-            return d.list(filter);
-        }
-
-        @Override
-        public List<Job> unfinished() {
-            return d.unfinished();
+            });
         }
     }
 
     /** The in-memory queue, counting lease renewals. */
-    static final class CountingQueue implements JobQueue {
+    static final class CountingQueue extends ForwardingJobQueue {
         final CountDownLatch renewed = new CountDownLatch(1);
-        private final JobQueue d;
 
         CountingQueue(JobQueue d) {
-            this.d = d;
+            super(d);
         }
 
         @Override
-        public String host() {
-            return d.host();
-        }
-
-        @Override
-        public void enqueue(Job job, String host) {
-            d.enqueue(job, host);
-        }
-
-        @Override
-        public Optional<Job> claim(String host, Duration lease) {
-            return d.claim(host, lease);
-        }
-
-        @Override
-        public boolean renew(String jobId, String host, Duration lease) {
-            boolean held = d.renew(jobId, host, lease);
-            if (held) {
+        public Set<String> renew(Collection<String> jobIds, String engine, Duration lease) {
+            Set<String> held = super.renew(jobIds, engine, lease);
+            if (!held.isEmpty()) {
                 renewed.countDown();
             }
             return held;
-        }
-
-        @Override
-        public void release(String jobId, String host) {
-            d.release(jobId, host);
-        }
-
-        @Override
-        public void insert(Job job) {
-            d.insert(job);
-        }
-
-        @Override
-        public void update(Job job) {
-            d.update(job);
-        }
-
-        @Override
-        public Optional<Job> find(String id) {
-            return d.find(id);
-        }
-
-        @Override
-        public List<Job> list(JobFilter filter) {
-            return d.list(filter);
-        }
-
-        @Override
-        public List<Job> unfinished() {
-            return d.unfinished();
         }
     }
 }

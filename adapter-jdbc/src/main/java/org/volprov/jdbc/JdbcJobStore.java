@@ -9,8 +9,10 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
+import java.util.Set;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.Executors;
@@ -34,6 +36,8 @@ import org.volprov.JobState;
 import org.volprov.Progress;
 import org.volprov.ProvisioningException;
 import org.volprov.Stage;
+import org.volprov.internal.ConfigChecks;
+import org.volprov.internal.JobJson;
 
 /**
  * A {@link JobQueue} (and so a {@link org.volprov.JobStore}) on Jdbi 3, in SQLite (one file, WAL
@@ -41,9 +45,13 @@ import org.volprov.Stage;
  * {@code FOR UPDATE SKIP LOCKED}).
  *
  * <p>{@link #open} applies the schema migrations and refuses a database of a newer version. The
- * store acts for {@link JdbcJobStoreConfig#host()}: inserted jobs are that host's, {@link #unfinished()}
- * returns that host's, and an update of a job another host holds is refused, as is any update of a
- * job that has ended (rewriting the same terminal snapshot is allowed, so a retried write succeeds).
+ * store acts for {@link JdbcJobStoreConfig#host()}: inserted jobs are that host's, and
+ * {@link #abandoned} and {@link #takeOver} see only that host's. Each job that has not ended has a
+ * holder engine and a lease expiry in its row; every write is one statement whose {@code WHERE}
+ * names the holder, so an engine that lost a job cannot write it, and a take-over is one
+ * conditional {@code UPDATE} on an expired lease, so two engines never both take one job (PostgreSQL
+ * re-checks the condition on the row it waited for; SQLite serializes writers). An ended job never
+ * changes (rewriting the same terminal snapshot is accepted, so a retried write succeeds).
  *
  * <p>Connections come from a HikariCP pool that validates them on borrow. When PostgreSQL restarts,
  * an operation that breaks on a connection the server dropped is tried again on another one, so the
@@ -58,7 +66,10 @@ public final class JdbcJobStore implements JobQueue {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcJobStore.class);
     private static final String ACTIVE = "('PENDING', 'RUNNING')";
     private static final String TERMINAL = "('COMPLETED', 'FAILED', 'CANCELLED')";
+    private static final String LEASE_RAN_OUT = "(lease_expires_at IS NULL OR lease_expires_at <= :now)";
     private static final int MAX_PRUNE_BATCHES = 100_000;
+    /** Ids per renewal statement: well below both databases' limits on bound parameters. */
+    private static final int RENEW_BATCH = 500;
 
     private final JdbcJobStoreConfig config;
     private final Dialect dialect;
@@ -189,9 +200,11 @@ public final class JdbcJobStore implements JobQueue {
     }
 
     @Override
-    public void insert(Job job) {
+    public void insert(Job job, String engine, Duration lease) {
         Objects.requireNonNull(job, "job");
-        add(job, host, false);
+        requireEngine(engine);
+        requireLease(lease);
+        add(job, host, false, engine, lease);
     }
 
     @Override
@@ -201,25 +214,30 @@ public final class JdbcJobStore implements JobQueue {
         if (job.state() != JobState.PENDING) {
             throw ProvisioningException.invalid("job", "only a PENDING job can be queued, not " + job.state());
         }
-        add(job, target, true);
+        add(job, target, true, null, null);
     }
 
-    private void add(Job job, String owner, boolean queued) {
+    /** Records a job of {@code owner}, held by {@code holder} for {@code lease} (both null: nobody holds it). */
+    private void add(Job job, String owner, boolean queued, String holder, Duration lease) {
         String sql = "INSERT INTO volprov_jobs (id, request, volume_name, correlation_id, state, stage, bytes_done,"
                 + " bytes_total, error_code, error_message, cache_hit, image_digest, volume_path, created_volume,"
-                + " attempts, owner_host, queued, lease_expires_at, created_at, started_at, updated_at, finished_at)"
+                + " attempts, owner_host, queued, holder_engine, lease_expires_at, created_at, started_at, updated_at,"
+                + " finished_at)"
                 + " VALUES (:id, " + dialect.json(":request") + ", :volume_name, :correlation_id, :state, :stage,"
                 + " :bytes_done, :bytes_total, :error_code, :error_message, :cache_hit, :image_digest, :volume_path,"
-                + " :created_volume, :attempts, :owner_host, :queued, NULL, :created_at, :started_at, :updated_at,"
-                + " :finished_at) ON CONFLICT (id) DO NOTHING";
-        String request = RequestJson.write(job.request());
+                + " :created_volume, :attempts, :owner_host, :queued, :holder, :until, :created_at, :started_at,"
+                + " :updated_at, :finished_at) ON CONFLICT (id) DO NOTHING";
+        String request = JobJson.writeRequest(job.request());
         call("recording job " + job.id(), (h, attempt) -> {
+            Instant until = lease == null ? null : config.clock().instant().plus(lease);
             int rows = bindJob(h.createUpdate(sql), job)
                     .bind("request", request)
                     .bind("volume_name", job.request().volumeName())
                     .bind("correlation_id", job.request().correlationId())
                     .bind("owner_host", owner)
                     .bind("queued", queued)
+                    .bind("holder", holder)
+                    .bind("until", dialect.time(until))
                     .bind("created_at", dialect.time(job.createdAt()))
                     .execute();
             // On a retry the first try may have committed before its connection broke.
@@ -250,42 +268,36 @@ public final class JdbcJobStore implements JobQueue {
     }
 
     @Override
-    public void update(Job job) {
+    public boolean update(Job job, String engine) {
         Objects.requireNonNull(job, "job");
-        // One statement checks the guard and writes: no other writer can come between the two. The
-        // request and creation time never change; a lease ends with the job.
+        requireEngine(engine);
+        // One statement checks the holder and writes: no other writer can come between the two. The
+        // request and creation time never change; the lease ends with the job.
         String sql = "UPDATE volprov_jobs SET state = :state, stage = :stage, bytes_done = :bytes_done,"
                 + " bytes_total = :bytes_total, error_code = :error_code, error_message = :error_message,"
                 + " cache_hit = :cache_hit, image_digest = :image_digest, volume_path = :volume_path,"
                 + " created_volume = :created_volume, attempts = :attempts, started_at = :started_at,"
                 + " updated_at = :updated_at, finished_at = :finished_at,"
                 + " lease_expires_at = CASE WHEN :terminal THEN NULL ELSE lease_expires_at END"
-                + " WHERE id = :id AND owner_host = :me"
-                + " AND (state IN " + ACTIVE + " OR (state = :state AND finished_at = :finished_at))";
-        call("recording job " + job.id(), (h, attempt) -> {
+                + " WHERE id = :id AND holder_engine = :engine AND state IN " + ACTIVE;
+        // A refused write: the same end written already (a retry) counts as written, nothing else does.
+        String same = "SELECT COUNT(*) FROM volprov_jobs WHERE id = :id AND holder_engine = :engine"
+                + " AND state = :state AND finished_at = :finished_at";
+        return call("recording job " + job.id(), (h, attempt) -> {
             int rows = bindJob(h.createUpdate(sql), job)
                     .bind("terminal", job.state().terminal())
-                    .bind("me", host)
+                    .bind("engine", engine)
                     .execute();
-            if (rows == 0) {
-                throw refusal(h, job);
+            if (rows == 1) {
+                return true;
             }
-            return null;
+            if (find(h, job.id()).isEmpty()) {
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "job " + job.id() + " does not exist");
+            }
+            return job.state().terminal() && h.createQuery(same).bind("id", job.id()).bind("engine", engine)
+                    .bind("state", job.state().name()).bind("finished_at", dialect.time(job.finishedAt()))
+                    .mapTo(Integer.class).one() == 1;
         });
-    }
-
-    private ProvisioningException refusal(Handle h, Job job) {
-        Optional<Map<String, Object>> row = h.createQuery("SELECT state, owner_host FROM volprov_jobs WHERE id = :id")
-                .bind("id", job.id()).mapToMap().findOne();
-        String why;
-        if (row.isEmpty()) {
-            why = "does not exist";
-        } else if (!host.equals(row.get().get("owner_host"))) {
-            why = "is held by host " + row.get().get("owner_host") + ", not by " + host;
-        } else {
-            why = "is " + row.get().get("state") + " and cannot become " + job.state();
-        }
-        return new ProvisioningException(ErrorCode.BACKEND_FAILURE, "job " + job.id() + " " + why);
     }
 
     @Override
@@ -325,26 +337,78 @@ public final class JdbcJobStore implements JobQueue {
     }
 
     @Override
-    public List<Job> unfinished() {
-        return call("reading unfinished jobs", (h, attempt) -> h.createQuery("SELECT * FROM volprov_jobs"
-                        + " WHERE owner_host = :me AND state IN " + ACTIVE + " AND queued = :false"
-                        + " ORDER BY created_at, id")
-                .bind("me", host).bind("false", false).map(this::job).list());
+    public Set<String> renew(Collection<String> jobIds, String engine, Duration lease) {
+        Objects.requireNonNull(jobIds, "jobIds");
+        requireEngine(engine);
+        requireLease(lease);
+        List<String> ids = List.copyOf(jobIds);
+        Set<String> held = new HashSet<>();
+        for (int from = 0; from < ids.size(); from += RENEW_BATCH) {
+            List<String> batch = ids.subList(from, Math.min(ids.size(), from + RENEW_BATCH));
+            StringBuilder sql = new StringBuilder("UPDATE volprov_jobs SET lease_expires_at = :until"
+                    + " WHERE holder_engine = :engine AND state IN " + ACTIVE + " AND id IN (");
+            for (int i = 0; i < batch.size(); i++) {
+                sql.append(i == 0 ? "" : ", ").append(":i").append(i);
+            }
+            sql.append(") RETURNING id");
+            held.addAll(call("renewing the leases of engine " + engine, (h, attempt) -> {
+                var q = h.createQuery(sql.toString())
+                        .bind("until", dialect.time(config.clock().instant().plus(lease)))
+                        .bind("engine", engine);
+                for (int i = 0; i < batch.size(); i++) {
+                    q.bind("i" + i, batch.get(i));
+                }
+                return q.mapTo(String.class).list();
+            }));
+        }
+        return held;
     }
 
     @Override
-    public Optional<Job> claim(String target, Duration lease) {
+    public List<Job> abandoned(int max) {
+        if (max < 1) {
+            throw ProvisioningException.invalid("max", "must be at least 1");
+        }
+        // Queued jobs that never started are claimed, not recovered.
+        return call("reading abandoned jobs", (h, attempt) -> h.createQuery("SELECT * FROM volprov_jobs"
+                        + " WHERE owner_host = :me AND state IN " + ACTIVE + " AND (queued = :false OR state = 'RUNNING')"
+                        + " AND " + LEASE_RAN_OUT + " ORDER BY created_at, id LIMIT :max")
+                .bind("me", host).bind("false", false).bind("now", dialect.time(config.clock().instant()))
+                .bind("max", max).map(this::job).list());
+    }
+
+    @Override
+    public Optional<Job> takeOver(String jobId, String engine, Duration lease) {
+        Objects.requireNonNull(jobId, "jobId");
+        requireEngine(engine);
+        requireLease(lease);
+        String sql = "UPDATE volprov_jobs SET holder_engine = :engine, lease_expires_at = :until"
+                + " WHERE id = :id AND owner_host = :me AND state IN " + ACTIVE + " AND " + LEASE_RAN_OUT
+                + " RETURNING *";
+        return call("taking over job " + jobId, (h, attempt) -> {
+            Instant now = config.clock().instant();
+            return h.createQuery(sql)
+                    .bind("engine", engine).bind("until", dialect.time(now.plus(lease)))
+                    .bind("id", jobId).bind("me", host).bind("now", dialect.time(now))
+                    .map(this::job).findOne();
+        });
+    }
+
+    @Override
+    public Optional<Job> claim(String target, String engine, Duration lease) {
         requireHost(target);
+        requireEngine(engine);
         requireLease(lease);
         // The inner SELECT locks the oldest free row and skips rows other claimers have locked; the
         // UPDATE takes the lease in the same statement. SQLite serializes writers, so it needs no lock.
-        String sql = "UPDATE volprov_jobs SET lease_expires_at = :until WHERE id = ("
-                + "SELECT id FROM volprov_jobs WHERE owner_host = :host AND state IN " + ACTIVE
-                + " AND queued = :true AND (lease_expires_at IS NULL OR lease_expires_at <= :now)"
+        String sql = "UPDATE volprov_jobs SET holder_engine = :engine, lease_expires_at = :until WHERE id = ("
+                + "SELECT id FROM volprov_jobs WHERE owner_host = :host AND state = 'PENDING'"
+                + " AND queued = :true AND " + LEASE_RAN_OUT
                 + " ORDER BY created_at, id LIMIT 1" + dialect.skipLocked() + ") RETURNING *";
         return call("claiming a job for " + target, (h, attempt) -> {
             Instant now = config.clock().instant();
             return h.createQuery(sql)
+                    .bind("engine", engine)
                     .bind("until", dialect.time(now.plus(lease)))
                     .bind("now", dialect.time(now))
                     .bind("host", target)
@@ -354,26 +418,13 @@ public final class JdbcJobStore implements JobQueue {
     }
 
     @Override
-    public boolean renew(String jobId, String target, Duration lease) {
+    public void release(String jobId, String engine) {
         Objects.requireNonNull(jobId, "jobId");
-        requireHost(target);
-        requireLease(lease);
-        return call("renewing the lease of job " + jobId, (h, attempt) -> h.createUpdate("UPDATE volprov_jobs"
-                        + " SET lease_expires_at = :until WHERE id = :id AND owner_host = :host AND queued = :true"
-                        + " AND lease_expires_at IS NOT NULL AND state IN " + ACTIVE)
-                .bind("until", dialect.time(config.clock().instant().plus(lease)))
-                .bind("id", jobId).bind("host", target).bind("true", true)
-                .execute() == 1);
-    }
-
-    @Override
-    public void release(String jobId, String target) {
-        Objects.requireNonNull(jobId, "jobId");
-        requireHost(target);
+        requireEngine(engine);
         call("releasing job " + jobId, (h, attempt) -> h.createUpdate("UPDATE volprov_jobs"
-                        + " SET lease_expires_at = NULL WHERE id = :id AND owner_host = :host AND queued = :true"
-                        + " AND state IN " + ACTIVE)
-                .bind("id", jobId).bind("host", target).bind("true", true)
+                        + " SET holder_engine = NULL, lease_expires_at = NULL WHERE id = :id AND holder_engine = :engine"
+                        + " AND queued = :true AND state = 'PENDING'")
+                .bind("id", jobId).bind("engine", engine).bind("true", true)
                 .execute());
     }
 
@@ -475,7 +526,7 @@ public final class JdbcJobStore implements JobQueue {
         String errorCode = rs.getString("error_code");
         return new Job(
                 rs.getString("id"),
-                RequestJson.read(rs.getString("request")),
+                JobJson.readRequest(rs.getString("request")),
                 JobState.valueOf(rs.getString("state")),
                 new Progress(Stage.valueOf(rs.getString("stage")), rs.getLong("bytes_done"), rs.getLong("bytes_total")),
                 errorCode == null ? null : ErrorCode.valueOf(errorCode),
@@ -492,15 +543,15 @@ public final class JdbcJobStore implements JobQueue {
     }
 
     private static void requireHost(String host) {
-        if (host == null || host.isBlank()) {
-            throw ProvisioningException.invalid("host", "must not be blank");
-        }
+        ConfigChecks.nonBlank("host", host);
+    }
+
+    private static void requireEngine(String engine) {
+        ConfigChecks.nonBlank("engine", engine);
     }
 
     private static void requireLease(Duration lease) {
-        if (lease == null || lease.isNegative() || lease.isZero()) {
-            throw ProvisioningException.invalid("lease", "must be positive");
-        }
+        ConfigChecks.positiveMillis("lease", lease);
     }
 
     static String rootMessage(Throwable e) {

@@ -1,7 +1,5 @@
 package org.volprov.jdbc;
 
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -11,6 +9,8 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 import org.volprov.ProvisioningException;
 import org.volprov.internal.ConfigChecks;
+import org.volprov.internal.LocalHost;
+import org.volprov.internal.Redaction;
 
 /**
  * Immutable settings of a {@link JdbcJobStore}. Start from {@link #sqlite(Path)} or
@@ -51,7 +51,7 @@ public final class JdbcJobStoreConfig {
         this.username = b.username;
         this.password = b.password;
         this.schema = b.schema;
-        this.host = b.host != null ? b.host : localHostName();
+        this.host = b.host != null ? b.host : LocalHost.name();
         this.clock = b.clock;
         this.maxPoolSize = b.maxPoolSize;
         this.connectionTimeout = b.connectionTimeout;
@@ -76,7 +76,7 @@ public final class JdbcJobStoreConfig {
     public static Builder postgres(String jdbcUrl) {
         String url = ConfigChecks.nonBlank("jdbcUrl", jdbcUrl);
         if (!url.startsWith("jdbc:postgresql:")) {
-            throw ProvisioningException.invalid("jdbcUrl", "must start with jdbc:postgresql:, got " + redact(url));
+            throw ProvisioningException.invalid("jdbcUrl", "must start with jdbc:postgresql:, got " + Redaction.redact(url));
         }
         Builder b = new Builder(Database.POSTGRESQL);
         b.jdbcUrl = url;
@@ -111,7 +111,10 @@ public final class JdbcJobStoreConfig {
         return Optional.ofNullable(schema);
     }
 
-    /** The host the store acts for: its jobs, its recovery, its updates. Default: this machine's name. */
+    /**
+     * The host the store acts for: the host its jobs belong to, whose abandoned jobs it recovers,
+     * and whose queue it claims from. Default: this machine's name.
+     */
     public String host() {
         return host;
     }
@@ -148,7 +151,7 @@ public final class JdbcJobStoreConfig {
     /** Where the store's tables live, for messages and logs: the file, or the URL (credentials masked) and schema. */
     public String location() {
         return database == Database.SQLITE ? sqliteFile.toString()
-                : redact(jdbcUrl) + (schema == null ? "" : " schema " + schema);
+                : Redaction.redact(jdbcUrl) + (schema == null ? "" : " schema " + schema);
     }
 
     @Override
@@ -161,20 +164,6 @@ public final class JdbcJobStoreConfig {
                 + (retention == null ? "" : ", retention=" + retention + " every " + pruneInterval
                         + " in batches of " + pruneBatchSize)
                 + "]";
-    }
-
-    // A URL may carry credentials ("user:secret@", "password=secret"); they never reach a log.
-    static String redact(String url) {
-        return url.replaceAll("(?i)(password=)[^&;]*", "$1****").replaceAll("//([^/@:]*):[^/@]*@", "//$1:****@");
-    }
-
-    private static String localHostName() {
-        try {
-            return InetAddress.getLocalHost().getHostName();
-        } catch (UnknownHostException e) {
-            String env = System.getenv("HOSTNAME");
-            return env == null || env.isBlank() ? "localhost" : env;
-        }
     }
 
     /** Builds a {@link JdbcJobStoreConfig}. Not thread-safe. */
@@ -218,8 +207,9 @@ public final class JdbcJobStoreConfig {
         }
 
         /**
-         * The host this store acts for (default: this machine's name). It names one engine: two
-         * engines, even on one machine, need two ids.
+         * The host this store acts for (default: this machine's name): a host id, the same for every
+         * engine of that host, and the name the fleet queues jobs for. It does not name an engine:
+         * each engine has its own id ({@code Provisioner.Builder.engineId}), which holds its jobs.
          */
         public Builder host(String host) {
             if (host == null || host.isBlank() || !HOST.matcher(host).matches()) {

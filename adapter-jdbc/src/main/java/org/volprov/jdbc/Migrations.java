@@ -91,7 +91,13 @@ final class Migrations {
                               started_at TIMESTAMPTZ,
                               updated_at TIMESTAMPTZ NOT NULL,
                               finished_at TIMESTAMPTZ
-                            )""".formatted(STATES))));
+                            )""".formatted(STATES))),
+            // Every job that has not ended is held by one engine under a lease (lease_expires_at,
+            // which version 1 kept for queued jobs only). Rows of version 1 have no holder: their
+            // lease counts as run out, and the next engine of their host recovers them.
+            new Migration(2, "holder engine of every job",
+                    List.of("ALTER TABLE volprov_jobs ADD COLUMN holder_engine TEXT"),
+                    List.of("ALTER TABLE volprov_jobs ADD COLUMN holder_engine TEXT")));
 
     /** The schema version this library writes. */
     static final int LATEST = ALL.get(ALL.size() - 1).version();
@@ -105,6 +111,11 @@ final class Migrations {
 
     /** Brings the schema to {@link #LATEST}; returns the version found before. */
     static int migrate(Jdbi jdbi, Dialect dialect, String schema, String location) {
+        return migrate(jdbi, dialect, schema, location, LATEST);
+    }
+
+    /** Brings the schema to version {@code upTo} (tests make databases of older versions with it). */
+    static int migrate(Jdbi jdbi, Dialect dialect, String schema, String location, int upTo) {
         return jdbi.inTransaction(h -> {
             if (dialect == Dialect.POSTGRESQL) {
                 h.createQuery("SELECT 1 FROM (SELECT pg_advisory_xact_lock(:key)) AS locked")
@@ -127,7 +138,7 @@ final class Migrations {
                                 ? " or schema" : " file"));
             }
             for (Migration m : ALL) {
-                if (m.version() > found) {
+                if (m.version() > found && m.version() <= upTo) {
                     for (String sql : m.statements(dialect)) {
                         h.execute(sql);
                     }

@@ -56,22 +56,28 @@ final class EngineFixture {
     }
 
     /**
-     * A real backend whose writer, once the volume exists, waits until released and then fails: an
-     * engine stuck there stands for a process that died after creating the volume.
+     * A real backend whose writer, once the volume exists, waits until released; then it fails
+     * ({@code dies}: an engine stuck there stands for a process that died after creating the
+     * volume) or writes as usual.
      */
-    static final class StuckWriterBackend extends ForwardingVolumeBackend {
+    static final class PausedWriterBackend extends ForwardingVolumeBackend {
         final CountDownLatch writing = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
+        private final boolean dies;
 
-        StuckWriterBackend(VolumeBackend d) {
+        PausedWriterBackend(VolumeBackend d, boolean dies) {
             super(d);
+            this.dies = dies;
         }
 
         @Override
         public VolumeWriter openWriter(VolumeInfo volume) {
             writing.countDown();
             await(release);
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "the process was gone");
+            if (dies) {
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "the process was gone");
+            }
+            return delegate.openWriter(volume);
         }
     }
 

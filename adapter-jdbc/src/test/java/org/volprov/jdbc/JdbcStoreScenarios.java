@@ -3,6 +3,7 @@ package org.volprov.jdbc;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.file.Files;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -13,6 +14,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import org.jdbi.v3.core.Jdbi;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
@@ -22,6 +24,7 @@ import org.volprov.JobFilter;
 import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
+import org.volprov.internal.JobJson;
 import org.volprov.testing.SettableClock;
 
 /**
@@ -31,6 +34,8 @@ import org.volprov.testing.SettableClock;
 abstract class JdbcStoreScenarios {
     protected static final Instant T0 = Instant.parse("2026-03-04T05:06:07.123456Z");
     protected final SettableClock clock = new SettableClock(T0);
+    private static final String ENGINE = "hv-1-engine";
+    private static final Duration LEASE = Duration.ofSeconds(30);
     private final List<JdbcJobStore> opened = new ArrayList<>();
 
     /** A config builder on this test's storage; every call points at the same storage. */
@@ -97,7 +102,7 @@ abstract class JdbcStoreScenarios {
             JdbcJobStore b = stores.get(1).get(60, TimeUnit.SECONDS);
             assertThat(versionRows(a)).isEqualTo(JdbcJobStore.LATEST_SCHEMA_VERSION);
             Job job = job("vm-race", T0);
-            a.insert(job);
+            a.insert(job, ENGINE, LEASE);
             assertThat(b.find(job.id())).contains(job);
         } finally {
             pool.shutdownNow();
@@ -108,14 +113,17 @@ abstract class JdbcStoreScenarios {
     void jobs_surviveTheStoreBeingClosedAndOpenedAgain() {
         JdbcJobStore first = open();
         Job job = job("vm-persist", T0);
-        first.insert(job);
+        first.insert(job, ENGINE, LEASE);
         Job running = job.running(T0.plusSeconds(1)).withVolume("/pool/vm-persist", true, T0.plusSeconds(2));
-        first.update(running);
+        first.update(running, ENGINE);
         first.close();
 
         JdbcJobStore second = open();
         assertThat(second.find(job.id())).contains(running);
-        assertThat(second.unfinished()).containsExactly(running);
+        assertThat(second.abandoned(10)).as("its holder's lease runs still").isEmpty();
+        assertThat(second.update(running, ENGINE)).as("and its holder still holds it").isTrue();
+        clock.advance(LEASE.plusSeconds(1));
+        assertThat(second.abandoned(10)).containsExactly(running);
     }
 
     @Test
@@ -125,7 +133,7 @@ abstract class JdbcStoreScenarios {
                 .volumeName("vm-odd").volumeSizeBytes(3L << 40).format(ImageFormat.RAW)
                 .label("owner", "\"quoted\" \\ back / {json}").label("a/b", "").build();
         Job job = Job.pending("job-odd", r, T0);
-        s.insert(job);
+        s.insert(job, ENGINE, LEASE);
         assertThat(s.find("job-odd")).contains(job);
         assertThat(s.find("job-odd").orElseThrow().createdAt().getNano() % 1000).isZero();
         assertThat(s.find("job-odd").orElseThrow().createdAt()).isEqualTo(T0);
@@ -135,10 +143,10 @@ abstract class JdbcStoreScenarios {
     void update_ofATerminalJob_withTheSameSnapshot_isAccepted_soThatARetriedWriteSucceeds() {
         JdbcJobStore s = open();
         Job job = job("vm-retry", T0);
-        s.insert(job);
+        s.insert(job, ENGINE, LEASE);
         Job done = job.running(T0).finished(JobState.COMPLETED, null, null, T0.plusSeconds(3));
-        s.update(done);
-        s.update(done);
+        assertThat(s.update(done, ENGINE)).isTrue();
+        assertThat(s.update(done, ENGINE)).isTrue();
         assertThat(s.find(job.id())).contains(done);
     }
 
@@ -150,17 +158,17 @@ abstract class JdbcStoreScenarios {
         List<String> old = new ArrayList<>();
         for (int i = 0; i < 7; i++) {
             Job j = job("vm-old-" + i, T0);
-            s.insert(j);
-            s.update(j.running(T0).finished(JobState.FAILED, ErrorCode.IMAGE_NOT_FOUND, "gone", T0.plusSeconds(i)));
+            s.insert(j, ENGINE, LEASE);
+            s.update(j.running(T0).finished(JobState.FAILED, ErrorCode.IMAGE_NOT_FOUND, "gone", T0.plusSeconds(i)), ENGINE);
             old.add(j.id());
         }
         Job oldButRunning = job("vm-running", T0);
-        s.insert(oldButRunning);
-        s.update(oldButRunning.running(T0));
+        s.insert(oldButRunning, ENGINE, LEASE);
+        s.update(oldButRunning.running(T0), ENGINE);
         clock.advance(Duration.ofDays(6));
         Job recent = job("vm-recent", clock.instant());
-        s.insert(recent);
-        s.update(recent.running(clock.instant()).finished(JobState.COMPLETED, null, null, clock.instant()));
+        s.insert(recent, ENGINE, LEASE);
+        s.update(recent.running(clock.instant()).finished(JobState.COMPLETED, null, null, clock.instant()), ENGINE);
         clock.advance(Duration.ofDays(2));
 
         assertThat(s.prune()).isEqualTo(7);
@@ -178,5 +186,33 @@ abstract class JdbcStoreScenarios {
                 .isInstanceOf(ProvisioningException.class)
                 .satisfies(e -> assertThat(((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE))
                 .hasMessageContaining("closed");
+    }
+
+    @Test
+    void open_onAVersion1Database_addsTheHolder_andTreatsItsUnfinishedJobsAsAbandoned() throws Exception {
+        JdbcJobStoreConfig c = storage().host("hv-1").clock(clock).build();
+        if (c.sqliteFile().isPresent()) {
+            Files.createDirectories(c.sqliteFile().get().getParent());
+        }
+        Dialect d = c.database() == JdbcJobStoreConfig.Database.SQLITE ? Dialect.SQLITE : Dialect.POSTGRESQL;
+        String url = c.schema().map(sc -> c.jdbcUrl() + (c.jdbcUrl().contains("?") ? "&" : "?") + "currentSchema=" + sc)
+                .orElse(c.jdbcUrl());
+        Jdbi v1 = c.username().isPresent() ? Jdbi.create(url, c.username().get(), c.password().orElse(""))
+                : Jdbi.create(url);
+        Migrations.migrate(v1, d, c.schema().orElse(null), c.location(), 1);
+        Job left = job("vm-v1", T0).running(T0);
+        v1.useHandle(h -> h.createUpdate("INSERT INTO volprov_jobs (id, request, volume_name, state, stage, bytes_done,"
+                        + " bytes_total, cache_hit, created_volume, attempts, owner_host, queued, created_at, started_at,"
+                        + " updated_at) VALUES (:id, " + d.json(":request") + ", 'vm-v1', 'RUNNING', 'QUEUED', 0, 0,"
+                        + " :false, :false, 1, 'hv-1', :false, :t, :t, :t)")
+                .bind("id", left.id()).bind("request", JobJson.writeRequest(left.request()))
+                .bind("false", false).bind("t", d.time(T0)).execute());
+
+        JdbcJobStore s = open();
+        assertThat(s.schemaVersion()).isEqualTo(JdbcJobStore.LATEST_SCHEMA_VERSION);
+        assertThat(s.abandoned(10)).containsExactly(left);
+        assertThat(s.update(left, ENGINE)).as("a row of version 1 has no holder").isFalse();
+        assertThat(s.takeOver(left.id(), ENGINE, LEASE)).contains(left);
+        assertThat(s.update(left.finished(JobState.FAILED, ErrorCode.INTERRUPTED, "recovered", T0), ENGINE)).isTrue();
     }
 }

@@ -9,7 +9,7 @@ class PostgresEngineRestartIT extends EngineRestartScenarios {
 
     @Override
     protected JdbcJobStore openStore() {
-        return JdbcJobStore.open(PostgresTestDatabase.shared().config(schema).host("hv-1").build());
+        return JdbcJobStore.open(PostgresTestDatabase.shared().config(schema).host("hv-1").clock(clock).build());
     }
 
     @AfterEach

@@ -65,7 +65,7 @@ class PostgresFleetIT {
                 .maxBytes(1L << 30).build();
         toClose.add(cache);
         Provisioner p = Provisioner.builder().source(fixture.source()).cache(cache).backend(volumes)
-                .workDirectory(work).queue(store, Duration.ofMillis(50), Duration.ofSeconds(30))
+                .workDirectory(work).queue(store, Duration.ofMillis(50))
                 .listener(e -> {
                     if (e.job().state().terminal()) {
                         ends.computeIfAbsent(e.job().id(), id -> new CompletableFuture<>()).complete(e.job());
@@ -102,7 +102,7 @@ class PostgresFleetIT {
         assertThat(fixture.holdsImage(volumesB.directory().resolve("vm-b1"))).isTrue();
         assertThat(volumesA.find("vm-b1")).isEmpty();
         assertThat(volumesB.find("vm-a1")).isEmpty();
-        assertThat(client.claim("hv-a", Duration.ofSeconds(30))).isEmpty();
+        assertThat(client.claim("hv-a", "another-engine", Duration.ofSeconds(30))).isEmpty();
     }
 
     private static List<String> concat(List<String> a, List<String> b) {

@@ -1,27 +1,29 @@
 package org.volprov.jdbc;
 
+import java.time.Clock;
 import org.junit.jupiter.api.AfterEach;
 import org.volprov.JobStore;
 import org.volprov.contract.JobStoreContract;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
 
-/** Core's JobStore contract on PostgreSQL, in a schema of its own per test. */
+/**
+ * Core's JobStore contract on PostgreSQL, in a schema of its own per test; eight engines taking
+ * jobs over at once run through a pool of eight connections, so that the row locks keep them apart.
+ */
 class PostgresJobStoreContractIT extends JobStoreContract {
     private final String schema = PostgresTestDatabase.newSchemaName();
-    private JdbcJobStore store;
+    private boolean opened;
 
     @Override
-    protected JobStore store() {
-        if (store == null) {
-            store = JdbcJobStore.open(PostgresTestDatabase.shared().config(schema).host("hv-1").build());
-        }
-        return store;
+    protected JobStore createStore(String host, Clock clock) {
+        opened = true;
+        return JdbcJobStore.open(PostgresTestDatabase.shared().config(schema).host(host).clock(clock)
+                .maxPoolSize(8).build());
     }
 
     @AfterEach
     void dropSchema() {
-        if (store != null) {
-            store.close();
+        if (opened) {
             PostgresTestDatabase.shared().dropSchema(schema);
         }
     }

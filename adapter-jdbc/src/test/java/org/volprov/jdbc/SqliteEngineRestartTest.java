@@ -4,6 +4,7 @@ package org.volprov.jdbc;
 class SqliteEngineRestartTest extends EngineRestartScenarios {
     @Override
     protected JdbcJobStore openStore() {
-        return JdbcJobStore.open(JdbcJobStoreConfig.sqlite(work.resolve("state/jobs.db")).host("hv-1").build());
+        return JdbcJobStore.open(JdbcJobStoreConfig.sqlite(work.resolve("db/jobs.db")).host("hv-1").clock(clock)
+                .build());
     }
 }

@@ -1,7 +1,7 @@
 package org.volprov.jdbc;
 
 import java.nio.file.Path;
-import org.junit.jupiter.api.AfterEach;
+import java.time.Clock;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.JobStore;
 import org.volprov.contract.JobStoreContract;
@@ -10,20 +10,9 @@ import org.volprov.contract.JobStoreContract;
 class SqliteJobStoreContractTest extends JobStoreContract {
     @TempDir
     Path dir;
-    private JdbcJobStore store;
 
     @Override
-    protected JobStore store() {
-        if (store == null) {
-            store = JdbcJobStore.open(JdbcJobStoreConfig.sqlite(dir.resolve("jobs.db")).host("hv-1").build());
-        }
-        return store;
-    }
-
-    @AfterEach
-    void close() {
-        if (store != null) {
-            store.close();
-        }
+    protected JobStore createStore(String host, Clock clock) {
+        return JdbcJobStore.open(JdbcJobStoreConfig.sqlite(dir.resolve("jobs.db")).host(host).clock(clock).build());
     }
 }

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
+import org.volprov.internal.Redaction;
 
 /**
  * Immutable settings of a {@link LibvirtVolumeBackend}. Built with {@link #builder()}; every setter
@@ -80,24 +81,15 @@ public final class LibvirtConfig {
         return uri.startsWith(":///", colon);
     }
 
-    @Override
-    public String toString() {
-        return "LibvirtConfig[uri=" + redact(uri) + ", pool=" + poolName
-                + (definePoolAt == null ? "" : ", definePoolAt=" + definePoolAt) + ", writeMode=" + writeMode + "]";
+    /** {@link #uri()} with a password it may carry masked: the form messages and logs show. */
+    public String redactedUri() {
+        return Redaction.redact(uri);
     }
 
-    // A URI may carry "user:password@"; the password never reaches a log.
-    private static String redact(String uri) {
-        try {
-            URI u = new URI(uri);
-            String info = u.getRawUserInfo();
-            if (info == null || !info.contains(":")) {
-                return uri;
-            }
-            return uri.replace(info + "@", info.substring(0, info.indexOf(':')) + ":****@");
-        } catch (URISyntaxException e) {
-            return uri;
-        }
+    @Override
+    public String toString() {
+        return "LibvirtConfig[uri=" + redactedUri() + ", pool=" + poolName
+                + (definePoolAt == null ? "" : ", definePoolAt=" + definePoolAt) + ", writeMode=" + writeMode + "]";
     }
 
     /** Builds a {@link LibvirtConfig}; {@link #poolName(String)} is required. Not thread-safe. */
@@ -113,13 +105,17 @@ public final class LibvirtConfig {
         /** The connection URI (default {@value LibvirtConfig#DEFAULT_URI}). */
         public Builder uri(String uri) {
             Objects.requireNonNull(uri, "uri");
+            URI u;
             try {
-                URI u = new URI(uri);
-                if (u.getScheme() == null) {
-                    throw new IllegalArgumentException("uri: must have a driver scheme such as qemu:///system, was " + redact(uri));
-                }
+                u = new URI(uri);
             } catch (URISyntaxException e) {
-                throw new IllegalArgumentException("uri: is not a valid URI: " + e.getMessage(), e);
+                // Neither the exception's message nor its input is shown: both hold the whole URI.
+                throw new IllegalArgumentException("uri: is not a valid URI: " + e.getReason() + " at index "
+                        + e.getIndex());
+            }
+            if (u.getScheme() == null) {
+                throw new IllegalArgumentException("uri: must have a driver scheme such as qemu:///system, was "
+                        + Redaction.redact(uri));
             }
             this.uri = uri;
             return this;

@@ -26,6 +26,7 @@ import org.volprov.VolumeNames;
 import org.volprov.VolumeWriter;
 import org.volprov.embedded.LocalVolumeWriter;
 import org.volprov.internal.IoErrors;
+import org.volprov.internal.Redaction;
 
 /**
  * A {@link VolumeBackend} on one libvirt storage pool: a {@code logical} (LVM) pool in production,
@@ -320,7 +321,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                                 + " cannot delete partitions of " + disk.sourceDevices() + " (it runs parted with"
                                 + " 'rm p<N>' for a device whose name ends in a digit); the partition stays in pool "
                                 + config.poolName() + ". Define the pool's source device through a symlink whose name ends"
-                                + " in 'p' (see the adapter's README). libvirt said: " + e.getMessage(), e);
+                                + " in 'p' (see the adapter's README). libvirt said: " + Redaction.redact(e.getMessage()), e);
                     }
                     throw e;
                 } finally {
@@ -397,7 +398,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         } finally {
             connectionLock.readLock().unlock();
         }
-        LOG.debug("libvirt connection to {} lost while {}; reconnecting", config.uri(), what, first);
+        LOG.debug("libvirt connection to {} lost while {}; reconnecting", config.redactedUri(), what, first);
         reconnect(used, first);
         connectionLock.readLock().lock();
         try {
@@ -411,7 +412,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
 
     private Connect current() {
         if (closed.get() || connection == null) {
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "libvirt backend for " + config.uri() + " is closed");
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "libvirt backend for " + config.redactedUri() + " is closed");
         }
         return connection;
     }
@@ -464,8 +465,10 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
             c.setConnectionErrorCallback(QUIET);
             return c;
         } catch (LibvirtException e) {
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot connect to libvirt at " + uri + ": "
-                    + e.getMessage() + " (is libvirtd running and may this user use it?)", e);
+            // libvirt's own message may quote the URI, password and all.
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot connect to libvirt at "
+                    + Redaction.redact(uri) + ": " + Redaction.redact(e.getMessage())
+                    + " (is libvirtd running and may this user use it?)", Redaction.redactedCause(e));
         }
     }
 
@@ -491,7 +494,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                 if (pool.isActive() == 0) {
                     if (config.definePoolAt().isEmpty()) {
                         throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "storage pool " + name + " on "
-                                + config.uri() + " is not active (start it: virsh pool-start " + name + ")");
+                                + config.redactedUri() + " is not active (start it: virsh pool-start " + name + ")");
                     }
                     pool.create(0);
                 }
@@ -500,7 +503,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                 free(pool);
             }
         } catch (LibvirtException e) {
-            throw translatePool(e, name, config.uri());
+            throw translatePool(e, name, config.redactedUri());
         }
     }
 
@@ -510,14 +513,14 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
             pool = c.storagePoolLookupByName(config.poolName());
         } catch (LibvirtException e) {
             if (isCode(e, ErrorNumber.VIR_ERR_NO_STORAGE_POOL)) {
-                throw translatePool(e, config.poolName(), config.uri());
+                throw translatePool(e, config.poolName(), config.redactedUri());
             }
             throw e;
         }
         if (pool.isActive() == 0) {
             free(pool);
             throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "storage pool " + config.poolName() + " on "
-                    + config.uri() + " is not active (start it: virsh pool-start " + config.poolName() + ")");
+                    + config.redactedUri() + " is not active (start it: virsh pool-start " + config.poolName() + ")");
         }
         return pool;
     }
@@ -617,7 +620,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                 outcome = "it was deleted again";
             } catch (LibvirtException e) {
                 cause.addSuppressed(e);
-                outcome = "it could not be deleted and is left in the pool (" + e.getMessage() + "); remove it with"
+                outcome = "it could not be deleted and is left in the pool (" + Redaction.redact(e.getMessage()) + "); remove it with"
                         + " virsh vol-delete --pool " + config.poolName() + " " + made + ", or with parted";
             } finally {
                 free(left);
@@ -662,7 +665,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
     }
 
     private static ProvisioningException translate(LibvirtException e, String what) {
-        String message = what + ": " + e.getMessage();
+        String message = what + ": " + Redaction.redact(e.getMessage());
         String m = String.valueOf(e.getMessage());
         if (IoErrors.isNoSpaceText(m) || m.contains("Insufficient free space") || m.contains("no large enough free extent")) {
             return new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, message, e);

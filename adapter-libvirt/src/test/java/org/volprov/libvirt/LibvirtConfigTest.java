@@ -76,4 +76,22 @@ class LibvirtConfigTest {
         assertThat(c.toString()).doesNotContain("s3cret").contains("admin:****@kvm7");
         assertThat(c.isLocalUri()).isFalse();
     }
+
+    @Test
+    void badUri_messagesNeverEchoAPassword() {
+        for (String uri : new String[] {"qemu+tcp://admin:hunter2@kvm 7/system", "//admin:hunter2@kvm7/system", "qemu+tcp://admin:hunter2@kvm7/sys tem",
+                "qemu+tcp://admin:hunter2@[kvm7/system"}) {
+            assertThatThrownBy(() -> LibvirtConfig.builder().uri(uri)).as(uri)
+                    .hasMessageStartingWith("uri:")
+                    .satisfies(e -> {
+                        for (Throwable t = e; t != null; t = t.getCause()) {
+                            assertThat(String.valueOf(t)).doesNotContain("hunter2");
+                        }
+                    });
+        }
+        LibvirtConfig c = LibvirtConfig.builder().uri("qemu+tcp://admin:hunter2@kvm7/system?password=hunter2")
+                .poolName("vms").build();
+        assertThat(c.redactedUri()).isEqualTo("qemu+tcp://admin:****@kvm7/system?password=****");
+        assertThat(c.toString()).doesNotContain("hunter2");
+    }
 }

@@ -36,6 +36,7 @@ import org.volprov.ObjectInfo;
 import org.volprov.ProvisioningException;
 import org.volprov.PublishedChecksum;
 import org.volprov.internal.ExactLengthInputStream;
+import org.volprov.internal.ObjectStoreReplies;
 import org.volprov.internal.PemTrust;
 
 /**
@@ -46,7 +47,8 @@ import org.volprov.internal.PemTrust;
  * last written byte.
  */
 public final class MinioImageSource implements ImageSource {
-    /** A {@code .sha256} object is one line; anything larger is not one. */
+    /** Names the server in messages. */
+    static final String SERVER = "MinIO";
 
     private final MinioSourceConfig config;
     private final OkHttpClient http;
@@ -80,13 +82,16 @@ public final class MinioImageSource implements ImageSource {
     @Override
     public ObjectInfo stat(ImageRef ref) {
         checkOpen();
+        StatObjectResponse s;
         try {
-            StatObjectResponse s = client.statObject(StatObjectArgs.builder().bucket(ref.bucket()).object(ref.key()).build());
-            return new ObjectInfo(s.size(), s.etag() == null ? "" : s.etag(),
-                    s.lastModified() == null ? Instant.EPOCH : s.lastModified().toInstant());
+            s = client.statObject(StatObjectArgs.builder().bucket(ref.bucket()).object(ref.key()).build());
         } catch (Exception e) {
             throw MinioErrors.translate("reading metadata of", ref, e);
         }
+        // From the headers: the SDK's size() turns a missing Content-Length into -1.
+        return new ObjectInfo(ObjectStoreReplies.statedSize(SERVER, ref, s.headers().get("Content-Length")),
+                ObjectStoreReplies.statedEtag(SERVER, ref, s.headers().get("ETag")),
+                s.lastModified() == null ? Instant.EPOCH : s.lastModified().toInstant());
     }
 
     @Override
@@ -108,9 +113,16 @@ public final class MinioImageSource implements ImageSource {
         return PublishedChecksum.fromSibling(sibling, content);
     }
 
+    /**
+     * A ranged GET with {@code If-Match} ({@code matchETag}): the server answers 412 when the object
+     * is no longer that version. The ETag and range of the answer are checked as well, so a server
+     * (or a cache in front of it) that ignores the condition or the range cannot hand over another
+     * version's bytes.
+     */
     @Override
-    public InputStream open(ImageRef ref, long offset, long length) {
+    public InputStream open(ImageRef ref, String etag, long offset, long length) {
         Objects.requireNonNull(ref, "ref");
+        Objects.requireNonNull(etag, "etag");
         if (offset < 0 || length < 0 || offset > Long.MAX_VALUE - length) {
             throw new IllegalArgumentException("offset and length must not be negative, got " + offset + ", " + length);
         }
@@ -122,18 +134,17 @@ public final class MinioImageSource implements ImageSource {
         GetObjectResponse in;
         try {
             in = client.getObject(GetObjectArgs.builder().bucket(ref.bucket()).object(ref.key())
-                    .offset(offset).length(length).build());
+                    .offset(offset).length(length).matchETag(ObjectStoreReplies.ifMatch(etag)).build());
         } catch (Exception e) {
             throw MinioErrors.translate("reading", what, e);
         }
-        // A server that ignores Range answers 200 with the whole object: reading on would yield the
-        // wrong bytes for any offset but 0.
-        String contentRange = in.headers().get("Content-Range");
         String contentLength = in.headers().get("Content-Length");
-        if (contentRange == null && offset != 0) {
+        try {
+            ObjectStoreReplies.checkEtag(SERVER, what, etag, in.headers().get("ETag"));
+            ObjectStoreReplies.checkRange(SERVER, what, offset, in.headers().get("Content-Range"));
+        } catch (ProvisioningException e) {
             closeQuietly(in);
-            throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
-                    "S3 server ignored the Range header for " + what + "; it cannot serve resumed or parallel reads");
+            throw e;
         }
         if (contentLength != null && parseLong(contentLength) < length) {
             closeQuietly(in);

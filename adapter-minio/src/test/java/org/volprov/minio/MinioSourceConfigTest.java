@@ -93,9 +93,9 @@ class MinioSourceConfigTest {
     void open_withNegativeArguments_isRejectedWithoutARequest() {
         try (MinioImageSource s = MinioImageSource.create(MinioSourceConfig.builder().endpoint("http://127.0.0.1:1")
                 .credentials("a", "b").build())) {
-            assertThatThrownBy(() -> s.open(new org.volprov.ImageRef("bucket", "k"), -1, 1))
+            assertThatThrownBy(() -> s.open(new org.volprov.ImageRef("bucket", "k"), "etag", -1, 1))
                     .isInstanceOf(IllegalArgumentException.class);
-            assertThat(s.open(new org.volprov.ImageRef("bucket", "k"), 5, 0)).isEmpty();
+            assertThat(s.open(new org.volprov.ImageRef("bucket", "k"), "etag", 5, 0)).isEmpty();
         }
     }
 }

@@ -162,6 +162,14 @@ final class RedisCacheIndex implements CacheIndex {
     }
 
     @Override
+    public void drop(String sha256) {
+        either(() -> redis.call(j -> Scripts.DROP.run(j, args(sha256))), l -> {
+            l.drop(sha256);
+            return null;
+        });
+    }
+
+    @Override
     public Optional<String> alias(String identity) {
         return either(() -> Optional.ofNullable(redis.call(j -> j.hget(keys.alias(), identity))),
                 l -> l.alias(identity));

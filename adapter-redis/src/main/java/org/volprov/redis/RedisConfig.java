@@ -292,7 +292,7 @@ public final class RedisConfig {
             return this;
         }
 
-        /** How often locks and leases are renewed; positive and below {@code leaseTime}; default a third of it. */
+        /** How often locks and leases are renewed; positive and at most half of {@code leaseTime}; default a third of it. */
         public Builder renewInterval(Duration renewInterval) {
             this.renewInterval = positive("renewInterval", renewInterval);
             return this;
@@ -326,12 +326,14 @@ public final class RedisConfig {
         }
 
         /**
-         * @throws ProvisioningException {@code INVALID_REQUEST} when {@code renewInterval} is not below
-         *     {@code leaseTime}
+         * @throws ProvisioningException {@code INVALID_REQUEST} when {@code renewInterval} is more than
+         *     half of {@code leaseTime}
          */
         public RedisConfig build() {
-            if (renewInterval != null && renewInterval.compareTo(leaseTime) >= 0) {
-                throw ProvisioningException.invalid("renewInterval", "must be below leaseTime (" + leaseTime
+            // A volume lock is trusted for most of a lease after its last renewal: at most half a
+            // lease between renewals leaves room for one renewal to be late.
+            if (renewInterval != null && renewInterval.compareTo(leaseTime.dividedBy(2)) > 0) {
+                throw ProvisioningException.invalid("renewInterval", "must be at most half of leaseTime (" + leaseTime
                         + "), was " + renewInterval);
             }
             return new RedisConfig(this);

@@ -28,7 +28,8 @@ import org.volprov.cache.FillLock;
 import redis.clients.jedis.Connection;
 import redis.clients.jedis.DefaultJedisClientConfig;
 import redis.clients.jedis.HostAndPort;
-import redis.clients.jedis.JedisPooled;
+import redis.clients.jedis.RedisClient;
+import redis.clients.jedis.SslOptions;
 import redis.clients.jedis.UnifiedJedis;
 import redis.clients.jedis.exceptions.JedisAccessControlException;
 import redis.clients.jedis.exceptions.JedisConnectionException;
@@ -71,7 +72,7 @@ public final class RedisCoordination implements AutoCloseable {
 
     private final RedisConfig config;
     private final Clock clock;
-    private final JedisPooled jedis;
+    private final RedisClient jedis;
     private final ScheduledExecutorService scheduler;
     private final boolean ownsScheduler;
     private final Keys keys;
@@ -113,15 +114,22 @@ public final class RedisCoordination implements AutoCloseable {
                 .connectionTimeoutMillis((int) config.connectTimeout().toMillis())
                 .socketTimeoutMillis((int) config.socketTimeout().toMillis())
                 .database(config.database())
-                .ssl(config.tls())
                 .clientName("volprov-" + config.hostId() + "-" + processId);
+        if (config.tls()) {
+            // The JVM's trust store, and the certificate must name the host.
+            client.sslOptions(SslOptions.defaults());
+        }
         if (config.user() != null) {
             client.user(config.user());
         }
         if (config.password() != null) {
             client.password(config.password());
         }
-        this.jedis = new JedisPooled(new HostAndPort(config.host(), config.port()), client.build(), pool);
+        this.jedis = RedisClient.builder()
+                .hostAndPort(new HostAndPort(config.host(), config.port()))
+                .clientConfig(client.build())
+                .poolConfig(pool)
+                .build();
         this.locks = new RedisLocks(this);
         this.volumeGuard = new RedisVolumeGuard(locks, keys);
         this.fleet = new RedisFleetView(this, keys);
@@ -556,7 +564,8 @@ public final class RedisCoordination implements AutoCloseable {
                     staleTempAfter);
             register(idx);
             try {
-                FillLock fillLock = key -> locks.tryLock(keys.fill(key)).map(h -> h::close);
+                // Unfenced: two downloads of one image after a stall are harmless (both are verified).
+                FillLock fillLock = key -> locks.tryLock(keys.fill(key), false).map(h -> h::close);
                 return DiskImageCache.builder()
                         .directory(directory)
                         .index(idx)

@@ -9,7 +9,9 @@ import org.volprov.VolumeGuard;
 
 /**
  * One job per volume across the processes of a host: a lock in this process first (so its own jobs
- * never reach Redis to find each other), then a leased lock in Redis per volume name. While Redis
+ * never reach Redis to find each other), then a leased, fenced lock in Redis per volume name (see
+ * {@link RedisLocks}): once its lease may have run out without a renewal, or another process holds
+ * it, {@link Lock#lost()} says so and the engine stops the job before its next write. While Redis
  * is unreachable only the in-process lock is taken, and it is taken in Redis when Redis answers.
  * Thread-safe.
  */
@@ -31,7 +33,7 @@ final class RedisVolumeGuard implements VolumeGuard {
         }
         Optional<RedisLocks.Held> held;
         try {
-            held = locks.tryLock(keys.volume(volumeName));
+            held = locks.tryLock(keys.volume(volumeName), true);
         } catch (RuntimeException e) {
             inProcess.remove(volumeName);
             throw e;
@@ -42,12 +44,20 @@ final class RedisVolumeGuard implements VolumeGuard {
         }
         RedisLocks.Held h = held.get();
         AtomicBoolean released = new AtomicBoolean();
-        return Optional.of(() -> {
-            if (released.compareAndSet(false, true)) {
-                try {
-                    h.close();
-                } finally {
-                    inProcess.remove(volumeName);
+        return Optional.of(new Lock() {
+            @Override
+            public Optional<String> lost() {
+                return h.lost();
+            }
+
+            @Override
+            public void close() {
+                if (released.compareAndSet(false, true)) {
+                    try {
+                        h.close();
+                    } finally {
+                        inProcess.remove(volumeName);
+                    }
                 }
             }
         });

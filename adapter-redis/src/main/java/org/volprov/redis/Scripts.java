@@ -205,6 +205,15 @@ final class Scripts {
             return new and 1 or 0
             """);
 
+    /** ARGV[5] sha: forgets the entry, whoever holds it (its file is gone); 1 when it was there. */
+    static final Script DROP = new Script(PRELUDE + """
+            if redis.call('HEXISTS', K .. 'entries', ARGV[5]) == 0 then
+              return 0
+            end
+            forget(ARGV[5])
+            return 1
+            """);
+
     /** ARGV[5] identity, [6] sha: recorded only while the entry exists. */
     static final Script PUT_ALIAS = new Script(PRELUDE + """
             if redis.call('HEXISTS', K .. 'entries', ARGV[6]) == 1 then

@@ -56,7 +56,9 @@ class RedisConfigTest {
         assertInvalid(() -> RedisConfig.builder().probeInterval(Duration.ofSeconds(-1)), "probeInterval");
         assertInvalid(() -> RedisConfig.builder().maxConnections(0), "maxConnections");
         assertInvalid(() -> RedisConfig.builder().leaseTime(Duration.ofSeconds(1))
-                .renewInterval(Duration.ofSeconds(1)).build(), "renewInterval");
+                .renewInterval(Duration.ofMillis(501)).build(), "renewInterval");
+        assertThat(RedisConfig.builder().leaseTime(Duration.ofSeconds(1)).renewInterval(Duration.ofMillis(500))
+                .build().renewInterval()).isEqualTo(Duration.ofMillis(500));
     }
 
     @Test

@@ -24,7 +24,7 @@ import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
 import org.volprov.VolumeGuard;
 import org.volprov.redis.testkit.PrivateRedisServer;
-import redis.clients.jedis.JedisPooled;
+import redis.clients.jedis.RedisClient;
 
 /**
  * Redis stopped and restarted under running caches. The server is a private {@code redis-server}
@@ -80,8 +80,8 @@ class RedisOutageIT {
         }
     }
 
-    private JedisPooled client() {
-        return new JedisPooled(java.net.URI.create(redis.uri()));
+    private RedisClient client() {
+        return RedisClient.create(java.net.URI.create(redis.uri()));
     }
 
     @Test
@@ -118,7 +118,7 @@ class RedisOutageIT {
 
         assertThat(a.redis().reconnect()).isTrue();
         assertThat(b.redis().reconnect()).isTrue();
-        try (JedisPooled c = client()) {
+        try (RedisClient c = client()) {
             assertThat(c.hkeys("volprov-outage:host:host-1:entries")).containsExactlyInAnyOrder(sha256(one), sha256(two));
             assertThat(c.get("volprov-outage:host:host-1:bytes")).isEqualTo(Long.toString(2L * IMAGE));
         }

@@ -91,7 +91,7 @@ class RedisRenewalIT {
     }
 
     @Test
-    void renewal_takesBackALockRedisLostAndLeavesOneAnotherProcessTook() {
+    void renewal_takesBackALockRedisLostAndMarksOneAnotherProcessTookAsLost() {
         Peers.Peer a = open(IMAGE);
         Peers.Peer b = open(IMAGE);
         VolumeGuard.Lock one = a.redis().volumeGuard().tryLock("vm-1-root").orElseThrow();
@@ -106,8 +106,16 @@ class RedisRenewalIT {
 
         assertThat(server.client().get(k1)).isEqualTo(token1);
         assertThat(server.client().pttl(k1)).isPositive();
+        assertThat(one.lost()).isEmpty();
         assertThat(server.client().get(k2)).isEqualTo("another-process-token");
+        assertThat(two.lost()).hasValueSatisfying(why -> assertThat(why).contains("another process holds it"));
         assertThat(b.redis().volumeGuard().tryLock("vm-1-root")).isEmpty();
+
+        server.client().del(k2); // the other process is done with it
+        a.redis().renewNow();
+        assertThat(server.client().exists(k2)).as("a lost lock is never taken back").isFalse();
+        assertThat(two.lost()).isPresent();
+        server.client().set(k2, "another-process-token");
         two.close(); // compare-and-delete: the other process's lock stays
         assertThat(server.client().get(k2)).isEqualTo("another-process-token");
         one.close();

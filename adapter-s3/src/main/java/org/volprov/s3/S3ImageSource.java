@@ -18,12 +18,14 @@ import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.ResponseInputStream;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.client.config.ClientOverrideConfiguration;
-import software.amazon.awssdk.core.retry.RetryPolicy;
 import software.amazon.awssdk.http.SdkHttpClient;
 import software.amazon.awssdk.http.SdkHttpConfigurationOption;
-import software.amazon.awssdk.http.apache.ApacheHttpClient;
+import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3ClientBuilder;
@@ -33,6 +35,7 @@ import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.utils.AttributeMap;
 import org.volprov.internal.ExactLengthInputStream;
+import org.volprov.internal.ObjectStoreReplies;
 import org.volprov.internal.PemTrust;
 
 /**
@@ -44,7 +47,8 @@ import org.volprov.internal.PemTrust;
  * at the last written byte, and two retry loops stacked would multiply the wait on an outage.
  */
 public final class S3ImageSource implements ImageSource {
-    /** A {@code .sha256} object is one line; anything larger is not one. */
+    /** Names the server in messages. */
+    static final String SERVER = "S3";
 
     private final S3SourceConfig config;
     private final SdkHttpClient httpClient;
@@ -74,14 +78,15 @@ public final class S3ImageSource implements ImageSource {
     @Override
     public ObjectInfo stat(ImageRef ref) {
         checkOpen();
+        HeadObjectResponse head;
         try {
-            HeadObjectResponse head = client.headObject(b -> b.bucket(ref.bucket()).key(ref.key()));
-            return new ObjectInfo(head.contentLength() == null ? 0 : head.contentLength(),
-                    head.eTag() == null ? "" : head.eTag(),
-                    head.lastModified() == null ? Instant.EPOCH : head.lastModified());
+            head = client.headObject(b -> b.bucket(ref.bucket()).key(ref.key()));
         } catch (RuntimeException e) {
             throw S3Errors.translate("reading metadata of", ref, e);
         }
+        return new ObjectInfo(ObjectStoreReplies.statedSize(SERVER, ref, head.contentLength()),
+                ObjectStoreReplies.statedEtag(SERVER, ref, head.eTag()),
+                head.lastModified() == null ? Instant.EPOCH : head.lastModified());
     }
 
     @Override
@@ -110,9 +115,15 @@ public final class S3ImageSource implements ImageSource {
         return PublishedChecksum.fromSibling(sibling, content);
     }
 
+    /**
+     * A ranged GET with {@code If-Match}: S3 answers 412 when the object is no longer that version.
+     * The ETag and range of the answer are checked as well, so a server (or a cache in front of it)
+     * that ignores the condition or the range cannot hand over another version's bytes.
+     */
     @Override
-    public InputStream open(ImageRef ref, long offset, long length) {
+    public InputStream open(ImageRef ref, String etag, long offset, long length) {
         Objects.requireNonNull(ref, "ref");
+        Objects.requireNonNull(etag, "etag");
         if (offset < 0 || length < 0 || offset > Long.MAX_VALUE - length) {
             throw new IllegalArgumentException("offset and length must not be negative, got " + offset + ", " + length);
         }
@@ -124,18 +135,19 @@ public final class S3ImageSource implements ImageSource {
         String what = ref + " [" + range + "]";
         ResponseInputStream<GetObjectResponse> in;
         try {
-            in = client.getObject(GetObjectRequest.builder().bucket(ref.bucket()).key(ref.key()).range(range).build());
+            in = client.getObject(GetObjectRequest.builder().bucket(ref.bucket()).key(ref.key()).range(range)
+                    .ifMatch(ObjectStoreReplies.ifMatch(etag)).build());
         } catch (RuntimeException e) {
             throw S3Errors.translate("reading", what, e);
         }
         GetObjectResponse response = in.response();
         Long contentLength = response.contentLength();
-        // A server that ignores Range answers 200 with the whole object: reading on would yield the
-        // wrong bytes for any offset but 0.
-        if (response.contentRange() == null && offset != 0) {
+        try {
+            ObjectStoreReplies.checkEtag(SERVER, what, etag, response.eTag());
+            ObjectStoreReplies.checkRange(SERVER, what, offset, response.contentRange());
+        } catch (ProvisioningException e) {
             in.abort();
-            throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
-                    "S3 server ignored the Range header for " + what + "; it cannot serve resumed or parallel reads");
+            throw e;
         }
         if (contentLength != null && contentLength < length) {
             in.abort();
@@ -175,7 +187,7 @@ public final class S3ImageSource implements ImageSource {
     }
 
     private static SdkHttpClient buildHttpClient(S3SourceConfig config) {
-        ApacheHttpClient.Builder http = ApacheHttpClient.builder()
+        Apache5HttpClient.Builder http = Apache5HttpClient.builder()
                 .connectionTimeout(config.connectTimeout())
                 .socketTimeout(config.readTimeout())
                 .maxConnections(config.maxConnections());
@@ -198,19 +210,20 @@ public final class S3ImageSource implements ImageSource {
         AwsCredentialsProvider credentials = config.hasStaticCredentials()
                 ? StaticCredentialsProvider.create(AwsBasicCredentials.create(
                         config.accessKey().orElseThrow(), config.secretKey().orElseThrow()))
-                : DefaultCredentialsProvider.create();
+                : DefaultCredentialsProvider.builder().build();
         S3ClientBuilder builder = S3Client.builder()
                 .httpClient(httpClient)
                 .region(Region.of(config.region()))
                 .credentialsProvider(credentials)
+                // The engine verifies SHA-256 end to end; the SDK's own checksums ask for headers
+                // that some S3-compatible servers refuse, and never cover ranges.
+                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
                 .serviceConfiguration(S3Configuration.builder()
                         .pathStyleAccessEnabled(config.pathStyle())
-                        // The engine verifies SHA-256 end to end; the SDK's MD5 check asks for an
-                        // x-amz-te header that some S3-compatible servers refuse, and never covers ranges.
-                        .checksumValidationEnabled(false)
                         .build())
                 .overrideConfiguration(ClientOverrideConfiguration.builder()
-                        .retryPolicy(RetryPolicy.none())
+                        .retryStrategy(AwsRetryStrategy.doNotRetry())
                         .build());
         config.endpoint().ifPresent(builder::endpointOverride);
         return builder.build();

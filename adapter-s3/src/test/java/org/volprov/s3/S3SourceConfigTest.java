@@ -100,9 +100,9 @@ class S3SourceConfigTest {
     void open_withNegativeArguments_isRejectedWithoutARequest() {
         try (S3ImageSource s = S3ImageSource.create(S3SourceConfig.builder().endpoint("http://127.0.0.1:1")
                 .credentials("a", "b").build())) {
-            assertThatThrownBy(() -> s.open(new org.volprov.ImageRef("bucket", "k"), -1, 1))
+            assertThatThrownBy(() -> s.open(new org.volprov.ImageRef("bucket", "k"), "etag", -1, 1))
                     .isInstanceOf(IllegalArgumentException.class);
-            assertThat(s.open(new org.volprov.ImageRef("bucket", "k"), 5, 0)).isEmpty();
+            assertThat(s.open(new org.volprov.ImageRef("bucket", "k"), "etag", 5, 0)).isEmpty();
         }
     }
 }

@@ -19,13 +19,17 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.volprov.Cancellation;
+import org.volprov.ImageConverter;
 import org.volprov.ImageFormat;
 import org.volprov.ImageInfo;
+import org.volprov.embedded.Qcow2Converter;
 import org.volprov.embedded.QemuImgConverter;
 
 /**
- * The conversion stage: {@link QemuImgConverter#convertToRaw} of a cached image onto a fresh
- * sparse volume file, as the engine does for a volume with a local path. Compare with a plain
+ * The conversion stage: {@link ImageConverter#convertToRaw} of a cached image onto a fresh sparse
+ * volume file, as the engine does for a volume with a local path, by the engine's default
+ * {@link Qcow2Converter} ({@code converter=java}, inflating on as many threads as there are cores)
+ * or by {@link QemuImgConverter} ({@code converter=qemu-img}). Compare with a plain
  * {@code qemu-img convert -O raw} of the same image in the same run. {@code raw} is a raw image
  * copied by the same converter: the copy without any decoding. Neither side flushes the target
  * ({@code qemu-img convert} writes with cache mode {@code unsafe} by default); the engine fsyncs
@@ -44,7 +48,10 @@ public class ConvertBench {
     @Param({"random", "halfzero", "compressed", "raw"})
     public String image;
 
-    private final QemuImgConverter converter = new QemuImgConverter();
+    @Param({"java", "qemu-img"})
+    public String converter;
+
+    private ImageConverter impl;
     private Path source;
     private ImageInfo info;
     private Path dir;
@@ -52,8 +59,13 @@ public class ConvertBench {
 
     @Setup(Level.Trial)
     public void inspect() {
+        impl = switch (converter) {
+            case "java" -> new Qcow2Converter();
+            case "qemu-img" -> new QemuImgConverter();
+            default -> throw new IllegalArgumentException("no converter " + converter + "; use java or qemu-img");
+        };
         source = Fixture.images(sizeMiB).byKind(image);
-        info = converter.inspect(source, ImageFormat.AUTO);
+        info = impl.inspect(source, ImageFormat.AUTO);
         dir = Fixture.scratch("convert");
         target = dir.resolve("volume.raw");
     }
@@ -69,7 +81,7 @@ public class ConvertBench {
 
     @Benchmark
     public long convert(Bytes bytes) {
-        converter.convertToRaw(source, info, target, true, done -> { }, Cancellation.none());
+        impl.convertToRaw(source, info, target, true, done -> { }, Cancellation.none());
         bytes.bytes += info.virtualSize();
         return info.virtualSize();
     }

@@ -20,6 +20,7 @@ import org.openjdk.jmh.infra.Blackhole;
 import org.volprov.Cancellation;
 import org.volprov.ImageRef;
 import org.volprov.ImageSource;
+import org.volprov.ObjectInfo;
 import org.volprov.RetryPolicy;
 import org.volprov.Sleeper;
 import org.volprov.internal.Download;
@@ -70,6 +71,7 @@ public class DownloadBench {
         private ImageSource source;
         private ImageRef ref;
         private long size;
+        private String etag;
         private final Retrier retrier = new Retrier(RetryPolicy.NONE, Clock.systemUTC(), Sleeper.SYSTEM);
 
         abstract int parallelism();
@@ -81,13 +83,15 @@ public class DownloadBench {
             fixture = Fixture.obtain(sizeMiB);
             source = fixture.source(adapter);
             ref = fixture.objectRef();
-            size = source.stat(ref).size();
+            ObjectInfo info = source.stat(ref);
+            size = info.size();
+            etag = info.etag();
         }
 
         /** Downloads the whole object; no retry, so that a failure fails the benchmark instead of slowing it. */
         long download(Blackhole bh) throws IOException {
             DiscardingSink sink = new DiscardingSink(size, bh);
-            new Download(source, ref, retrier, Clock.systemUTC(), Cancellation.none(), done -> { },
+            new Download(source, ref, etag, retrier, Clock.systemUTC(), Cancellation.none(), done -> { },
                     bufferBytes(), parallelism(), (long) partMiB << 20).fill(sink);
             if (sink.position() != size) {
                 throw new IllegalStateException("downloaded " + sink.position() + " of " + size + " bytes");

@@ -18,7 +18,9 @@ import org.volprov.s3.S3SourceConfig;
 import org.volprov.s3.testkit.S3TestServer;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
-import software.amazon.awssdk.http.apache.ApacheHttpClient;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3Configuration;
@@ -175,16 +177,18 @@ public final class Fixture implements AutoCloseable {
 
     /**
      * A plain AWS SDK client, as a program without this library would make one: for the reference
-     * sequence. The SDK's MD5 check is off, as in the adapter, so both read the same bytes the same way.
+     * sequence. The SDK's own checksums are off, as in the adapter, so both read the same bytes the
+     * same way (and s3proxy refuses the CRC32 header the SDK would add to every GET).
      */
     public S3Client plainClient() {
         return S3Client.builder()
                 .endpointOverride(endpoint)
                 .region(Region.of(region))
                 .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(accessKey, secretKey)))
-                .serviceConfiguration(S3Configuration.builder().pathStyleAccessEnabled(true)
-                        .checksumValidationEnabled(false).build())
-                .httpClient(ApacheHttpClient.builder().socketTimeout(Duration.ofMinutes(5)).build())
+                .serviceConfiguration(S3Configuration.builder().pathStyleAccessEnabled(true).build())
+                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
+                .httpClient(Apache5HttpClient.builder().socketTimeout(Duration.ofMinutes(5)).build())
                 .build();
     }
 

@@ -67,7 +67,7 @@ public class HashAndWriteBench {
     public long plainWrite(PlainWrite s, Bytes bytes) throws IOException {
         long written = 0;
         byte[] buf = new byte[BUFFER];
-        try (InputStream in = s.source.open(null, 0, s.source.size());
+        try (InputStream in = s.source.open(null, MemoryImageSource.ETAG, 0, s.source.size());
                 FileChannel out = FileChannel.open(s.target, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             for (int n; (n = in.read(buf)) > 0; ) {
                 ByteBuffer b = ByteBuffer.wrap(buf, 0, n);
@@ -85,7 +85,7 @@ public class HashAndWriteBench {
     public String sha256(Memory s, Bytes bytes) throws IOException {
         MessageDigest md = MemoryImageSource.newDigest();
         byte[] buf = new byte[BUFFER];
-        try (InputStream in = s.source.open(null, 0, s.source.size())) {
+        try (InputStream in = s.source.open(null, MemoryImageSource.ETAG, 0, s.source.size())) {
             for (int n; (n = in.read(buf)) > 0; ) {
                 md.update(buf, 0, n);
             }
@@ -127,7 +127,7 @@ public class HashAndWriteBench {
         @Override
         void prepare() {
             dir = Fixture.scratch("admission");
-            key = new CacheKey(ref, "memory", source.size(), Optional.of(source.sha256()));
+            key = new CacheKey(ref, MemoryImageSource.ETAG, source.size(), Optional.of(source.sha256()));
         }
 
         /** A new, empty cache for every admission: the last one's entry would make this one a hit. */
@@ -139,8 +139,8 @@ public class HashAndWriteBench {
         }
 
         Download download() {
-            return new Download(source, ref, retrier, Clock.systemUTC(), Cancellation.none(), done -> { }, BUFFER, 1,
-                    32L << 20);
+            return new Download(source, ref, MemoryImageSource.ETAG, retrier, Clock.systemUTC(), Cancellation.none(),
+                    done -> { }, BUFFER, 1, 32L << 20);
         }
 
         private void closeCache() {

@@ -17,6 +17,8 @@ import org.volprov.ObjectInfo;
  * download (hashing, writing) measures only that.
  */
 final class MemoryImageSource implements ImageSource {
+    /** The one version there is: the content never changes. */
+    static final String ETAG = "memory";
     private static final int BLOCK = 16 << 20;
 
     private final byte[] block = new byte[BLOCK];
@@ -27,7 +29,7 @@ final class MemoryImageSource implements ImageSource {
         this.size = size;
         new SplittableRandom(4).nextBytes(block);
         MessageDigest md = newDigest();
-        try (InputStream in = open(null, 0, size)) {
+        try (InputStream in = open(null, ETAG, 0, size)) {
             byte[] buf = new byte[1 << 20];
             for (int n; (n = in.read(buf)) > 0; ) {
                 md.update(buf, 0, n);
@@ -49,7 +51,7 @@ final class MemoryImageSource implements ImageSource {
 
     @Override
     public ObjectInfo stat(ImageRef ref) {
-        return new ObjectInfo(size, "memory", Instant.EPOCH);
+        return new ObjectInfo(size, ETAG, Instant.EPOCH);
     }
 
     @Override
@@ -58,7 +60,7 @@ final class MemoryImageSource implements ImageSource {
     }
 
     @Override
-    public InputStream open(ImageRef ref, long offset, long length) {
+    public InputStream open(ImageRef ref, String etag, long offset, long length) {
         return new InputStream() {
             private long pos = offset;
             private final long end = offset + length;

@@ -126,6 +126,7 @@ public final class Report {
     private static final Target TENTH_OFF = new Target(0.9, false);
     private static final Target AS_FAST = new Target(1.0, false);
     private static final Target FASTER = new Target(1.0, true);
+    private static final Target DECODE_TARGET = new Target(1.5, false);
     private static final Baseline CURL = new Baseline("curl");
     private static final Baseline DD = new Baseline("dd");
     private static final String CURL_NAME = "curl, same object and server";
@@ -163,10 +164,15 @@ public final class Report {
         rows.add(new Row(Kind.CONTROL, "hash", "SHA-256 in the JVM, from memory", jmh("HashAndWriteBench.sha256"),
                 "openssl dgst -sha256", new Baseline("openssl"), null));
         for (String[] image : IMAGES) {
-            rows.add(new Row(Kind.STAGE, "convert", image[1] + " → raw volume file (no fsync)",
-                    jmh("ConvertBench.convert", "image=" + image[0]), "qemu-img convert -O raw, same image (no fsync)",
-                    new Baseline("qemu-img." + image[0]), AS_FAST));
+            // The target for compressed images: the Java decoder inflates on every core.
+            Target target = image[0].equals("compressed") ? DECODE_TARGET : AS_FAST;
+            rows.add(new Row(Kind.STAGE, "convert", image[1] + " → raw volume file, Java decoder (no fsync)",
+                    jmh("ConvertBench.convert", "image=" + image[0], "converter=java"),
+                    "qemu-img convert -O raw, same image (no fsync)", new Baseline("qemu-img." + image[0]), target));
         }
+        rows.add(new Row(Kind.CONTROL, "convert", "compressed qcow2 → raw volume file, QemuImgConverter (no fsync)",
+                jmh("ConvertBench.convert", "image=compressed", "converter=qemu-img"),
+                "qemu-img convert -O raw, same image (no fsync)", new Baseline("qemu-img.compressed"), null));
         rows.add(new Row(Kind.STAGE, "volume write", "file-backed backend", jmh("VolumeWriteBench.write", "backend=file"),
                 DD_NAME, DD, null));
         rows.add(new Row(Kind.STAGE, "volume write", "libvirt, local path (dir pool)", LIBVIRT_LOCAL, DD_NAME, DD, null));
@@ -191,7 +197,7 @@ public final class Report {
         Map<String, Figure> m = new LinkedHashMap<>();
         m.put("download (S3 adapter, single stream)", S3_SINGLE);
         m.put("hash-and-write (cache admission)", ADMISSION);
-        m.put("convert (random-content qcow2)", jmh("ConvertBench.convert", "image=random"));
+        m.put("convert (random-content qcow2)", jmh("ConvertBench.convert", "image=random", "converter=java"));
         return m;
     }
 

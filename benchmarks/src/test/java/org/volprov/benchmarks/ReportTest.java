@@ -71,7 +71,7 @@ class ReportTest {
                 result("ReferenceSequenceBench.downloadHashConvert", 250e6),
                 result("DownloadBench.parts", 900e6, "adapter", "s3", "parts", "1"),
                 result("HashAndWriteBench.cacheAdmission", 400e6),
-                result("ConvertBench.convert", 700e6, "image", "random")), Map.of());
+                result("ConvertBench.convert", 700e6, "image", "random", "converter", "java")), Map.of());
 
         String table = r.markdown();
 
@@ -87,7 +87,7 @@ class ReportTest {
                 result("DownloadBench.parts", 400e6, "adapter", "minio", "parts", "1"),
                 result("HashAndWriteBench.cacheAdmission", 600e6),
                 result("HashAndWriteBench.plainWrite", 100e6),
-                result("ConvertBench.convert", 500e6, "image", "compressed")),
+                result("ConvertBench.convert", 500e6, "image", "compressed", "converter", "java")),
                 Map.of("curl", "1000 0.000001", "dd", "1000 0.000001", "qemu-img.compressed", "1000 0.000001"));
 
         String furthest = r.markdown().split("### Furthest from their limits")[1];
@@ -95,6 +95,19 @@ class ReportTest {
         assertThat(furthest).containsSubsequence("1. download, MinIO adapter", "2. convert, compressed qcow2",
                 "3. hash-and-write, cache admission");
         assertThat(furthest).doesNotContain("plain file write").doesNotContain("S3 adapter");
+    }
+
+    @Test
+    void compressedDecode_isHeldToTheIssuesTarget_ofOneAndAHalfTimesQemuImg() {
+        Report r = report(List.of(
+                result("ConvertBench.convert", 450e6, "image", "compressed", "converter", "java"),
+                result("ConvertBench.convert", 290e6, "image", "compressed", "converter", "qemu-img")),
+                Map.of("qemu-img.compressed", "300000000 1.0"));
+
+        assertThat(r.markdown())
+                .contains("| convert | compressed qcow2 → raw volume file, Java decoder (no fsync) | 450 | qemu-img convert"
+                        + " -O raw, same image (no fsync) | 300 | 1.50 | ≥ 1.50, met |")
+                .contains("| convert | compressed qcow2 → raw volume file, QemuImgConverter (no fsync) | 290 |");
     }
 
     @Test
@@ -112,7 +125,7 @@ class ReportTest {
     @Test
     void jmhJson_asJmhWritesIt_isRead() {
         String json = "[{\"benchmark\":\"org.volprov.benchmarks.ConvertBench.convert\",\"mode\":\"thrpt\","
-                + "\"params\":{\"image\":\"raw\",\"sizeMiB\":\"64\"},"
+                + "\"params\":{\"image\":\"raw\",\"converter\":\"java\",\"sizeMiB\":\"64\"},"
                 + "\"primaryMetric\":{\"score\":3.0,\"scoreError\":\"NaN\",\"scoreUnit\":\"ops/s\"},"
                 + "\"secondaryMetrics\":{\"bytes\":{\"score\":2.5E8,\"scoreError\":1.0E7,\"scoreUnit\":\"ops/s\"}}}]";
         List<Map<?, ?>> entries = new ArrayList<>();
@@ -121,7 +134,7 @@ class ReportTest {
         }
 
         assertThat(report(entries, Map.of()).markdown())
-                .contains("| convert | raw image (copy) → raw volume file (no fsync) | 250 ± 10.0 |");
+                .contains("| convert | raw image (copy) → raw volume file, Java decoder (no fsync) | 250 ± 10.0 |");
     }
 
     private static Report report(List<Map<?, ?>> results, Map<String, String> baselines) {

@@ -63,6 +63,7 @@ import org.volprov.internal.IoErrors;
  * &lt;dir&gt;/&lt;random&gt;.tmp     a download or small file being written; removed by {@link #scan}
  * &lt;dir&gt;/lock             held by the cache that owns the directory (held shared by each of several
  *                         processes when they share it, see DiskImageCache.Builder#sharedDirectory)
+ * &lt;dir&gt;/state/           the engine's own state, never swept (DiskImageCache#STATE_DIRECTORY)
  * </pre>
  *
  * <p>Crash safety: a data file only ever appears under its digest name through an atomic rename
@@ -177,7 +178,7 @@ public final class CacheFiles {
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path p : ds) {
                 String name = p.getFileName().toString();
-                if (name.equals(DiskImageCache.LOCK_FILE)) {
+                if (name.equals(DiskImageCache.LOCK_FILE) || name.equals(DiskImageCache.STATE_DIRECTORY)) {
                     continue;
                 }
                 if (PublishedChecksum.isDigest(name)) {
@@ -312,7 +313,9 @@ public final class CacheFiles {
     /**
      * Makes a verified fill an entry: writes and fsyncs its metadata, renames the data into place
      * and fsyncs the directory. When an entry with the same digest exists already (the same content
-     * reached under another identity) the fill is discarded and the existing file kept.
+     * reached under another identity) the existing file is kept and the fill is left as it is: its
+     * caller closes it (which deletes it) once it holds the entry, or installs it again if the
+     * existing file was evicted meanwhile.
      *
      * @return the entry's path
      * @throws ProvisioningException {@code INSUFFICIENT_SPACE} or {@code BACKEND_FAILURE}
@@ -321,7 +324,6 @@ public final class CacheFiles {
         String sha = fill.verifiedDigest();
         Path target = entryPath(sha);
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-            fill.close();
             return target;
         }
         Properties meta = new Properties();
@@ -343,6 +345,25 @@ public final class CacheFiles {
             throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot install cache entry " + sha + ": " + e, e);
         } finally {
             fill.close();
+        }
+    }
+
+    /**
+     * Opens the data file of the entry {@code sha256} for reading, or returns empty when it is not
+     * there. A cache opens it once it holds the entry in its index, which no longer evicts it then:
+     * a file missing at that point was removed behind the index's back (by hand, or by an eviction
+     * that raced with the entry's install), and the entry is to be dropped.
+     *
+     * @throws ProvisioningException {@code BACKEND_FAILURE} when the file is there but cannot be opened
+     */
+    public Optional<FileChannel> openEntry(String sha256) {
+        Path p = entryPath(sha256);
+        try {
+            return Optional.of(FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException e) {
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot open cache entry " + p + ": " + e, e);
         }
     }
 
@@ -655,6 +676,11 @@ public final class CacheFiles {
                 close();
                 throw e;
             }
+        }
+
+        /** Whether {@link CacheFiles#install} moved this fill into place (rather than keeping an existing file). */
+        boolean installed() {
+            return installed;
         }
 
         String verifiedDigest() {

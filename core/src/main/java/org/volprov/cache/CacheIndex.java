@@ -66,6 +66,13 @@ public interface CacheIndex extends AutoCloseable {
     /** A hold on the entry {@code sha256}, marking it as used now; empty when there is no such entry. */
     Optional<Hold> acquire(String sha256);
 
+    /**
+     * Forgets the entry {@code sha256} and the aliases pointing at it, whoever holds it: its file was
+     * found gone, so the entry no longer exists whatever the index says. Does nothing when there is
+     * no such entry. The files are not touched (there are none).
+     */
+    void drop(String sha256);
+
     /** The digest recorded for the object version {@code identity}, if any. */
     Optional<String> alias(String identity);
 
@@ -86,6 +93,16 @@ public interface CacheIndex extends AutoCloseable {
      * When the entry exists already the reservation is released and the existing entry held.
      */
     Hold add(Reservation reservation, String sha256, long size);
+
+    /**
+     * Forgets the entry {@code sha256} and removes its files through {@code evictor}, when no hold
+     * is open on it (an entry found unusable); not counted as an eviction. Returns whether the
+     * entry is gone (also when there was none). The default keeps it and returns false: an index
+     * that cannot do this leaves such an entry to eviction.
+     */
+    default boolean removeIfUnheld(String sha256, Evictor evictor) {
+        return false;
+    }
 
     /** Entries held now. */
     long entries();

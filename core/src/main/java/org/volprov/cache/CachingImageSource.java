@@ -3,6 +3,8 @@ package org.volprov.cache;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.Ticker;
+import java.io.FilterInputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
 import java.time.Clock;
@@ -10,16 +12,20 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
+import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ImageSource;
 import org.volprov.ObjectInfo;
+import org.volprov.ProvisioningException;
 
 /**
  * An {@link ImageSource} that remembers {@link #stat} answers for a short time (default 2 s) and
  * {@link #publishedChecksum} answers per object version (ref and ETag, default 60 s), so that a
  * burst of jobs for one image makes one round trip each. Concurrent calls for the same ref share
- * one call to the delegate. Failures are not remembered. {@link #open} goes to the delegate
- * untouched. Thread-safe; {@link #close()} closes the delegate.
+ * one call to the delegate. Failures are not remembered. {@link #open} goes to the delegate; when
+ * it says the object changed ({@code IMAGE_CHANGED}), everything remembered about the object is
+ * forgotten, so the fresh {@code stat} the engine then makes reaches the delegate. Thread-safe;
+ * {@link #close()} closes the delegate.
  *
  * <p>The checksum is keyed by the ETag that the (memoized) stat returns, so a replaced object gets
  * its new checksum as soon as the stat answer expires.
@@ -73,8 +79,41 @@ public final class CachingImageSource implements ImageSource {
     }
 
     @Override
-    public InputStream open(ImageRef ref, long offset, long length) {
-        return delegate.open(ref, offset, length);
+    public InputStream open(ImageRef ref, String etag, long offset, long length) {
+        InputStream in;
+        try {
+            in = delegate.open(ref, etag, offset, length);
+        } catch (ProvisioningException e) {
+            forgetIfChanged(ref, e);
+            throw e;
+        }
+        return new FilterInputStream(in) {
+            @Override
+            public int read() throws IOException {
+                try {
+                    return super.read();
+                } catch (ProvisioningException e) {
+                    forgetIfChanged(ref, e);
+                    throw e;
+                }
+            }
+
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                try {
+                    return super.read(b, off, len);
+                } catch (ProvisioningException e) {
+                    forgetIfChanged(ref, e);
+                    throw e;
+                }
+            }
+        };
+    }
+
+    private void forgetIfChanged(ImageRef ref, ProvisioningException e) {
+        if (e.code() == ErrorCode.IMAGE_CHANGED) {
+            invalidate(ref);
+        }
     }
 
     @Override

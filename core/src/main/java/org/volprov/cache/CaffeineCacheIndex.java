@@ -2,10 +2,9 @@ package org.volprov.cache;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
-import com.github.benmanes.caffeine.cache.Policy;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -19,19 +18,20 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 
 /**
- * The in-memory index: a Caffeine cache ordered by access (expire-after-access with a horizon that
- * never comes, so that its policy exposes the access order) whose eviction this class drives
- * itself, because it must skip leased entries and must not evict anything when the image cannot
- * fit anyway. Hits take no lock beyond the entry's own monitor. Under heavy concurrent reads
- * Caffeine may drop some access records, so the order is LRU only approximately then.
+ * The in-memory index: entries in a Caffeine cache, each stamped from a use counter when it is
+ * loaded, added or leased, so that the least recently used entry has the lowest stamp. This class
+ * drives eviction itself, because it must skip leased entries and must not evict anything when the
+ * image cannot fit anyway. Hits take no lock beyond the entry's own monitor. (Caffeine's own access
+ * order cannot serve: since 3.2 it records a read only when the entry's last one is over a second
+ * old, so two uses within a second would keep their earlier order.)
  */
 final class CaffeineCacheIndex implements CacheIndex {
-    private static final Duration NEVER = Duration.ofDays(365L * 100);
+    private static final Comparator<Node> LEAST_RECENTLY_USED = Comparator.comparingLong(n -> n.lastUse);
 
     private final long maxBytes;
     private final int maxEntries;
     private final Cache<String, Node> entries;
-    private final Policy.FixedExpiration<String, Node> order;
+    private final AtomicLong uses = new AtomicLong();
     private final Map<String, String> aliases = new ConcurrentHashMap<>();
     private final ReentrantLock lock = new ReentrantLock();
     private final AtomicLong bytesInUse = new AtomicLong();
@@ -44,30 +44,31 @@ final class CaffeineCacheIndex implements CacheIndex {
         this.maxBytes = maxBytes;
         this.maxEntries = maxEntries;
         this.entries = Caffeine.newBuilder()
-                .expireAfterAccess(NEVER)
                 .executor(Runnable::run)
                 .build();
-        this.order = entries.policy().expireAfterAccess().orElseThrow();
     }
 
     private static final class Node {
         final String sha256;
         final long size;
         final Set<String> identities = ConcurrentHashMap.newKeySet();
+        volatile long lastUse;
         // Guarded by this.
         int leases;
         boolean removed;
 
-        Node(String sha256, long size) {
+        Node(String sha256, long size, long use) {
             this.sha256 = sha256;
             this.size = size;
+            this.lastUse = use;
         }
 
-        synchronized boolean tryLease() {
+        synchronized boolean tryLease(long use) {
             if (removed) {
                 return false;
             }
             leases++;
+            lastUse = use;
             return true;
         }
 
@@ -77,6 +78,15 @@ final class CaffeineCacheIndex implements CacheIndex {
 
         synchronized boolean tryRemove() {
             if (removed || leases > 0) {
+                return false;
+            }
+            removed = true;
+            return true;
+        }
+
+        /** Marks the node removed even while leased: its file is gone. True the first time. */
+        synchronized boolean forceRemove() {
+            if (removed) {
                 return false;
             }
             removed = true;
@@ -93,7 +103,7 @@ final class CaffeineCacheIndex implements CacheIndex {
         lock.lock();
         try {
             for (CacheFiles.Entry e : contents.entries()) {
-                entries.put(e.sha256(), new Node(e.sha256(), e.size()));
+                entries.put(e.sha256(), new Node(e.sha256(), e.size(), uses.incrementAndGet()));
                 bytesInUse.addAndGet(e.size());
             }
             for (CacheFiles.Alias a : contents.aliases()) {
@@ -104,9 +114,7 @@ final class CaffeineCacheIndex implements CacheIndex {
                 }
             }
             // A smaller budget than the last run's: shed the oldest until it fits.
-            List<Node> oldestFirst = order.oldest(s -> s.map(Map.Entry::getValue).collect(
-                    java.util.stream.Collectors.toList()));
-            for (Node n : oldestFirst) {
+            for (Node n : leastRecentlyUsedFirst()) {
                 if (bytesInUse.get() <= maxBytes && entries.estimatedSize() <= maxEntries) {
                     break;
                 }
@@ -120,7 +128,7 @@ final class CaffeineCacheIndex implements CacheIndex {
     @Override
     public Optional<Hold> acquire(String sha256) {
         Node n = entries.getIfPresent(sha256);
-        if (n == null || !n.tryLease()) {
+        if (n == null || !n.tryLease(uses.incrementAndGet())) {
             return Optional.empty();
         }
         AtomicBoolean released = new AtomicBoolean();
@@ -129,6 +137,19 @@ final class CaffeineCacheIndex implements CacheIndex {
                 n.unlease();
             }
         });
+    }
+
+    @Override
+    public void drop(String sha256) {
+        lock.lock();
+        try {
+            Node n = entries.getIfPresent(sha256);
+            if (n != null && n.forceRemove()) {
+                forget(n);
+            }
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override
@@ -184,36 +205,66 @@ final class CaffeineCacheIndex implements CacheIndex {
 
     /** The least recently used unleased entries that free enough, or null when all of them would not. */
     private List<Node> victims(long bytesToFree, long entriesToFree) {
-        return order.oldest(stream -> {
-            List<Node> chosen = new ArrayList<>();
-            long bytes = bytesToFree;
-            long count = entriesToFree;
-            for (var it = stream.iterator(); it.hasNext() && (bytes > 0 || count > 0); ) {
-                Node n = it.next().getValue();
-                if (n.evictable()) {
-                    chosen.add(n);
-                    bytes -= n.size;
-                    count--;
-                }
+        List<Node> chosen = new ArrayList<>();
+        long bytes = bytesToFree;
+        long count = entriesToFree;
+        for (var it = leastRecentlyUsedFirst().iterator(); it.hasNext() && (bytes > 0 || count > 0); ) {
+            Node n = it.next();
+            if (n.evictable()) {
+                chosen.add(n);
+                bytes -= n.size;
+                count--;
             }
-            return bytes > 0 || count > 0 ? null : chosen;
-        });
+        }
+        return bytes > 0 || count > 0 ? null : chosen;
+    }
+
+    // A sort per reservation or load: a cache holds images, so there are few entries, and hits stay cheap.
+    private List<Node> leastRecentlyUsedFirst() {
+        List<Node> nodes = new ArrayList<>(entries.asMap().values());
+        nodes.sort(LEAST_RECENTLY_USED);
+        return nodes;
+    }
+
+    @Override
+    public boolean removeIfUnheld(String sha256, Evictor evictor) {
+        lock.lock();
+        try {
+            Node n = entries.getIfPresent(sha256);
+            return n == null || remove(n, evictor);
+        } finally {
+            lock.unlock();
+        }
     }
 
     // Called with lock held.
     private boolean evict(Node n, Evictor evictor) {
+        if (!remove(n, evictor)) {
+            return false;
+        }
+        evictions.increment();
+        return true;
+    }
+
+    // Called with lock held.
+    private boolean remove(Node n, Evictor evictor) {
         if (!n.tryRemove()) {
             return false;
         }
+        Collection<String> ids = forget(n);
+        evictor.evict(n.sha256, ids);
+        return true;
+    }
+
+    /** Takes a node marked removed out of the index with its aliases; returns their identities. Called with lock held. */
+    private Collection<String> forget(Node n) {
         entries.asMap().remove(n.sha256, n);
         bytesInUse.addAndGet(-n.size);
         Collection<String> ids = List.copyOf(n.identities);
         for (String id : ids) {
             aliases.remove(id, n.sha256);
         }
-        evictions.increment();
-        evictor.evict(n.sha256, ids);
-        return true;
+        return ids;
     }
 
     @Override
@@ -223,8 +274,8 @@ final class CaffeineCacheIndex implements CacheIndex {
         try {
             room.settle();
             Node existing = entries.getIfPresent(sha256);
-            if (existing == null || !existing.tryLease()) {
-                existing = new Node(sha256, size);
+            if (existing == null || !existing.tryLease(uses.incrementAndGet())) {
+                existing = new Node(sha256, size, uses.incrementAndGet());
                 existing.leases = 1;
                 entries.put(sha256, existing);
                 bytesInUse.addAndGet(size);

@@ -2,10 +2,7 @@ package org.volprov.cache;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Collection;
@@ -47,7 +44,9 @@ import org.volprov.internal.IoErrors;
  *
  * <p>Opening sweeps temp files left by a crash and rebuilds the index from the directory; a
  * directory is owned by one open cache at a time (a lock file guards it, across processes too),
- * unless it is opened with {@link Builder#sharedDirectory(Duration)} over a shared index.
+ * unless it is opened with {@link Builder#sharedDirectory(Duration)} over a shared index. A lease
+ * holds its entry's file open, and a lookup that finds an entry's file gone drops the entry and
+ * reports a miss, so that the image is fetched again.
  * {@link #admit} runs one filler per image at a time (single flight; across processes too when a
  * shared {@link FillLock} is set), reserves room in the budget (evicting unleased entries, least
  * recently used first) and checks the file system's free space before the filler runs. Thread-safe.
@@ -55,6 +54,11 @@ import org.volprov.internal.IoErrors;
 public final class DiskImageCache implements ImageCache {
     private static final Logger LOG = LoggerFactory.getLogger(DiskImageCache.class);
     static final String LOCK_FILE = "lock";
+    /**
+     * A directory in the cache directory that the cache never touches: the engine keeps its own
+     * state there ({@link org.volprov.Provisioner.Builder#stateDirectory}).
+     */
+    public static final String STATE_DIRECTORY = "state";
     private static final long WAIT_POLL_MILLIS = 20;
     private static final long LOCK_POLL_MAX_MILLIS = 250;
 
@@ -62,9 +66,10 @@ public final class DiskImageCache implements ImageCache {
     private final CacheIndex index;
     private final FillLock fillLock;
     private final long reserveBytes;
-    private final FileChannel lockChannel;
-    private final FileLock lock;
+    private final DirectoryLock.Handle directoryLock;
     private final ConcurrentHashMap<String, CompletableFuture<Void>> flights = new ConcurrentHashMap<>();
+    /** Entries found unusable, to drop once unleased. */
+    private final java.util.Set<String> discarded = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicLong pendingBytes = new AtomicLong();
     private final LongAdder hits = new LongAdder();
@@ -72,6 +77,7 @@ public final class DiskImageCache implements ImageCache {
     private final LongAdder admissions = new LongAdder();
     private final LongAdder checksumFailures = new LongAdder();
     private final LongAdder bytesDownloaded = new LongAdder();
+    private final LongAdder lostEntries = new LongAdder();
     private final String description;
     /**
      * Hashes downloads while they are written. Grows with the downloads in flight and shrinks when
@@ -85,13 +91,12 @@ public final class DiskImageCache implements ImageCache {
                 return t;
             }, (task, pool) -> task.run());
 
-    private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, FileChannel lockChannel, FileLock lock) {
+    private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, DirectoryLock.Handle directoryLock) {
         this.files = files;
         this.index = index;
         this.fillLock = b.fillLock;
         this.reserveBytes = b.reserveBytes;
-        this.lockChannel = lockChannel;
-        this.lock = lock;
+        this.directoryLock = directoryLock;
         this.description = "DiskImageCache[directory=" + files.directory()
                 + (b.index == null ? ", maxBytes=" + b.maxBytes + ", maxEntries=" + b.maxEntries : ", index=" + b.index)
                 + ", reserveBytes=" + b.reserveBytes + (b.staleTempAfter == null ? "" : ", shared") + "]";
@@ -115,13 +120,28 @@ public final class DiskImageCache implements ImageCache {
         if (digest.isEmpty()) {
             return Optional.empty();
         }
-        Optional<CacheIndex.Hold> hold = index.acquire(digest.get());
+        String sha = digest.get();
+        Optional<CacheIndex.Hold> hold = index.acquire(sha);
         if (hold.isEmpty()) {
             return Optional.empty();
         }
+        // Held, the entry is not evicted any more: a file missing now will never come back.
+        Optional<FileChannel> file = files.openEntry(sha);
+        if (file.isEmpty()) {
+            hold.get().release();
+            dropLost(sha);
+            return Optional.empty();
+        }
         hits.increment();
-        String sha = digest.get();
-        return Optional.of(new Lease(files.entryPath(sha), sha, key.size(), true, hold.get()));
+        return Optional.of(new Lease(files.entryPath(sha), sha, key.size(), true, hold.get(), file.get(), this));
+    }
+
+    /** Forgets an entry whose file is gone, so that the next admission fetches the image again. */
+    private void dropLost(String sha) {
+        index.drop(sha);
+        lostEntries.increment();
+        LOG.warn("cache entry {} in {} had no file (removed behind the cache's back, or by an eviction that raced"
+                + " with its install): dropped it, the image is fetched again", sha, files.directory());
     }
 
     @Override
@@ -153,6 +173,13 @@ public final class DiskImageCache implements ImageCache {
             if (failure instanceof ProvisioningException pe
                     && (pe.code() == ErrorCode.CANCELLED || pe.code() == ErrorCode.TIMED_OUT)) {
                 LOG.debug("the download of {} was cancelled by its caller; downloading it for this one", key.ref());
+                continue;
+            }
+            if (failure instanceof ProvisioningException pe && pe.code() == ErrorCode.IMAGE_CHANGED) {
+                // The leader's object version changed under it. This caller's filler reads its own
+                // version (possibly another object with the same digest): it fails at its first read
+                // if that changed too, and its caller starts over from a fresh stat.
+                LOG.debug("the object {} changed under another caller's download; trying this caller's", key.ref());
                 continue;
             }
             if (failure instanceof ProvisioningException pe) {
@@ -243,6 +270,10 @@ public final class DiskImageCache implements ImageCache {
             CacheFiles.Fill fill = files.newFill(size, cancellation, bytesDownloaded::add, hashing);
             Path path;
             String sha;
+            CacheIndex.Hold hold;
+            FileChannel file;
+            // The fill's temp file lives until the entry is held with its file open: it replaces an
+            // existing file that an eviction removed between the install and the index taking the entry.
             try (fill) {
                 try {
                     filler.fill(fill);
@@ -260,8 +291,14 @@ public final class DiskImageCache implements ImageCache {
                     throw new ProvisioningException(e.code(), key.ref() + ": " + e.getMessage(), e.getCause());
                 }
                 path = files.install(fill);
+                hold = index.add(room, sha, size);
+                try {
+                    file = openInstalled(fill, sha);
+                } catch (RuntimeException e) {
+                    hold.release();
+                    throw e;
+                }
             }
-            CacheIndex.Hold hold = index.add(room, sha, size);
             admissions.increment();
             try {
                 files.writeAlias(key.identity(), sha);
@@ -271,11 +308,31 @@ public final class DiskImageCache implements ImageCache {
                 // next request for this object downloads it again instead of failing this one.
                 LOG.warn("cannot record the digest of {}: {}", key.identity(), e.getMessage());
             }
-            return new Lease(path, sha, size, false, hold);
+            return new Lease(path, sha, size, false, hold, file, this);
         } finally {
             pendingBytes.addAndGet(-size);
             room.release();
         }
+    }
+
+    /**
+     * Opens the file of an entry this fill was installed as, which the index holds now. When the
+     * install kept an existing file of the same digest and an eviction removed that file before
+     * the index took the entry, the fill goes in its place.
+     */
+    private FileChannel openInstalled(CacheFiles.Fill fill, String sha) {
+        Optional<FileChannel> file = files.openEntry(sha);
+        if (file.isEmpty() && !fill.installed()) {
+            LOG.debug("cache entry {} was evicted while a copy was being installed; installing the copy", sha);
+            files.install(fill);
+            file = files.openEntry(sha);
+        }
+        if (file.isEmpty()) {
+            index.drop(sha);
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cache entry " + sha + " in "
+                    + files.directory() + " was removed while it was being installed");
+        }
+        return file.get();
     }
 
     private void evictFiles(String sha256, Collection<String> identities) {
@@ -289,7 +346,7 @@ public final class DiskImageCache implements ImageCache {
     @Override
     public CacheStats stats() {
         return new CacheStats(hits.sum(), misses.sum(), admissions.sum(), index.evictions(), checksumFailures.sum(),
-                index.entries(), index.bytesInUse(), bytesDownloaded.sum());
+                index.entries(), index.bytesInUse(), bytesDownloaded.sum(), lostEntries.sum());
     }
 
     @Override
@@ -301,14 +358,7 @@ public final class DiskImageCache implements ImageCache {
         try {
             index.close();
         } finally {
-            try {
-                if (lock != null) {
-                    lock.release();
-                }
-                lockChannel.close();
-            } catch (IOException e) {
-                LOG.debug("releasing the lock of {}", files.directory(), e);
-            }
+            directoryLock.close();
         }
     }
 
@@ -323,10 +373,35 @@ public final class DiskImageCache implements ImageCache {
         return description;
     }
 
-    private record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold) implements CacheLease {
+    /**
+     * Drops an entry marked unusable once no lease holds it: tried when the marking lease closes,
+     * and again when any later lease on it does.
+     */
+    private void dropIfDiscarded(String sha256) {
+        if (discarded.contains(sha256) && !closed.get() && index.removeIfUnheld(sha256, this::evictFiles)) {
+            discarded.remove(sha256);
+            LOG.info("cache entry {} was unusable and is removed", sha256);
+        }
+    }
+
+    /** A held entry; its open file keeps its bytes readable even if something unlinks it meanwhile. */
+    private record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold, FileChannel file,
+            DiskImageCache cache) implements CacheLease {
+        @Override
+        public void discard() {
+            cache.discarded.add(sha256);
+        }
+
         @Override
         public void close() {
-            hold.release();
+            try {
+                file.close();
+            } catch (IOException e) {
+                LOG.debug("closing cache entry {}", sha256, e);
+            } finally {
+                hold.release();
+                cache.dropIfDiscarded(sha256);
+            }
         }
     }
 
@@ -409,8 +484,8 @@ public final class DiskImageCache implements ImageCache {
          * directory's lock file is then taken shared, so only a cache that does not share it is kept
          * out, and the sweep at open spares files younger than {@code staleTempAfter}: another
          * process's download in progress or entry being installed. A temp file left by a process
-         * that died is removed by the first open after it is that old. Within one JVM the operating
-         * system's lock cannot tell two caches apart, so there it guards nothing.
+         * that died is removed by the first open after it is that old. Within one JVM the caches
+         * that share a directory share one lock on it, held until the last of them closes.
          *
          * @param staleTempAfter positive; pick it well above the longest pause of a download (one
          *     hour is a safe default); a download's temp file is touched by every write
@@ -456,29 +531,7 @@ public final class DiskImageCache implements ImageCache {
             }
             boolean shared = staleTempAfter != null;
             CacheFiles files = opener == null ? CacheFiles.open(directory) : CacheFiles.open(directory, opener);
-            FileChannel channel = null;
-            FileLock lock;
-            boolean sharedInJvm = false;
-            try {
-                channel = FileChannel.open(files.directory().resolve(LOCK_FILE), StandardOpenOption.CREATE,
-                        StandardOpenOption.WRITE, StandardOpenOption.READ);
-                lock = shared ? channel.tryLock(0, Long.MAX_VALUE, true) : channel.tryLock();
-            } catch (OverlappingFileLockException e) {
-                // Another cache in this JVM holds the lock file: fine when sharing, as nothing can tell them apart.
-                lock = null;
-                if (shared) {
-                    sharedInJvm = true;
-                }
-            } catch (IOException e) {
-                closeQuietly(channel);
-                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot lock cache directory "
-                        + files.directory() + ": " + e, e);
-            }
-            if (lock == null && !sharedInJvm) {
-                closeQuietly(channel);
-                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cache directory " + files.directory()
-                        + " is in use by another open cache" + (shared ? " that does not share it" : ""));
-            }
+            DirectoryLock.Handle directoryLock = DirectoryLock.acquire(files.directory(), LOCK_FILE, shared);
             CacheIndex idx = index != null ? index : new CaffeineCacheIndex(maxBytes, maxEntries);
             try {
                 CacheFiles.Contents contents = shared
@@ -487,29 +540,12 @@ public final class DiskImageCache implements ImageCache {
                 if (contents.removed() > 0) {
                     LOG.info("cache {}: removed {} stray or damaged files", files.directory(), contents.removed());
                 }
-                DiskImageCache cache = new DiskImageCache(this, files, idx, channel, lock);
+                DiskImageCache cache = new DiskImageCache(this, files, idx, directoryLock);
                 idx.load(contents, cache::evictFiles);
                 return cache;
             } catch (RuntimeException e) {
-                try {
-                    if (lock != null) {
-                        lock.release();
-                    }
-                } catch (IOException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-                closeQuietly(channel);
+                directoryLock.close();
                 throw e;
-            }
-        }
-
-        private static void closeQuietly(FileChannel channel) {
-            if (channel != null) {
-                try {
-                    channel.close();
-                } catch (IOException e) {
-                    LOG.debug("closing lock file", e);
-                }
             }
         }
     }

@@ -1,6 +1,7 @@
 package org.volprov.internal;
 
 import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -10,7 +11,8 @@ import org.volprov.ProvisioningException;
 
 /**
  * The checks adapters' config builders share; each fails with {@code INVALID_REQUEST} naming the
- * field.
+ * field. A value echoed in a message is {@linkplain Redaction redacted} first: an endpoint may carry
+ * a password in its user info, and these messages reach logs.
  */
 public final class ConfigChecks {
     private ConfigChecks() {
@@ -21,15 +23,15 @@ public final class ConfigChecks {
         Objects.requireNonNull(endpoint, field);
         String scheme = endpoint.getScheme() == null ? "" : endpoint.getScheme().toLowerCase(Locale.ROOT);
         if (!scheme.equals("http") && !scheme.equals("https")) {
-            throw ProvisioningException.invalid(field, "must be an http or https URI, got " + endpoint);
+            throw ProvisioningException.invalid(field, "must be an http or https URI, got " + shown(endpoint));
         }
         if (endpoint.getHost() == null) {
-            throw ProvisioningException.invalid(field, "must name a host, got " + endpoint);
+            throw ProvisioningException.invalid(field, "must name a host, got " + shown(endpoint));
         }
         if (endpoint.getRawUserInfo() != null || endpoint.getRawQuery() != null || endpoint.getRawFragment() != null
                 || (endpoint.getRawPath() != null && !endpoint.getRawPath().isEmpty()
                 && !endpoint.getRawPath().equals("/"))) {
-            throw ProvisioningException.invalid(field, "must be scheme://host[:port] only, got " + endpoint);
+            throw ProvisioningException.invalid(field, "must be scheme://host[:port] only, got " + shown(endpoint));
         }
         return URI.create(scheme + "://" + endpoint.getRawAuthority());
     }
@@ -37,11 +39,18 @@ public final class ConfigChecks {
     /** {@link #httpEndpoint(String, URI)} of a string. */
     public static URI httpEndpoint(String field, String endpoint) {
         Objects.requireNonNull(endpoint, field);
+        URI parsed;
         try {
-            return httpEndpoint(field, URI.create(endpoint));
-        } catch (IllegalArgumentException e) {
-            throw ProvisioningException.invalid(field, "is not a URI: " + e.getMessage());
+            parsed = new URI(endpoint);
+        } catch (URISyntaxException e) {
+            // The exception's message and input echo the whole string, password included.
+            throw ProvisioningException.invalid(field, "is not a URI: " + e.getReason() + " at index " + e.getIndex());
         }
+        return httpEndpoint(field, parsed);
+    }
+
+    private static String shown(URI endpoint) {
+        return Redaction.redact(endpoint.toString());
     }
 
     /** {@code value} stripped, when it is not blank. */

@@ -7,6 +7,7 @@ import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.Objects;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -14,6 +15,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongConsumer;
 import org.volprov.CacheSink;
 import org.volprov.Cancellation;
@@ -24,14 +26,20 @@ import org.volprov.ImageSource;
 import org.volprov.ProvisioningException;
 
 /**
- * Copies an object from a source into a cache sink. A broken connection is resumed with a ranged
- * read from the last byte written, under the retry policy; the count of failures starts again
- * whenever bytes arrive. With {@code parallelism > 1}, parts are fetched concurrently and written to
- * the sink in order, so the hash is still computed in one pass.
+ * Copies one version of an object from a source into a cache sink. A broken connection is resumed
+ * with a ranged read from the last byte written, under the retry policy; the count of failures
+ * starts again whenever bytes arrive. With {@code parallelism > 1}, parts are fetched concurrently
+ * and written to the sink in order, so the hash is still computed in one pass.
+ *
+ * <p>Every read is conditional on the ETag that {@code stat} returned. A failure that is not
+ * retryable ({@code IMAGE_CHANGED} above all: the object was replaced) ends the fill at once; with
+ * parallel parts, the parts still in flight are stopped too (their streams closed, their retry
+ * waits ended), so nothing of the abandoned version is fetched on.
  */
 public final class Download implements ImageFiller {
     private final ImageSource source;
     private final ImageRef ref;
+    private final String etag;
     private final Retrier retrier;
     private final Clock clock;
     private final Cancellation cancellation;
@@ -40,10 +48,14 @@ public final class Download implements ImageFiller {
     private final int parallelism;
     private final long partSize;
 
-    public Download(ImageSource source, ImageRef ref, Retrier retrier, Clock clock, Cancellation cancellation,
-            LongConsumer progress, int bufferSize, int parallelism, long partSize) {
+    /**
+     * @param etag the ETag {@code stat} returned for the version to download
+     */
+    public Download(ImageSource source, ImageRef ref, String etag, Retrier retrier, Clock clock,
+            Cancellation cancellation, LongConsumer progress, int bufferSize, int parallelism, long partSize) {
         this.source = source;
         this.ref = ref;
+        this.etag = Objects.requireNonNull(etag, "etag");
         this.retrier = retrier;
         this.clock = clock;
         this.cancellation = cancellation;
@@ -72,7 +84,7 @@ public final class Download implements ImageFiller {
             cancellation.checkpoint();
             long from = sink.position();
             try {
-                copyRange(from, sink.size() - from, buf, chunk -> {
+                copyRange(from, sink.size() - from, buf, cancellation, chunk -> {
                     try {
                         sink.write(chunk);
                     } catch (IOException e) {
@@ -87,12 +99,16 @@ public final class Download implements ImageFiller {
                     failures = 0;
                     start = clock.instant();
                 }
-                retryOrThrow(e, ++failures, start);
+                retryOrThrow(e, ++failures, start, cancellation);
             }
         }
     }
 
     private void fillParallel(CacheSink sink) throws IOException {
+        // The parts' own signal: the job's cancellation reaches them through it, and so does the end
+        // of this fill, whatever ended it, so that no part goes on reading or retrying unseen.
+        Cancellation parts = new Cancellation(clock, null);
+        AtomicReference<RuntimeException> firstFailure = new AtomicReference<>();
         AtomicInteger threadNo = new AtomicInteger();
         ExecutorService pool = Executors.newFixedThreadPool(parallelism, r -> {
             Thread t = new Thread(r, "volprov-download-" + threadNo.incrementAndGet());
@@ -101,46 +117,58 @@ public final class Download implements ImageFiller {
         });
         Deque<Future<ByteBuffer>> window = new ArrayDeque<>();
         long next = sink.position();
-        try {
+        try (Cancellation.AutoCloseableAction link = cancellation.onCancel(
+                () -> parts.cancel(cancellation.code(), "the download was cancelled"))) {
             while (sink.position() < sink.size()) {
                 while (window.size() < parallelism && next < sink.size()) {
                     long from = next;
                     long len = Math.min(partSize, sink.size() - from);
-                    window.add(pool.submit(() -> fetchPart(from, len)));
+                    window.add(pool.submit(() -> {
+                        try {
+                            return fetchPart(from, len, parts);
+                        } catch (RuntimeException e) {
+                            // The first part to fail stops the others; their failures are only echoes of it.
+                            if (firstFailure.compareAndSet(null, e)) {
+                                parts.cancel(ErrorCode.CANCELLED, "another part of the download failed");
+                            }
+                            throw e;
+                        }
+                    }));
                     next += len;
                 }
-                ByteBuffer part = await(window.removeFirst());
+                ByteBuffer part = await(window.removeFirst(), firstFailure);
                 sink.write(part);
                 progress.accept(sink.position());
             }
         } finally {
+            parts.cancel(ErrorCode.CANCELLED, "the download ended");
             window.forEach(f -> f.cancel(true));
             pool.shutdownNow();
         }
     }
 
-    private ByteBuffer fetchPart(long offset, long length) {
+    private ByteBuffer fetchPart(long offset, long length, Cancellation parts) {
         ByteBuffer part = ByteBuffer.allocate((int) length);
         byte[] buf = new byte[Math.min(bufferSize, (int) length)];
         Instant start = clock.instant();
         int failures = 0;
         while (part.hasRemaining()) {
-            cancellation.checkpoint();
+            parts.checkpoint();
             int before = part.position();
             try {
-                copyRange(offset + before, length - before, buf, part::put);
+                copyRange(offset + before, length - before, buf, parts, part::put);
             } catch (IOException | ProvisioningException e) {
                 if (part.position() > before) {
                     failures = 0;
                     start = clock.instant();
                 }
-                retryOrThrow(e, ++failures, start);
+                retryOrThrow(e, ++failures, start, parts);
             }
         }
         return part.flip();
     }
 
-    private ByteBuffer await(Future<ByteBuffer> f) throws IOException {
+    private ByteBuffer await(Future<ByteBuffer> f, AtomicReference<RuntimeException> firstFailure) throws IOException {
         while (true) {
             cancellation.checkpoint();
             try {
@@ -151,18 +179,21 @@ public final class Download implements ImageFiller {
                 Thread.currentThread().interrupt();
                 throw new ProvisioningException(ErrorCode.INTERRUPTED, "interrupted while downloading " + ref, e);
             } catch (ExecutionException e) {
-                if (e.getCause() instanceof ProvisioningException pe) {
+                cancellation.checkpoint();
+                Throwable cause = firstFailure.get() != null ? firstFailure.get() : e.getCause();
+                if (cause instanceof ProvisioningException pe) {
                     throw pe;
                 }
-                throw new IOException(e.getCause());
+                throw new IOException(cause);
             }
         }
     }
 
     /** Reads {@code length} bytes from {@code offset} and hands them over chunk by chunk. */
-    private void copyRange(long offset, long length, byte[] buf, ChunkConsumer out) throws IOException {
-        InputStream in = source.open(ref, offset, length);
-        try (in; Cancellation.AutoCloseableAction unblock = cancellation.onCancel(() -> closeQuietly(in))) {
+    private void copyRange(long offset, long length, byte[] buf, Cancellation stop, ChunkConsumer out)
+            throws IOException {
+        InputStream in = source.open(ref, etag, offset, length);
+        try (in; Cancellation.AutoCloseableAction unblock = stop.onCancel(() -> closeQuietly(in))) {
             long done = 0;
             while (done < length) {
                 int n = in.read(buf, 0, (int) Math.min(buf.length, length - done));
@@ -172,17 +203,17 @@ public final class Download implements ImageFiller {
                 }
                 done += n;
                 out.accept(ByteBuffer.wrap(buf, 0, n));
-                cancellation.checkpoint();
+                stop.checkpoint();
             }
         }
     }
 
-    private void retryOrThrow(Exception e, int failures, Instant start) {
-        cancellation.checkpoint();
+    private void retryOrThrow(Exception e, int failures, Instant start, Cancellation stop) {
+        stop.checkpoint();
         if (e instanceof ProvisioningException pe && !pe.code().retryable()) {
             throw pe;
         }
-        retrier.pause("downloading " + ref, failures, start, e, cancellation);
+        retrier.pause("downloading " + ref, failures, start, e, stop);
     }
 
     private static void closeQuietly(InputStream in) {

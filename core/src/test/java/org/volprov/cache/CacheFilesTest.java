@@ -155,4 +155,16 @@ class CacheFilesTest {
         assertThat(files.scan(false).removed()).isEqualTo(2);
         assertThat(files()).isZero();
     }
+
+    @Test
+    void scan_leavesTheEnginesStateDirectoryAlone_evenWhenItIsEmpty() throws Exception {
+        CacheFiles files = CacheFiles.open(dir);
+        Path state = Files.createDirectory(dir.resolve(DiskImageCache.STATE_DIRECTORY));
+
+        assertThat(files.scan(false).removed()).isZero();
+        assertThat(state).isDirectory();
+        Path kept = Files.writeString(state.resolve("0".repeat(64) + ".end"), "{}");
+        assertThat(files.scan(false).removed()).isZero();
+        assertThat(kept).exists();
+    }
 }

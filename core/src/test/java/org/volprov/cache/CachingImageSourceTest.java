@@ -88,7 +88,7 @@ class CachingImageSourceTest {
 
     private static ImageFiller download(ImageSource src, CacheKey key) {
         return sink -> {
-            try (InputStream in = src.open(key.ref(), sink.position(), sink.size() - sink.position())) {
+            try (InputStream in = src.open(key.ref(), key.etag(), sink.position(), sink.size() - sink.position())) {
                 byte[] buf = new byte[64 * 1024];
                 int n;
                 while ((n = in.read(buf)) > 0) {
@@ -188,9 +188,26 @@ class CachingImageSourceTest {
     }
 
     @Test
+    void open_whenTheObjectChanged_forgetsTheRememberedStat_soTheNextOneIsFresh() throws Exception {
+        String first = source.stat(ref).etag();
+        byte[] next = new byte[content.length + 1];
+        new Random(2).nextBytes(next);
+        put(ref.key(), next);
+        assertThat(source.stat(ref).etag()).as("remembered for its time to live").isEqualTo(first);
+
+        assertThatThrownBy(() -> source.open(ref, first, 0, 10).readAllBytes())
+                .isInstanceOfSatisfying(ProvisioningException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.IMAGE_CHANGED));
+        ObjectInfo fresh = source.stat(ref);
+        assertThat(fresh.etag()).isNotEqualTo(first);
+        assertThat(fresh.size()).isEqualTo(next.length);
+        assertThat(counting.stats).hasValue(2);
+    }
+
+    @Test
     void open_goesToTheDelegateEveryTime() throws IOException {
         for (int i = 0; i < 3; i++) {
-            try (InputStream in = source.open(ref, 10, 5)) {
+            try (InputStream in = source.open(ref, source.stat(ref).etag(), 10, 5)) {
                 assertThat(in.readAllBytes()).hasSize(5);
             }
         }

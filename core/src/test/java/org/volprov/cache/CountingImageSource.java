@@ -35,8 +35,8 @@ final class CountingImageSource implements ImageSource {
     }
 
     @Override
-    public InputStream open(ImageRef ref, long offset, long length) {
+    public InputStream open(ImageRef ref, String etag, long offset, long length) {
         opens.incrementAndGet();
-        return delegate.open(ref, offset, length);
+        return delegate.open(ref, etag, offset, length);
     }
 }

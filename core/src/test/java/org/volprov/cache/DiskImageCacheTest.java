@@ -48,12 +48,35 @@ class DiskImageCacheTest extends ImageCacheContract {
     void files_areNamedByDigestsOnly() throws IOException {
         ImageCache cache = open(10L * IMAGE);
         byte[] a = image(1000, 1);
-        // A key full of path tricks: none of it may reach the directory.
-        CacheKey key = new CacheKey(new org.volprov.ImageRef("images", "../../etc/passwd"), "x/../y", a.length,
+        // A key full of path tricks ('..' segments themselves are refused by ImageRef): none of it
+        // may reach the directory.
+        CacheKey key = new CacheKey(new org.volprov.ImageRef("images", "..\\..\\etc/..../passwd"), "x/../y", a.length,
                 java.util.Optional.empty());
         cache.admit(key, filler(a, new AtomicInteger()), Cancellation.none()).close();
         assertThat(names()).allMatch(n -> n.equals("lock") || n.matches("[0-9a-f]{64}(\\.meta|\\.alias)?"));
         assertThat(names()).contains(sha256(a), sha256(a) + ".meta");
+    }
+
+    @Test
+    void discard_removesTheEntryAndItsFiles_onceTheLastLeaseCloses() throws IOException {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 4);
+        CacheKey key = unpublished("unusable", a);
+        CacheLease first = cache.admit(key, filler(a, new AtomicInteger()), Cancellation.none());
+        CacheLease second = cache.lookup(key).orElseThrow();
+        first.discard();
+        first.close();
+        assertThat(names()).as("still leased").contains(sha256(a));
+        assertThat(read(second)).isEqualTo(a);
+        second.close();
+        assertThat(names()).containsExactly("lock");
+        assertThat(cache.stats().entries()).isZero();
+        assertThat(cache.stats().bytesInUse()).isZero();
+        assertThat(cache.stats().evictions()).as("a discard is not an eviction").isZero();
+        assertThat(cache.lookup(key)).isEmpty();
+        // Admitted again later (republished), it is an entry like any other.
+        cache.admit(key, filler(a, new AtomicInteger()), Cancellation.none()).close();
+        assertThat(cache.lookup(key)).isPresent().get().satisfies(CacheLease::close);
     }
 
     @Test
@@ -138,6 +161,141 @@ class DiskImageCacheTest extends ImageCacheContract {
         open(IMAGE);
         assertThatThrownBy(() -> open(IMAGE)).isInstanceOfSatisfying(ProvisioningException.class,
                 e -> assertThat(e).hasMessageContaining("in use"));
+    }
+
+    @Test
+    void open_whenThisProcessHoldsTheDirectory_isRefusedAndOtherProcessesStayLockedOut() throws Exception {
+        open(IMAGE);
+        assertThatThrownBy(() -> open(IMAGE)).isInstanceOfSatisfying(ProvisioningException.class,
+                e -> assertThat(e).hasMessageContaining("in use"));
+        assertThat(LockProbe.tryLockFromAnotherProcess(dir.resolve(DiskImageCache.LOCK_FILE)))
+                .as("the refused open must leave the first cache's lock in place").isEqualTo("HELD");
+    }
+
+    @Test
+    void close_ofOneOfTwoCachesSharingTheDirectory_keepsItLockedUntilTheLastCloses() throws Exception {
+        DiskImageCache a = DiskImageCache.builder().directory(dir).index(CacheIndex.inMemory(IMAGE, 10))
+                .sharedDirectory(Duration.ofHours(1)).build();
+        DiskImageCache b = DiskImageCache.builder().directory(dir).index(CacheIndex.inMemory(IMAGE, 10))
+                .sharedDirectory(Duration.ofHours(1)).build();
+        Path lockFile = dir.resolve(DiskImageCache.LOCK_FILE);
+        b.close();
+        assertThat(LockProbe.tryLockFromAnotherProcess(lockFile)).isEqualTo("HELD");
+        assertThatThrownBy(() -> open(IMAGE)).as("an exclusive cache beside a shared one")
+                .hasMessageContaining("in use");
+        a.close();
+        assertThat(LockProbe.tryLockFromAnotherProcess(lockFile)).isEqualTo("FREE");
+    }
+
+    @Test
+    void admit_whenAnEvictionRemovesTheFileItsInstallKept_holdsItsOwnCopyAndLaterHitsHaveTheFile() throws Exception {
+        RacingIndex index = new RacingIndex(CacheIndex.inMemory(2L * IMAGE, Integer.MAX_VALUE));
+        DiskImageCache cache = DiskImageCache.builder().directory(dir).index(index).build();
+        try {
+            byte[] x = image(IMAGE, 61);
+            byte[] y = image(IMAGE, 62);
+            AtomicInteger runs = new AtomicInteger();
+            cache.admit(unpublished("x-old", x), filler(x, runs), Cancellation.none()).close();
+            // The same bytes under a second identity: the install finds x's file and keeps it. Just
+            // before the index takes the entry, another job's admission needs the room and evicts x.
+            index.beforeNextAdd(() -> {
+                try {
+                    pool().submit(() -> cache.admit(published("y", y), filler(y, runs), Cancellation.none()).close())
+                            .get(30, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+
+            try (CacheLease lease = cache.admit(unpublished("x-new", x), filler(x, runs), Cancellation.none())) {
+                assertThat(read(lease)).isEqualTo(x);
+            }
+            assertThat(index.evictions()).as("the race happened").isEqualTo(1);
+            try (CacheLease hit = cache.lookup(unpublished("x-new", x)).orElseThrow()) {
+                assertThat(read(hit)).isEqualTo(x);
+            }
+            try (CacheLease hit = cache.lookup(published("y", y)).orElseThrow()) {
+                assertThat(read(hit)).isEqualTo(y);
+            }
+            assertThat(runs).hasValue(3);
+            assertThat(cache.stats().lostEntries()).isZero();
+            assertThat(cache.stats().bytesInUse()).isEqualTo(2L * IMAGE);
+        } finally {
+            cache.close();
+        }
+    }
+
+    /** The in-memory index, with a hook that runs once just before an entry is added. */
+    private static final class RacingIndex implements CacheIndex {
+        private final CacheIndex delegate;
+        private final AtomicReference<Runnable> beforeAdd = new AtomicReference<>();
+
+        RacingIndex(CacheIndex delegate) {
+            this.delegate = delegate;
+        }
+
+        void beforeNextAdd(Runnable hook) {
+            beforeAdd.set(hook);
+        }
+
+        @Override
+        public Hold add(Reservation reservation, String sha256, long size) {
+            Runnable hook = beforeAdd.getAndSet(null);
+            if (hook != null) {
+                hook.run();
+            }
+            return delegate.add(reservation, sha256, size);
+        }
+
+        @Override
+        public void load(CacheFiles.Contents contents, Evictor evictor) {
+            delegate.load(contents, evictor);
+        }
+
+        @Override
+        public Optional<Hold> acquire(String sha256) {
+            return delegate.acquire(sha256);
+        }
+
+        @Override
+        public void drop(String sha256) {
+            delegate.drop(sha256);
+        }
+
+        @Override
+        public Optional<String> alias(String identity) {
+            return delegate.alias(identity);
+        }
+
+        @Override
+        public void putAlias(String identity, String sha256) {
+            delegate.putAlias(identity, sha256);
+        }
+
+        @Override
+        public Reservation reserve(long bytes, Evictor evictor) {
+            return delegate.reserve(bytes, evictor);
+        }
+
+        @Override
+        public long entries() {
+            return delegate.entries();
+        }
+
+        @Override
+        public long bytesInUse() {
+            return delegate.bytesInUse();
+        }
+
+        @Override
+        public long evictions() {
+            return delegate.evictions();
+        }
+
+        @Override
+        public void close() {
+            delegate.close();
+        }
     }
 
     @Test

@@ -485,6 +485,34 @@ public abstract class ImageCacheContract {
         assertThat(second.stats().bytesInUse()).isEqualTo(2L * IMAGE);
     }
 
+    @Test
+    public void lookup_whenTheEntrysFileIsGone_isAMissAndTheImageIsFetchedAgain() throws IOException {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] img = image(IMAGE, 16);
+        CacheKey key = unpublished("vanished.qcow2", img);
+        AtomicInteger runs = new AtomicInteger();
+        Path file;
+        try (CacheLease first = cache.admit(key, filler(img, runs), Cancellation.none())) {
+            file = first.path();
+        }
+        Files.delete(file); // what an operator, or an eviction that raced with an install, leaves behind
+
+        assertThat(cache.lookup(key)).as("an entry without its file is no hit").isEmpty();
+        assertThat(cache.lookup(published("vanished.qcow2", img))).as("by digest neither").isEmpty();
+        assertThat(cache.stats().lostEntries()).isEqualTo(1);
+        assertThat(cache.stats().entries()).isZero();
+        try (CacheLease again = cache.admit(key, filler(img, runs), Cancellation.none())) {
+            assertThat(again.hit()).isFalse();
+            assertThat(read(again)).isEqualTo(img);
+        }
+        assertThat(runs).hasValue(2);
+        try (CacheLease hit = cache.lookup(key).orElseThrow()) {
+            assertThat(read(hit)).isEqualTo(img);
+        }
+        assertThat(cache.stats().entries()).isEqualTo(1);
+        assertThat(cache.stats().bytesInUse()).isEqualTo(IMAGE);
+    }
+
     // ---------------------------------------------------------------- budget
 
     @Test

@@ -34,6 +34,11 @@ public abstract class ImageSourceContract {
         return new ImageRef(bucket(), key);
     }
 
+    /** The ETag {@code stat} returns for {@code key} now. */
+    protected String etag(String key) {
+        return source().stat(ref(key)).etag();
+    }
+
     protected static byte[] random(int size, long seed) {
         byte[] b = new byte[size];
         new Random(seed).nextBytes(b);
@@ -109,11 +114,28 @@ public abstract class ImageSourceContract {
     public void open_readsRanges() throws Exception {
         byte[] data = random(300_001, 7);
         put("range/img.raw", data);
-        assertThat(readAll(source().open(ref("range/img.raw"), 0, data.length))).isEqualTo(data);
-        byte[] mid = readAll(source().open(ref("range/img.raw"), 65_536, 100_000));
+        assertThat(readAll(source().open(ref("range/img.raw"), etag("range/img.raw"), 0, data.length))).isEqualTo(data);
+        byte[] mid = readAll(source().open(ref("range/img.raw"), etag("range/img.raw"), 65_536, 100_000));
         assertThat(mid).isEqualTo(java.util.Arrays.copyOfRange(data, 65_536, 165_536));
-        byte[] tail = readAll(source().open(ref("range/img.raw"), data.length - 1, 1));
+        byte[] tail = readAll(source().open(ref("range/img.raw"), etag("range/img.raw"), data.length - 1, 1));
         assertThat(tail).containsExactly(data[data.length - 1]);
+    }
+
+    @Test
+    public void open_whenObjectReplacedSinceStat_failsWithImageChanged_andTheNewVersionReads() throws Exception {
+        byte[] v1 = random(100_000, 4);
+        byte[] v2 = random(100_001, 5);
+        put("changed/img.raw", v1);
+        String first = etag("changed/img.raw");
+        put("changed/img.raw", v2);
+        for (long offset : new long[] {0, 4096}) {
+            assertThatThrownBy(() -> readAll(source().open(ref("changed/img.raw"), first, offset, 50_000)))
+                    .as("a read at %d conditional on the replaced version", offset)
+                    .isInstanceOf(ProvisioningException.class)
+                    .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.IMAGE_CHANGED);
+        }
+        assertThat(readAll(source().open(ref("changed/img.raw"), etag("changed/img.raw"), 0, v2.length)))
+                .isEqualTo(v2);
     }
 
     @Test
@@ -121,8 +143,8 @@ public abstract class ImageSourceContract {
         put("tiny/zero", new byte[0]);
         put("tiny/one", new byte[] {42});
         assertThat(source().stat(ref("tiny/zero")).size()).isZero();
-        assertThat(readAll(source().open(ref("tiny/zero"), 0, 0))).isEmpty();
-        assertThat(readAll(source().open(ref("tiny/one"), 0, 1))).containsExactly(42);
+        assertThat(readAll(source().open(ref("tiny/zero"), etag("tiny/zero"), 0, 0))).isEmpty();
+        assertThat(readAll(source().open(ref("tiny/one"), etag("tiny/one"), 0, 1))).containsExactly(42);
     }
 
     @Test
@@ -133,7 +155,7 @@ public abstract class ImageSourceContract {
         put(key + ".sha256", (DIGEST + "  x").getBytes(StandardCharsets.US_ASCII));
         assertThat(source().stat(ref(key)).size()).isEqualTo(data.length);
         assertThat(source().publishedChecksum(ref(key))).contains(DIGEST);
-        assertThat(readAll(source().open(ref(key), 1, data.length - 1)))
+        assertThat(readAll(source().open(ref(key), etag(key), 1, data.length - 1)))
                 .isEqualTo(java.util.Arrays.copyOfRange(data, 1, data.length));
     }
 }

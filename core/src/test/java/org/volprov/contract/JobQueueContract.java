@@ -36,6 +36,8 @@ import org.volprov.testing.SettableClock;
 public abstract class JobQueueContract {
     protected static final String HOST = "hv-1";
     protected static final String OTHER_HOST = "hv-2";
+    private static final String ENGINE = "hv-1-engine-a";
+    private static final String OTHER_ENGINE = "hv-1-engine-b";
     private static final Duration LEASE = Duration.ofSeconds(30);
     private static final Instant T0 = Instant.parse("2026-01-02T03:04:05.123Z");
 
@@ -63,6 +65,10 @@ public abstract class JobQueueContract {
         return JobStoreContract.newJob(volume, T0.plusSeconds(secondsAfterT0));
     }
 
+    private Optional<Job> claim() {
+        return queue().claim(HOST, ENGINE, LEASE);
+    }
+
     @Test
     public void host_isTheOneTheStoreWasMadeFor() {
         assertThat(queue().host()).isEqualTo(HOST);
@@ -74,10 +80,12 @@ public abstract class JobQueueContract {
         queue().enqueue(job, HOST);
         assertThat(queue().find(job.id())).contains(job);
 
-        assertThat(queue().claim(HOST, LEASE)).contains(job);
-        assertThat(queue().claim(HOST, LEASE)).isEmpty();
+        assertThat(claim()).contains(job);
+        assertThat(claim()).isEmpty();
+        assertThat(queue().claim(HOST, OTHER_ENGINE, LEASE)).isEmpty();
         clock.advance(LEASE.minusSeconds(1));
-        assertThat(queue().claim(HOST, LEASE)).isEmpty();
+        assertThat(claim()).isEmpty();
+        assertThat(queue().update(job.running(clock.instant()), ENGINE)).as("the claimer holds it").isTrue();
     }
 
     @Test
@@ -86,9 +94,9 @@ public abstract class JobQueueContract {
         Job older = job("vm-old", 0);
         queue().enqueue(newer, HOST);
         queue().enqueue(older, HOST);
-        assertThat(queue().claim(HOST, LEASE).map(Job::id)).contains(older.id());
-        assertThat(queue().claim(HOST, LEASE).map(Job::id)).contains(newer.id());
-        assertThat(queue().claim(HOST, LEASE)).isEmpty();
+        assertThat(claim().map(Job::id)).contains(older.id());
+        assertThat(claim().map(Job::id)).contains(newer.id());
+        assertThat(claim()).isEmpty();
     }
 
     @Test
@@ -97,105 +105,111 @@ public abstract class JobQueueContract {
         Job theirs = job("vm-theirs", 1);
         queue().enqueue(mine, HOST);
         queue().enqueue(theirs, OTHER_HOST);
-        assertThat(queue().claim(HOST, LEASE).map(Job::id)).contains(mine.id());
-        assertThat(queue().claim(HOST, LEASE)).isEmpty();
-        assertThat(queue().claim(OTHER_HOST, LEASE).map(Job::id)).contains(theirs.id());
+        assertThat(claim().map(Job::id)).contains(mine.id());
+        assertThat(claim()).isEmpty();
+        assertThat(queue().claim(OTHER_HOST, "hv-2-engine", LEASE).map(Job::id)).contains(theirs.id());
     }
 
     @Test
     public void claim_neverTakesASubmittedJob() {
-        queue().insert(job("vm-direct", 0));
-        assertThat(queue().claim(HOST, LEASE)).isEmpty();
+        queue().insert(job("vm-direct", 0), ENGINE, LEASE);
+        clock.advance(LEASE.multipliedBy(2));
+        assertThat(claim()).isEmpty();
     }
 
     @Test
-    public void claim_whenTheLeaseRanOut_givesTheJobAgain_asItWasLeft() {
+    public void claim_whenTheLeaseRanOutBeforeTheJobStarted_givesItAgain_toAnotherEngine() {
+        Job job = job("vm-late", 0);
+        queue().enqueue(job, HOST);
+        claim().orElseThrow();
+        clock.advance(LEASE.plusSeconds(1));
+        assertThat(queue().claim(HOST, OTHER_ENGINE, LEASE)).contains(job);
+        assertThat(queue().update(job.running(clock.instant()), ENGINE)).as("the first claimer is fenced").isFalse();
+        assertThat(queue().update(job.running(clock.instant()), OTHER_ENGINE)).isTrue();
+    }
+
+    @Test
+    public void claim_neverTakesAStartedJob_whichIsAbandonedOnceItsLeaseRanOut() {
         Job job = job("vm-dead", 0);
         queue().enqueue(job, HOST);
-        Job claimed = queue().claim(HOST, LEASE).orElseThrow();
+        Job claimed = claim().orElseThrow();
         Instant t = clock.instant();
         Job running = claimed.running(t).withProgress(new Progress(Stage.WRITING, 10, 100), t);
-        queue().update(running);
+        queue().update(running, ENGINE);
+        assertThat(queue().abandoned(10)).isEmpty();
 
         clock.advance(LEASE.plusSeconds(1));
-        assertThat(queue().claim(HOST, LEASE)).contains(running);
-        assertThat(queue().claim(HOST, LEASE)).isEmpty();
+        assertThat(queue().claim(HOST, OTHER_ENGINE, LEASE)).isEmpty();
+        assertThat(queue().abandoned(10)).containsExactly(running);
+        assertThat(queue().takeOver(job.id(), OTHER_ENGINE, LEASE)).contains(running);
     }
 
     @Test
     public void claim_neverTakesAJobThatEnded() {
         Job job = job("vm-done", 0);
         queue().enqueue(job, HOST);
-        Job claimed = queue().claim(HOST, LEASE).orElseThrow();
+        Job claimed = claim().orElseThrow();
         Instant t = clock.instant();
-        queue().update(claimed.running(t).finished(JobState.COMPLETED, null, null, t));
+        queue().update(claimed.running(t).finished(JobState.COMPLETED, null, null, t), ENGINE);
         clock.advance(LEASE.multipliedBy(2));
-        assertThat(queue().claim(HOST, LEASE)).isEmpty();
-        assertThat(queue().renew(job.id(), HOST, LEASE)).isFalse();
+        assertThat(claim()).isEmpty();
+        assertThat(queue().renew(List.of(job.id()), ENGINE, LEASE)).isEmpty();
+        assertThat(queue().abandoned(10)).isEmpty();
     }
 
     @Test
-    public void renew_keepsTheJobHeldPastItsFirstLease() {
+    public void renew_keepsAClaimedJobHeldPastItsFirstLease() {
         Job job = job("vm-renew", 0);
         queue().enqueue(job, HOST);
-        queue().claim(HOST, LEASE).orElseThrow();
+        claim().orElseThrow();
         clock.advance(LEASE.minusSeconds(5));
-        assertThat(queue().renew(job.id(), HOST, LEASE)).isTrue();
+        assertThat(queue().renew(List.of(job.id()), ENGINE, LEASE)).containsExactly(job.id());
         clock.advance(Duration.ofSeconds(20));
-        assertThat(queue().claim(HOST, LEASE)).isEmpty();
+        assertThat(queue().claim(HOST, OTHER_ENGINE, LEASE)).isEmpty();
         clock.advance(Duration.ofSeconds(11));
-        assertThat(queue().claim(HOST, LEASE).map(Job::id)).contains(job.id());
+        assertThat(queue().claim(HOST, OTHER_ENGINE, LEASE).map(Job::id)).contains(job.id());
     }
 
     @Test
-    public void renew_whenNotHeld_returnsFalse() {
+    public void renew_ofAQueuedJob_byAnEngineThatDoesNotHoldIt_returnsNothing() {
         Job unclaimed = job("vm-u", 0);
         queue().enqueue(unclaimed, HOST);
-        assertThat(queue().renew(unclaimed.id(), HOST, LEASE)).isFalse();
-        assertThat(queue().renew("no-such-job", HOST, LEASE)).isFalse();
-
-        Job claimed = queue().claim(HOST, LEASE).orElseThrow();
-        assertThat(queue().renew(claimed.id(), OTHER_HOST, LEASE)).isFalse();
-
-        Job direct = job("vm-d", 1);
-        queue().insert(direct);
-        assertThat(queue().renew(direct.id(), HOST, LEASE)).isFalse();
+        assertThat(queue().renew(List.of(unclaimed.id()), ENGINE, LEASE)).isEmpty();
+        Job claimed = claim().orElseThrow();
+        assertThat(queue().renew(List.of(claimed.id()), OTHER_ENGINE, LEASE)).isEmpty();
     }
 
     @Test
-    public void release_makesTheJobClaimableAtOnce() {
+    public void release_makesTheJobClaimableAtOnce_onlyByItsHolder() {
         Job job = job("vm-rel", 0);
         queue().enqueue(job, HOST);
-        queue().claim(HOST, LEASE).orElseThrow();
-        queue().release(job.id(), OTHER_HOST);
-        assertThat(queue().claim(HOST, LEASE)).isEmpty();
-        queue().release(job.id(), HOST);
-        assertThat(queue().renew(job.id(), HOST, LEASE)).isFalse();
-        assertThat(queue().claim(HOST, LEASE).map(Job::id)).contains(job.id());
+        claim().orElseThrow();
+        queue().release(job.id(), OTHER_ENGINE);
+        assertThat(queue().claim(HOST, OTHER_ENGINE, LEASE)).isEmpty();
+        queue().release(job.id(), ENGINE);
+        assertThat(queue().renew(List.of(job.id()), ENGINE, LEASE)).isEmpty();
+        assertThat(queue().claim(HOST, OTHER_ENGINE, LEASE).map(Job::id)).contains(job.id());
     }
 
     @Test
-    public void update_ofAJobAnotherHostHolds_isRefused() {
+    public void update_ofAQueuedJob_thatTheEngineDidNotClaim_isRefused() {
         Job job = job("vm-theirs", 0);
         queue().enqueue(job, OTHER_HOST);
-        Job claimed = queue().claim(OTHER_HOST, LEASE).orElseThrow();
-        assertThatThrownBy(() -> queue().update(claimed.running(clock.instant())))
-                .isInstanceOf(ProvisioningException.class)
-                .satisfies(e -> assertThat(((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE))
-                .hasMessageContaining(OTHER_HOST);
+        assertThat(queue().update(job.running(clock.instant()), ENGINE)).isFalse();
+        Job claimed = queue().claim(OTHER_HOST, "hv-2-engine", LEASE).orElseThrow();
+        assertThat(queue().update(claimed.running(clock.instant()), ENGINE)).isFalse();
         assertThat(queue().find(job.id())).contains(job);
     }
 
     @Test
-    public void unfinished_leavesQueuedJobsToTheQueue() {
-        Job direct = job("vm-direct", 0);
-        Job queued = job("vm-queued", 1);
-        Job claimed = job("vm-claimed", 2);
-        queue().insert(direct);
-        queue().enqueue(queued, HOST);
-        queue().enqueue(claimed, HOST);
-        queue().update(queue().claim(HOST, LEASE).orElseThrow().running(clock.instant()));
-        assertThat(queue().unfinished()).extracting(Job::id).containsExactly(direct.id());
+    public void abandonedAndTakeOver_leaveOutTheJobsOfOtherHosts() {
+        Job theirs = job("vm-theirs", 0);
+        queue().enqueue(theirs, OTHER_HOST);
+        Job claimed = queue().claim(OTHER_HOST, "hv-2-engine", LEASE).orElseThrow();
+        queue().update(claimed.running(clock.instant()), "hv-2-engine");
+        clock.advance(LEASE.plusSeconds(1));
+        assertThat(queue().abandoned(10)).isEmpty();
+        assertThat(queue().takeOver(theirs.id(), ENGINE, LEASE)).isEmpty();
     }
 
     @Test
@@ -234,12 +248,13 @@ public abstract class JobQueueContract {
         try {
             List<Future<Integer>> results = new ArrayList<>();
             for (int t = 0; t < threads; t++) {
+                String engine = "hv-1-engine-" + t;
                 results.add(pool.submit(() -> {
                     start.await();
                     int mine = 0;
                     // Bounded: never more attempts than there are jobs, plus the empty answer.
                     for (int i = 0; i <= jobs; i++) {
-                        Optional<Job> j = queue().claim(HOST, LEASE);
+                        Optional<Job> j = queue().claim(HOST, engine, LEASE);
                         if (j.isEmpty()) {
                             break;
                         }
@@ -259,7 +274,7 @@ public abstract class JobQueueContract {
             assertThat(duplicates.get()).isZero();
             assertThat(total).isEqualTo(jobs);
             assertThat(claimed).containsExactlyInAnyOrderElementsOf(ids);
-            assertThat(queue().claim(HOST, LEASE)).isEmpty();
+            assertThat(claim()).isEmpty();
         } finally {
             pool.shutdownNow();
         }

@@ -2,6 +2,7 @@ package org.volprov.contract;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -11,13 +12,14 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.volprov.VolumeGuard;
 
 /**
- * The behaviour every {@link VolumeGuard} shares, seen through one guard instance. An
- * implementation's test extends this class; guards shared between processes test that part
- * themselves.
+ * The behaviour every {@link VolumeGuard} shares, seen through one guard instance, and for a guard
+ * shared between processes, how its locks are lost: a holder that stalls past its lease while
+ * another process takes its lock finds its lock lost. An implementation's test extends this class.
  */
 public abstract class VolumeGuardContract {
     private final List<VolumeGuard.Lock> held = new ArrayList<>();
@@ -25,6 +27,39 @@ public abstract class VolumeGuardContract {
 
     /** A guard with nothing locked, under names no other test uses. */
     protected abstract VolumeGuard newGuard();
+
+    /**
+     * How long a lock outlives a holder that stopped renewing it; null for a guard whose locks are
+     * never lost (a guard of one process has no lease to outlive), which skips the loss tests.
+     */
+    protected Duration leaseTime() {
+        return null;
+    }
+
+    /** Stalls the renewal of the locks of the guard {@link #newGuard()} returned last, as a frozen holder's. */
+    protected void stallRenewals() {
+        throw new UnsupportedOperationException("a guard with a lease time stalls its renewals");
+    }
+
+    /** A guard of another process, over the same volumes as the one {@link #newGuard()} returned last. */
+    protected VolumeGuard anotherProcess() {
+        throw new UnsupportedOperationException("a guard with a lease time has other processes");
+    }
+
+    /** Lets another process take {@code volumeName} once the stalled holder's lease has run out. */
+    private VolumeGuard.Lock takenByAnotherProcess(String volumeName) throws InterruptedException {
+        VolumeGuard other = anotherProcess();
+        long deadline = System.nanoTime() + leaseTime().multipliedBy(20).toNanos();
+        while (true) {
+            Optional<VolumeGuard.Lock> lock = other.tryLock(volumeName);
+            if (lock.isPresent()) {
+                return keep(lock.get());
+            }
+            assertThat(System.nanoTime() - deadline).as("another process took the lock after the lease ran out")
+                    .isNegative();
+            TimeUnit.MILLISECONDS.sleep(Math.max(1, leaseTime().toMillis() / 20));
+        }
+    }
 
     @AfterEach
     void releaseAll() {
@@ -86,5 +121,48 @@ public abstract class VolumeGuardContract {
             }
         }
         assertThat(granted).isEqualTo(1);
+    }
+
+    // ---------------------------------------------------------------- loss
+
+    @Test
+    public void lost_whileTheLockIsRenewed_isEmptyPastTwoLeaseTimes() throws Exception {
+        VolumeGuard guard = newGuard();
+        VolumeGuard.Lock lock = keep(guard.tryLock("vol-a").orElseThrow());
+        assertThat(lock.lost()).isEmpty();
+        if (leaseTime() != null) {
+            long until = System.nanoTime() + leaseTime().multipliedBy(2).toNanos();
+            while (System.nanoTime() < until) {
+                assertThat(lock.lost()).isEmpty();
+                assertThat(anotherProcess().tryLock("vol-a")).as("renewed: no other process gets it").isEmpty();
+                TimeUnit.MILLISECONDS.sleep(Math.max(1, leaseTime().toMillis() / 10));
+            }
+        }
+        assertThat(lock.lost()).isEmpty();
+    }
+
+    @Test
+    public void lost_whenTheHolderStalledPastItsLeaseAndAnotherProcessTookTheLock_saysSoAndStaysLost()
+            throws Exception {
+        Assumptions.assumeTrue(leaseTime() != null, "the locks of a guard of one process are never lost");
+        VolumeGuard guard = newGuard();
+        VolumeGuard.Lock lock = keep(guard.tryLock("vol-a").orElseThrow());
+        stallRenewals();
+        takenByAnotherProcess("vol-a");
+
+        assertThat(lock.lost()).as("lost, before any renewal could tell").isPresent().get().asString().isNotBlank();
+        assertThat(lock.lost()).as("and it stays lost").isPresent();
+    }
+
+    @Test
+    public void close_ofALostLock_leavesTheNewHoldersLockInPlace() throws Exception {
+        Assumptions.assumeTrue(leaseTime() != null, "the locks of a guard of one process are never lost");
+        VolumeGuard guard = newGuard();
+        VolumeGuard.Lock lock = guard.tryLock("vol-a").orElseThrow();
+        stallRenewals();
+        takenByAnotherProcess("vol-a");
+
+        lock.close();
+        assertThat(guard.tryLock("vol-a")).as("the other process still holds it").isEmpty();
     }
 }

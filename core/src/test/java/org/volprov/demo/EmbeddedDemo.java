@@ -1,13 +1,14 @@
 package org.volprov.demo;
 
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Locale;
 import java.util.stream.Stream;
 import org.volprov.Job;
-import org.volprov.JobEvent;
 import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
@@ -20,11 +21,20 @@ import org.volprov.testing.TestImages;
 /**
  * The main job on embedded defaults: a real qcow2 image made with qemu-img is provisioned twice
  * through the engine into file-backed volumes; the volumes' bytes are checked against
- * {@code qemu-img convert} of the same image. Exits non-zero when anything differs.
+ * {@code qemu-img convert} of the same image. Exits non-zero when anything differs. Progress is one
+ * line per job rewritten in place on a terminal, and a line per stage and per 10 % elsewhere
+ * ({@code DEMO_PROGRESS=terminal|log} chooses).
  *
  * <p>Arguments: {@code [workDir] [imageSizeMiB]}.
  */
 public final class EmbeddedDemo {
+    /**
+     * Standard output itself: under {@code mvn exec:java} the demo runs in Maven's JVM, whose
+     * {@code System.out} strips the cursor controls of the progress lines in batch mode.
+     */
+    private static final PrintStream OUT = new PrintStream(new FileOutputStream(FileDescriptor.out), true,
+            StandardCharsets.UTF_8);
+
     private EmbeddedDemo() {
     }
 
@@ -33,7 +43,7 @@ public final class EmbeddedDemo {
         long sizeMiB = args.length > 1 ? Long.parseLong(args[1]) : 256;
         long imageSize = sizeMiB << 20;
         long volumeSize = imageSize + (64L << 20);
-        System.out.printf("volprov demo in %s: a %d MiB qcow2 image into %d MiB volumes%n", work, sizeMiB,
+        OUT.printf("volprov demo in %s: a %d MiB qcow2 image into %d MiB volumes%n", work, sizeMiB,
                 volumeSize >> 20);
 
         Path bucket = Files.createDirectories(work.resolve("source/images"));
@@ -47,7 +57,7 @@ public final class EmbeddedDemo {
             Files.writeString(bucket.resolve(qcow2.getFileName() + ".sha256"),
                     TestImages.sha256(qcow2) + "  " + qcow2.getFileName() + "\n", StandardCharsets.US_ASCII);
             TestImages.toRaw(qcow2, reference);
-            System.out.printf("made the image with qemu-img in %.1f s%n", seconds(t0));
+            OUT.printf("made the image with qemu-img in %.1f s%n", seconds(t0));
         }
         String expected = TestImages.sha256(reference, imageSize);
 
@@ -72,7 +82,7 @@ public final class EmbeddedDemo {
                         .cache(cache)
                         .backend(backend)
                         .jobStore(new InMemoryJobStore())
-                        .listener(EmbeddedDemo::print)
+                        .listener(new ProgressPrinter(OUT, ProgressPrinter.Mode.detect(), System::nanoTime))
                         .build()) {
             for (String volume : new String[] {"demo-vm-1", "demo-vm-2"}) {
                 long t0 = System.nanoTime();
@@ -86,7 +96,7 @@ public final class EmbeddedDemo {
                 double took = seconds(t0);
                 Path file = volumes.resolve(volume);
                 if (job.state() != JobState.COMPLETED) {
-                    System.out.printf("%s: %s [%s] %s%n", volume, job.state(), job.errorCode(), job.errorMessage());
+                    OUT.printf("%s: %s [%s] %s%n", volume, job.state(), job.errorCode(), job.errorMessage());
                     ok = false;
                     continue;
                 }
@@ -96,32 +106,20 @@ public final class EmbeddedDemo {
                 boolean hitAsExpected = job.cacheHit() != first;
                 first = false;
                 ok &= match && hitAsExpected;
-                System.out.printf("%s: %s in %.2f s (%s), volume sha256 %s %s qemu-img convert; tail %s%n", volume,
+                OUT.printf("%s: %s in %.2f s (%s), volume sha256 %s %s qemu-img convert; tail %s%n", volume,
                         job.state(), took, job.cacheHit() ? "cache hit" : "downloaded", actual,
                         match ? "matches" : "DIFFERS FROM", zeroTail ? "zero" : "NOT ZERO");
                 if (!hitAsExpected) {
-                    System.out.println(volume + ": expected " + (job.cacheHit() ? "a download" : "a cache hit"));
+                    OUT.println(volume + ": expected " + (job.cacheHit() ? "a download" : "a cache hit"));
                 }
             }
-            System.out.println("cache: " + provisioner.cacheStats());
+            OUT.println("cache: " + provisioner.cacheStats());
         }
         if (!ok) {
-            System.out.println("FAILED");
+            OUT.println("FAILED");
             System.exit(1);
         }
-        System.out.println("OK");
-    }
-
-    private static void print(JobEvent e) {
-        Job j = e.job();
-        switch (e.kind()) {
-            case STAGE -> System.out.printf("  %-9s %s%n", j.request().volumeName(), j.stage());
-            case PROGRESS -> System.out.printf(Locale.ROOT, "  %-9s %-15s %5.1f%% (%d / %d MiB)%n",
-                    j.request().volumeName(), j.stage(), j.progress().percent(), j.progress().bytesDone() >> 20,
-                    j.progress().bytesTotal() >> 20);
-            case STATE -> System.out.printf("  %-9s state %s%n", j.request().volumeName(), j.state());
-            default -> { }
-        }
+        OUT.println("OK");
     }
 
     private static double seconds(long t0) {

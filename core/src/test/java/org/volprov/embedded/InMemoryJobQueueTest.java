@@ -7,6 +7,6 @@ import org.volprov.contract.JobQueueContract;
 class InMemoryJobQueueTest extends JobQueueContract {
     @Override
     protected JobQueue createQueue(String host, Clock clock) {
-        return new InMemoryJobStore(host, clock);
+        return InMemoryJobStore.builder().host(host).clock(clock).build();
     }
 }

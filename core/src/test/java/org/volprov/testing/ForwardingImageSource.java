@@ -25,7 +25,7 @@ public class ForwardingImageSource implements ImageSource {
     }
 
     @Override
-    public InputStream open(ImageRef ref, long offset, long length) {
-        return delegate.open(ref, offset, length);
+    public InputStream open(ImageRef ref, String etag, long offset, long length) {
+        return delegate.open(ref, etag, offset, length);
     }
 }

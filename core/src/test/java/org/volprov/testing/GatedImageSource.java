@@ -23,8 +23,8 @@ public final class GatedImageSource extends ForwardingImageSource {
     }
 
     @Override
-    public InputStream open(ImageRef ref, long offset, long length) {
-        InputStream in = delegate.open(ref, offset, length);
+    public InputStream open(ImageRef ref, String etag, long offset, long length) {
+        InputStream in = delegate.open(ref, etag, offset, length);
         opened.countDown();
         return new FilterInputStream(in) {
             private volatile boolean closed;

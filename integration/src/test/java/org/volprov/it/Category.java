@@ -16,6 +16,7 @@ final class Category {
     static final String SERVICE_RESTART = "ServiceRestart";
     static final String RESOURCE_CLEANUP = "ResourceCleanup";
     static final String INVALID_INPUTS = "InvalidInputs";
+    static final String MULTI_ENGINE = "MultiEngine";
 
     private Category() {
     }

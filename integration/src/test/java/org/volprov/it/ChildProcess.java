@@ -13,7 +13,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-/** A JVM started on this one's class path, its output collected, killed with SIGKILL by the test. */
+/**
+ * A JVM started on this one's class path, its output collected, spoken to through its standard
+ * input, killed with SIGKILL by the test.
+ */
 final class ChildProcess implements AutoCloseable {
     private final Process process;
     private final StringBuffer output = new StringBuffer();
@@ -50,6 +53,40 @@ final class ChildProcess implements AutoCloseable {
             }
             wait(Math.max(1, Math.min(200, left / 1_000_000)));
         }
+    }
+
+    /** The child's process id. */
+    long pid() {
+        return process.pid();
+    }
+
+    /** Writes {@code line} to the child's standard input. */
+    void send(String line) throws IOException {
+        process.getOutputStream().write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        process.getOutputStream().flush();
+    }
+
+    /** SIGSTOP: every thread of the child stands still, as in a long pause of its JVM or its VM. */
+    void freeze() throws IOException, InterruptedException {
+        signal("STOP");
+    }
+
+    /** SIGCONT: the child runs on from where it stood. */
+    void thaw() throws IOException, InterruptedException {
+        signal("CONT");
+    }
+
+    private void signal(String name) throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+        assertThat(kill.waitFor(30, TimeUnit.SECONDS) && kill.exitValue() == 0).as("kill -" + name).isTrue();
+    }
+
+    /** Waits up to {@code timeout} for the child to exit and returns its exit status. */
+    int awaitExit(Duration timeout) throws InterruptedException {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("the child did not exit within " + timeout + "; its output:\n" + output);
+        }
+        return process.exitValue();
     }
 
     /** SIGKILL: no finally block, no shutdown hook, nothing released. */

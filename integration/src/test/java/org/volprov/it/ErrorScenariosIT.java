@@ -23,6 +23,8 @@ import org.volprov.ProvisioningException;
 import org.volprov.libvirt.LibvirtConfig;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
+import org.volprov.s3.testkit.FaultProxy;
+import org.volprov.s3.testkit.HttpRelay;
 import org.volprov.testing.TestImages;
 
 /**
@@ -38,12 +40,14 @@ class ErrorScenariosIT {
     @TempDir
     Path work;
     private Stack stack;
-    private List<String> entriesBefore;
+    private List<String> filesBefore;
+    private long entryCountBefore;
 
     @BeforeEach
     void open() {
         stack = Stack.builder(POOL, work).build();
-        entriesBefore = Leftovers.cacheEntries(stack.cache.directory());
+        filesBefore = Leftovers.cacheFiles(stack.cache.directory());
+        entryCountBefore = stack.cache.stats().entries();
     }
 
     @AfterEach
@@ -52,11 +56,17 @@ class ErrorScenariosIT {
     }
 
     private Job failing(String uri, String volume, long size, ErrorCode code) {
-        Job job = stack.run(Stack.request(uri, volume, size));
+        return failing(stack, uri, volume, size, code);
+    }
+
+    /** Runs the request on {@code s}, expects it to fail with {@code code}, and checks what is left. */
+    private static Job failing(Stack s, String uri, String volume, long size, ErrorCode code) {
+        List<String> before = Leftovers.cacheEntries(s.cache.directory());
+        Job job = s.run(Stack.request(uri, volume, size));
         assertThat(job.state()).as("%s: %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.FAILED);
         assertThat(job.errorCode()).as(job.errorMessage()).isEqualTo(code);
-        Leftovers.assertNothingLeft(stack, POOL, job, entriesBefore);
-        assertThat(stack.store.find(job.id()).map(JobStores::asStored))
+        Leftovers.assertNothingLeft(s, POOL, job, before);
+        assertThat(s.store.find(job.id()).map(JobStores::asStored))
                 .contains(JobStores.asStored(job));
         return job;
     }
@@ -104,6 +114,8 @@ class ErrorScenariosIT {
         String uri = uploadOneOff("corrupt.qcow2", qcow2);
         Job job = failing(uri, stack.volume("corrupt"), VOLUME, ErrorCode.UNSUPPORTED_IMAGE);
         assertThat(job.errorMessage()).contains("corrupt");
+        // It passed its checksum and was admitted; found unusable, it must not hold cache budget.
+        Leftovers.assertCacheGainedNothing(stack, filesBefore, entryCountBefore);
     }
 
     @Test
@@ -121,6 +133,9 @@ class ErrorScenariosIT {
         String uri = uploadOneOff("overlay.qcow2", overlay);
         Job job = failing(uri, stack.volume("backing"), VOLUME, ErrorCode.UNSUPPORTED_IMAGE);
         assertThat(job.errorMessage()).contains("backing");
+        // Refused from its first bytes: the download stopped there and nothing was admitted.
+        Leftovers.assertCacheGainedNothing(stack, filesBefore, entryCountBefore);
+        assertThat(stack.cache.stats().admissions()).isZero();
     }
 
     @Test
@@ -144,6 +159,62 @@ class ErrorScenariosIT {
                     assertThat(e.code()).isEqualTo(ErrorCode.BACKEND_FAILURE);
                     assertThat(e.getMessage()).contains(pool);
                 });
+    }
+
+    @Test
+    void permanentRefusalBySource_failsAtOnceWithSourceRefused_withoutRetrying() throws IOException {
+        String uri = Uploads.uri(ImageSet.get(ImageSet.SMALL));
+        try (FaultProxy proxy = FaultProxy.start(Services.s3().endpoint())) {
+            proxy.rewriteResponses((request, response) -> request.method().equals("GET")
+                    && !request.target().contains(".sha256")
+                    ? HttpRelay.s3Error(response, 400, "Bad Request", "InvalidArgument", "Invalid argument") : null);
+            // The default retry policy: six attempts over seconds, had the refusal been taken as an outage.
+            try (Stack s = Stack.builder(POOL, work.resolve("refused")).endpoint(proxy.endpoint()).build()) {
+                Job job = failing(s, uri, s.volume("refused"), VOLUME, ErrorCode.SOURCE_REFUSED);
+                assertThat(job.errorMessage()).contains("HTTP 400", "InvalidArgument", "not retried");
+                assertThat(proxy.requestLines().stream().filter(l -> l.startsWith("GET") && !l.contains(".sha256")))
+                        .as("reads of the image").hasSize(1);
+            }
+        }
+    }
+
+    @Test
+    void objectWithoutAStatedSize_failsWithSourceRefused_neverAnEmptyVolume() throws IOException {
+        TestImage image = ImageSet.get(ImageSet.SMALL);
+        String uri = Uploads.put("errors/no-length-" + UUID.randomUUID() + ".qcow2", image, null);
+        try (FaultProxy proxy = FaultProxy.start(Services.s3().endpoint())) {
+            proxy.rewriteResponses((request, response) -> request.method().equals("HEAD")
+                    ? new HttpRelay.Reply(response.without("Content-Length"), null) : null);
+            for (Stack.Adapter adapter : Stack.Adapter.values()) {
+                try (Stack s = Stack.builder(POOL, work.resolve("no-length-" + adapter)).adapter(adapter)
+                        .endpoint(proxy.endpoint()).build()) {
+                    Job job = failing(s, uri, s.volume("no-length-" + adapter), VOLUME, ErrorCode.SOURCE_REFUSED);
+                    assertThat(job.errorMessage()).as("%s", adapter).contains("no size", "Content-Length");
+                }
+            }
+        }
+    }
+
+    @Test
+    void checksumSiblingRefusedByPolicy_isTakenAsNotPublished_unlessAChecksumIsRequired() throws IOException {
+        TestImage image = ImageSet.get(ImageSet.SMALL);
+        String uri = Uploads.put("errors/policy-" + UUID.randomUUID() + ".qcow2", image, null);
+        try (FaultProxy proxy = FaultProxy.start(Services.s3().endpoint())) {
+            // What S3 answers for a missing object to a policy that grants GetObject but not ListBucket.
+            proxy.rewriteResponses((request, response) -> request.target().contains(".sha256")
+                    ? HttpRelay.s3Error(response, 403, "Forbidden", "AccessDenied", "Access Denied") : null);
+            try (Stack s = Stack.builder(POOL, work.resolve("policy")).endpoint(proxy.endpoint()).build()) {
+                Job job = s.run(Stack.request(uri, s.volume("policy"), VOLUME));
+                assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
+                assertThat(job.imageDigest()).as("digested while downloading").isEqualTo(image.fileSha256());
+                Volumes.assertHolds(POOL, s.volume("policy"), image);
+            }
+            try (Stack s = Stack.builder(POOL, work.resolve("policy-required")).endpoint(proxy.endpoint())
+                    .engine(b -> b.requirePublishedChecksum(true)).build()) {
+                Job job = failing(s, uri, s.volume("policy-required"), VOLUME, ErrorCode.CHECKSUM_MISSING);
+                assertThat(job.errorMessage()).contains(".sha256", "requirePublishedChecksum");
+            }
+        }
     }
 
     private String uploadOneOff(String name, Path file) throws IOException {

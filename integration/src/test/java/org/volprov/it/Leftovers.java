@@ -40,6 +40,24 @@ final class Leftovers {
         }
     }
 
+    /** Every file in the cache directory. */
+    static List<String> cacheFiles(Path cacheDir) {
+        try (Stream<Path> s = Files.list(cacheDir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Nothing new in the cache directory: no entry, metadata, alias or temp file; nothing counted in its budget. */
+    static void assertCacheGainedNothing(Stack stack, List<String> filesBefore, long entriesBefore) {
+        Path dir = stack.cache.directory();
+        List<String> added = new ArrayList<>(cacheFiles(dir));
+        added.removeAll(filesBefore);
+        assertThat(added).as("files added to %s", dir).isEmpty();
+        assertThat(stack.cache.stats().entries()).as("cache entries").isEqualTo(entriesBefore);
+    }
+
     /**
      * No volume, no partial download, and no new cache entry but, when the job got that far, the
      * image it verified: an image whose bytes matched its checksum stays cached even when a later

@@ -30,6 +30,7 @@ import org.volprov.redis.RedisConfig;
 import org.volprov.redis.testkit.PrivateRedisServer;
 import org.volprov.s3.testkit.S3TestServer;
 import org.volprov.testing.LoopDevice;
+import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.TestImages;
 
 /**
@@ -44,11 +45,17 @@ class ServiceRestartIT {
     @RegisterExtension
     static final LibvirtTestPool DISK = LibvirtTestPool.disk(256L << 20);
     private static final String HOST = "it-restart-host";
+    /**
+     * The killed process's lease, and the next one's: the next process recovers a killed one's job
+     * once its lease has run out, and looks every third of its own lease.
+     */
+    private static final Duration LEASE = Duration.ofSeconds(3);
 
     @TempDir
     Path work;
 
-    // ---- (a) the provisioner's process killed with SIGKILL mid-job ----
+    // ---- (a) the provisioner's process killed with SIGKILL mid-job; the next one recovers its job
+    // once the dead one's lease has run out ----
 
     @Test
     void processKilledMidDownload_newProcessResumesTheJob_andTheCacheHoldsNoPartialEntry() throws Exception {
@@ -59,9 +66,9 @@ class ServiceRestartIT {
 
         try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
              Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
-                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME)).build()) {
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME).jobLease(LEASE)).build()) {
             assertThat(Leftovers.partialDownloads(k.cacheDir)).as("swept when the cache opened").isEmpty();
-            Job job = stack.await(k.jobId);
+            Job job = stack.awaitEnd(k.jobId);
             assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
             assertThat(job.attempts()).isEqualTo(2);
             Volumes.assertHolds(POOL, k.volume, image);
@@ -91,8 +98,8 @@ class ServiceRestartIT {
         Killed k = killChild(POOL, image, "killed-writing-resume", Stage.WRITING, JobEvent.Kind.STAGE);
         try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
              Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
-                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME)).build()) {
-            Job job = stack.await(k.jobId);
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME).jobLease(LEASE)).build()) {
+            Job job = stack.awaitEnd(k.jobId);
             assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
             assertThat(job.cacheHit()).as("the image the dead process verified is reused").isTrue();
             assertThat(job.createdVolume()).as("still the job's own volume").isTrue();
@@ -125,8 +132,8 @@ class ServiceRestartIT {
     private void recoverFailing(LibvirtTestPool pool, Killed k) throws Exception {
         try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
              Stack stack = Stack.builder(pool, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
-                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.FAIL)).build()) {
-            Job job = stack.store.find(k.jobId).orElseThrow();
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.FAIL).jobLease(LEASE)).build()) {
+            Job job = stack.awaitEnd(k.jobId);
             assertThat(job.state()).isEqualTo(JobState.FAILED);
             assertThat(job.errorCode()).isEqualTo(ErrorCode.INTERRUPTED);
             assertThat(job.errorMessage()).contains("deleted");
@@ -152,7 +159,8 @@ class ServiceRestartIT {
                 List.of("endpoint=" + s3.endpoint(), "accessKey=" + s3.accessKey(), "secretKey=" + s3.secretKey(),
                         "region=" + s3.region(), "cacheDir=" + cacheDir, "libvirtUri=" + LibvirtTestPool.URI,
                         "pool=" + pool.pool(), "schema=" + schema, "host=" + HOST, "imageUri=" + uri,
-                        "volume=" + volume, "size=" + image.virtualSize(), "pauseAt=" + stage, "pauseOn=" + on))) {
+                        "volume=" + volume, "size=" + image.virtualSize(), "pauseAt=" + stage, "pauseOn=" + on,
+                        "lease=" + LEASE))) {
             String jobId = child.awaitLine("PAUSED ", Duration.ofMinutes(2)).strip();
             try (JdbcJobStore observer = JobStores.postgres(schema, "observer")) {
                 Job seen = observer.find(jobId).orElseThrow();
@@ -162,6 +170,55 @@ class ServiceRestartIT {
             child.kill();
             return new Killed(jobId, volume, cacheDir, schema);
         }
+    }
+
+    @Test
+    void processKilledWhileQemuImgConverts_nextStartEndsThatQemuImg_andLeavesALiveEnginesOne() throws Exception {
+        TestImage image = ImageSet.get(ImageSet.SMALL);
+        // Real conversions, slowed down by qemu-img's own rate limit so that they outlive the test's steps.
+        Path slowQemuImg = QemuImgWrappers.slowConvert(work, 1L << 20);
+        try (ChildProcess dying = convertingChild(image, "orphaned-convert", slowQemuImg);
+             ChildProcess living = convertingChild(image, "live-convert", slowQemuImg)) {
+            ProcessHandle orphan = qemuImgOf(dying);
+            ProcessHandle live = qemuImgOf(living);
+            try {
+                dying.kill();
+                assertThat(orphan.isAlive()).as("a SIGKILLed JVM's qemu-img goes on converting").isTrue();
+
+                try (Stack next = Stack.builder(POOL, work.resolve("next")).build()) {
+                    assertThat(orphan.isAlive()).as("the next start ended the dead engine's qemu-img").isFalse();
+                    assertThat(live.isAlive()).as("a live engine's qemu-img is not touched").isTrue();
+                }
+            } finally {
+                orphan.destroyForcibly();
+                live.destroyForcibly();
+            }
+        }
+    }
+
+    /** An engine process converting {@code image} into a new volume with {@code qemuImg}, held at its first progress. */
+    private ChildProcess convertingChild(TestImage image, String name, Path qemuImg) throws Exception {
+        S3TestServer s3 = Services.s3();
+        ChildProcess child = ChildProcess.start(EngineProcess.class, java.util.Map.of(), List.of(
+                "endpoint=" + s3.endpoint(), "accessKey=" + s3.accessKey(), "secretKey=" + s3.secretKey(),
+                "region=" + s3.region(), "cacheDir=" + Files.createDirectories(work.resolve("cache-" + name)),
+                "libvirtUri=" + LibvirtTestPool.URI, "pool=" + POOL.pool(), "imageUri=" + Uploads.uri(image),
+                "volume=" + POOL.prefix() + name, "size=" + image.virtualSize(), "holdAt=WRITING",
+                "qemuImg=" + qemuImg));
+        try {
+            child.awaitLine("HELD ", Duration.ofMinutes(2));
+            return child;
+        } catch (Throwable t) {
+            child.close();
+            throw t;
+        }
+    }
+
+    /** The {@code qemu-img convert} that {@code child} runs. */
+    private static ProcessHandle qemuImgOf(ChildProcess child) {
+        return ProcessHandle.of(child.pid()).orElseThrow().descendants()
+                .filter(h -> h.info().commandLine().map(c -> c.contains(" convert ")).orElse(false))
+                .findFirst().orElseThrow(() -> new AssertionError("the child runs no qemu-img convert"));
     }
 
     // ---- (b) libvirtd restarted ----

@@ -7,7 +7,12 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import org.volprov.ImageFormat;
 import org.volprov.ImageSource;
@@ -50,6 +55,7 @@ final class Stack implements AutoCloseable {
     final RedisCoordination coordination;
     final Provisioner engine;
     final List<JobEvent> events = new CopyOnWriteArrayList<>();
+    private final Map<String, CompletableFuture<Job>> ends = new ConcurrentHashMap<>();
     private final LibvirtTestPool pool;
     private final Deque<AutoCloseable> owned = new ArrayDeque<>();
 
@@ -100,7 +106,7 @@ final class Stack implements AutoCloseable {
                     .jobStore(store)
                     .workDirectory(Files.createDirectories(b.work.resolve("convert")))
                     .jobTimeout(Services.jobWait())
-                    .listener(events::add);
+                    .listener(this::record);
             if (coordination != null) {
                 pb.volumeGuard(coordination.volumeGuard());
             }
@@ -134,6 +140,35 @@ final class Stack implements AutoCloseable {
 
     Job await(String id) {
         return engine.await(id, Services.jobWait());
+    }
+
+    private void record(JobEvent e) {
+        events.add(e);
+        if (e.kind() == JobEvent.Kind.STATE && e.job().state().terminal()) {
+            ends.computeIfAbsent(e.job().id(), id -> new CompletableFuture<>()).complete(e.job());
+        }
+    }
+
+    /**
+     * Waits for job {@code id} to end on this stack's engine, or to be found ended in the store: also
+     * for a job the engine has not taken yet (another engine's, recovered once its lease runs out, by
+     * this engine or by another one of the host).
+     */
+    Job awaitEnd(String id) throws Exception {
+        CompletableFuture<Job> end = ends.computeIfAbsent(id, k -> new CompletableFuture<>());
+        long deadline = System.nanoTime() + Services.jobWait().toNanos();
+        while (true) {
+            // Another engine of the host may be the one that ends it: the store says so, not an event.
+            store.find(id).filter(j -> j.state().terminal()).ifPresent(end::complete);
+            try {
+                return end.get(Math.min(250, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)),
+                        TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                if (System.nanoTime() - deadline >= 0) {
+                    throw e;
+                }
+            }
+        }
     }
 
     /** The stages job {@code id} went through, in order, from its STAGE events. */

@@ -12,9 +12,10 @@ import java.util.Properties;
 import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.Assumptions;
 import org.testcontainers.DockerClientFactory;
-import org.testcontainers.containers.PostgreSQLContainer;
+import org.testcontainers.postgresql.PostgreSQLContainer;
 import org.testcontainers.utility.DockerImageName;
 import org.volprov.jdbc.JdbcJobStoreConfig;
+import org.volprov.testing.DockerEngine;
 
 /**
  * A real PostgreSQL server for tests, resolved once per JVM in this order and announced on stdout:
@@ -72,7 +73,7 @@ public final class PostgresTestDatabase {
             return fromDsn(dsn.strip());
         }
         if (dockerAvailable()) {
-            PostgreSQLContainer<?> pg = new PostgreSQLContainer<>(DockerImageName.parse(POSTGRES_IMAGE));
+            PostgreSQLContainer pg = new PostgreSQLContainer(DockerImageName.parse(POSTGRES_IMAGE));
             pg.start();
             Runtime.getRuntime().addShutdownHook(new Thread(pg::stop, "postgres-test-container-stop"));
             return new PostgresTestDatabase("testcontainers " + POSTGRES_IMAGE, pg.getJdbcUrl(), pg.getUsername(),
@@ -104,11 +105,7 @@ public final class PostgresTestDatabase {
     }
 
     private static boolean dockerAvailable() {
-        try {
-            return DockerClientFactory.instance().isDockerAvailable();
-        } catch (RuntimeException | LinkageError e) {
-            return false;
-        }
+        return DockerEngine.available(() -> DockerClientFactory.instance().isDockerAvailable());
     }
 
     private void check() throws SQLException {

@@ -8,6 +8,8 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import redis.clients.jedis.DefaultJedisClientConfig;
+import redis.clients.jedis.HostAndPort;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.exceptions.JedisException;
 
@@ -85,7 +87,9 @@ public final class PrivateRedisServer implements AutoCloseable {
     }
 
     private boolean answers() {
-        try (Jedis j = new Jedis("127.0.0.1", port, 500)) {
+        // A plain connection speaks RESP2 as asked: one that negotiates would warn on every probe.
+        try (Jedis j = new Jedis(new HostAndPort("127.0.0.1", port),
+                DefaultJedisClientConfig.builder().timeoutMillis(500).serverDefaultProtocol().build())) {
             return "PONG".equals(j.ping());
         } catch (JedisException e) {
             return false;

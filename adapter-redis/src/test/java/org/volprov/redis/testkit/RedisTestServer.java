@@ -9,7 +9,8 @@ import org.testcontainers.DockerClientFactory;
 import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.utility.DockerImageName;
 import org.volprov.redis.RedisConfig;
-import redis.clients.jedis.JedisPooled;
+import org.volprov.testing.DockerEngine;
+import redis.clients.jedis.RedisClient;
 import redis.clients.jedis.exceptions.JedisException;
 import redis.clients.jedis.params.ScanParams;
 import redis.clients.jedis.resps.ScanResult;
@@ -33,14 +34,14 @@ public final class RedisTestServer implements AutoCloseable {
     private final String kind;
     private final String uri;
     private final AutoCloseable owned;
-    private final JedisPooled client;
+    private final RedisClient client;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private RedisTestServer(String kind, String uri, AutoCloseable owned) {
         this.kind = kind;
         this.uri = uri;
         this.owned = owned;
-        this.client = new JedisPooled(URI.create(uri));
+        this.client = RedisClient.create(URI.create(uri));
     }
 
     /** One server per JVM, resolved on first use; a container is stopped when the JVM exits. */
@@ -81,11 +82,7 @@ public final class RedisTestServer implements AutoCloseable {
     }
 
     private static boolean dockerAvailable() {
-        try {
-            return DockerClientFactory.instance().isDockerAvailable();
-        } catch (RuntimeException | LinkageError e) {
-            return false;
-        }
+        return DockerEngine.available(() -> DockerClientFactory.instance().isDockerAvailable());
     }
 
     private static void announce(String kind, String endpoint) {
@@ -114,7 +111,7 @@ public final class RedisTestServer implements AutoCloseable {
     }
 
     /** A client for assertions and cleanup. */
-    public JedisPooled client() {
+    public RedisClient client() {
         return client;
     }
 
@@ -131,7 +128,7 @@ public final class RedisTestServer implements AutoCloseable {
     }
 
     /** {@link #deleteKeys(String)} on any client, for a private server too. */
-    public static long deleteKeys(JedisPooled client, String prefix) {
+    public static long deleteKeys(RedisClient client, String prefix) {
         if (!prefix.matches("[A-Za-z0-9._:-]+")) {
             throw new IllegalArgumentException("the prefix must not hold glob characters: " + prefix);
         }

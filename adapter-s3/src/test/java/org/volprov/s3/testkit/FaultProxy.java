@@ -1,5 +1,7 @@
 package org.volprov.s3.testkit;
 
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -12,10 +14,12 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -23,7 +27,8 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A fault-injecting TCP proxy on 127.0.0.1 between a client and a server. It can shape its
  * bandwidth, cut connections after a number of server-to-client bytes, refuse or black-hole new
- * connections during an outage, and counts the bytes it forwards from server to client, per connection and in total. Thread-safe.
+ * connections during an outage, rewrite or replace HTTP responses ({@link #rewriteResponses}), and
+ * counts the bytes it forwards from server to client, per connection and in total. Thread-safe.
  */
 public final class FaultProxy implements AutoCloseable {
 
@@ -56,6 +61,8 @@ public final class FaultProxy implements AutoCloseable {
     private volatile Mode mode = Mode.FORWARD;
     private volatile long outageEndsNanos = Long.MAX_VALUE;
     private volatile long bytesPerSecond;
+    private volatile HttpRelay.ResponseRewriter rewriter;
+    private final List<String> requestLines = new CopyOnWriteArrayList<>();
     private final Object link = new Object();
     private long linkFreeAtNanos;
 
@@ -187,6 +194,21 @@ public final class FaultProxy implements AutoCloseable {
         }
     }
 
+    /**
+     * Relays connections accepted from now on as HTTP/1.1, passing each response through
+     * {@code rewriter} (null: back to plain TCP forwarding for new connections). Such connections
+     * are neither cut nor shaped; their request lines are recorded ({@link #requestLines()}).
+     * Set it before the client's first request, so that no pooled connection bypasses it.
+     */
+    public void rewriteResponses(HttpRelay.ResponseRewriter rewriter) {
+        this.rewriter = rewriter;
+    }
+
+    /** The start lines ({@code GET /bucket/key HTTP/1.1}) of the requests relayed as HTTP, in order. */
+    public List<String> requestLines() {
+        return List.copyOf(requestLines);
+    }
+
     /** Server-to-client bytes forwarded over all connections. */
     public long bytesToClient() {
         return total.get();
@@ -226,24 +248,67 @@ public final class FaultProxy implements AutoCloseable {
             }
             AtomicLong counter = new AtomicLong();
             perConnection.add(counter);
-            threads.execute(() -> connect(client, counter));
+            HttpRelay.ResponseRewriter rw = rewriter;
+            if (rw != null) {
+                threads.execute(() -> relayHttp(client, counter, rw));
+            } else {
+                threads.execute(() -> connect(client, counter));
+            }
         }
     }
 
-    private void connect(Socket client, AtomicLong counter) {
+    /** A connection to the server for {@code client}; null (both reset) when the server cannot be reached. */
+    private Socket connectUpstream(Socket client) {
         Socket up = new Socket();
         sockets.add(up);
         try {
             up.connect(upstream, 5_000);
             up.setTcpNoDelay(true);
             client.setTcpNoDelay(true);
+            return up;
         } catch (IOException e) {
             reset(client);
             reset(up);
+            return null;
+        }
+    }
+
+    private void connect(Socket client, AtomicLong counter) {
+        Socket up = connectUpstream(client);
+        if (up == null) {
             return;
         }
         threads.execute(() -> pump(client, up, null, client, up));
         pump(up, client, counter, client, up);
+    }
+
+    private void relayHttp(Socket client, AtomicLong counter, HttpRelay.ResponseRewriter rw) {
+        Socket up = connectUpstream(client);
+        if (up == null) {
+            return;
+        }
+        BlockingQueue<HttpRelay.HttpHead> requests = new LinkedBlockingQueue<>();
+        threads.execute(() -> {
+            try {
+                HttpRelay.relayRequests(new BufferedInputStream(client.getInputStream()),
+                        new BufferedOutputStream(up.getOutputStream()), requests, requestLines);
+                up.shutdownOutput();
+            } catch (IOException e) {
+                reset(client);
+                reset(up);
+            }
+        });
+        try {
+            HttpRelay.relayResponses(new BufferedInputStream(up.getInputStream()),
+                    new BufferedOutputStream(client.getOutputStream()), requests, rw, n -> {
+                        counter.addAndGet(n);
+                        total.addAndGet(n);
+                    });
+            client.shutdownOutput();
+        } catch (IOException | RuntimeException e) {
+            reset(client);
+            reset(up);
+        }
     }
 
     private void pump(Socket from, Socket to, AtomicLong counter, Socket client, Socket up) {
