@@ -231,6 +231,23 @@ class LibvirtVolumeBackendIT {
                     .hasMessageContaining("cannot connect to libvirt")
                     .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE);
         }
+
+        @Test
+        void open_whenTheConnectionFails_neverShowsThePasswordOfTheUri() {
+            // The first libvirt quotes in its own message; the second fails to connect to a closed port.
+            for (String uri : new String[] {"nosuchdriver://admin:hunter2@kvm7/system",
+                    "qemu+tcp://admin:hunter2@127.0.0.1:1/system?password=hunter2"}) {
+                LibvirtConfig c = LibvirtConfig.builder().uri(uri).poolName("whatever").build();
+                assertThatThrownBy(() -> LibvirtVolumeBackend.open(c)).as(uri)
+                        .isInstanceOfSatisfying(ProvisioningException.class, e -> {
+                            assertThat(e.code()).isEqualTo(ErrorCode.BACKEND_FAILURE);
+                            assertThat(e.getMessage()).contains("cannot connect to libvirt at", "admin:****@");
+                            for (Throwable t = e; t != null; t = t.getCause()) {
+                                assertThat(String.valueOf(t)).doesNotContain("hunter2");
+                            }
+                        });
+            }
+        }
     }
 
     @Nested
@@ -517,23 +534,6 @@ class LibvirtVolumeBackendIT {
                     .isInstanceOf(ProvisioningException.class)
                     .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE);
             assertThat(node).doesNotExist();
-        }
-    }
-
-    @Test
-    void open_whenTheConnectionFails_neverShowsThePasswordOfTheUri() {
-        // The first libvirt quotes in its own message; the second fails to connect to a closed port.
-        for (String uri : new String[] {"nosuchdriver://admin:hunter2@kvm7/system",
-                "qemu+tcp://admin:hunter2@127.0.0.1:1/system?password=hunter2"}) {
-            LibvirtConfig c = LibvirtConfig.builder().uri(uri).poolName("whatever").build();
-            assertThatThrownBy(() -> LibvirtVolumeBackend.open(c)).as(uri)
-                    .isInstanceOfSatisfying(ProvisioningException.class, e -> {
-                        assertThat(e.code()).isEqualTo(ErrorCode.BACKEND_FAILURE);
-                        assertThat(e.getMessage()).contains("cannot connect to libvirt at", "admin:****@");
-                        for (Throwable t = e; t != null; t = t.getCause()) {
-                            assertThat(String.valueOf(t)).doesNotContain("hunter2");
-                        }
-                    });
         }
     }
 }
