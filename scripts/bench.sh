@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the JMH copy-throughput suite and, in the same run, the standard tools that give each
-# stage's physical limit (dd conv=fdatasync, curl, openssl dgst, qemu-img convert); prints one
+# stage's physical limit (dd conv=fdatasync, curl, openssl dgst, qemu-img convert, and dd
+# oflag=direct onto a partition of the loop device under the libvirt disk pool); prints one
 # table in MB/s (10^6 bytes per second) with the ratio of each stage to its limit.
 #
 # Usage: scripts/bench.sh [options] [-- extra JMH options]
@@ -98,12 +99,22 @@ fi
 
 # --- the S3 server: one process for the JMH forks and for curl ---------------------------------
 server_pid=
+disk_pool=
+loop_dev=
+loop_dir=$work/loop
 cleanup() {
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  rm -rf "$work/scratch" "$work/baseline" "$work/tmp" "$work/server.properties"
+  if [ -n "$disk_pool" ]; then
+    virsh -q -c qemu:///system pool-destroy "$disk_pool" >/dev/null 2>&1 || true
+  fi
+  # Only the loop device this run attached, and only while it is still over this run's file.
+  if [ -n "$loop_dev" ] && [ "$(losetup -n -O BACK-FILE "$loop_dev" 2>/dev/null)" = "$loop_dir/disk.img" ]; then
+    losetup -d "$loop_dev" || true
+  fi
+  rm -rf "$work/scratch" "$work/baseline" "$work/tmp" "$work/server.properties" "$loop_dir"
 }
 trap cleanup EXIT
 rm -f "$work/server.properties" "$out"/{jmh.json,jmh.log,baselines.properties,table.md}
@@ -142,6 +153,28 @@ disk=$(df -PT "$work" | awk 'NR == 2 { print $2 " on " $1 }')
   echo "tools=$(java -version 2>&1 | head -n 1); $(qemu-img --version | head -n 1); $(curl --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2); $(openssl version 2>/dev/null)"
 } >"$out/meta.properties"
 
+# --- a libvirt disk pool on a loop device: dd and the libvirt-disk benchmarks write the same device
+# (a block device, as an LV is). Its source device is a link named loopNp, so that libvirt can
+# delete the partitions it makes (see the adapter's README).
+disk_note="no disk pool (needs root, losetup, parted and libvirtd): the disk pool rows read n/a"
+if [ $libvirt -eq 1 ] && [ "$(id -u)" -eq 0 ] && command -v losetup >/dev/null && command -v parted >/dev/null; then
+  rm -rf "$loop_dir" && mkdir -p "$loop_dir"
+  truncate -s $(((size + 4) * 1024 * 1024)) "$loop_dir/disk.img"
+  if loop_dev=$(losetup -f --show -P "$loop_dir/disk.img") && parted -s "$loop_dev" mklabel gpt; then
+    ln -s "$loop_dev" "$loop_dir/$(basename "$loop_dev")p"
+    cat >"$loop_dir/pool.xml" <<XML
+<pool type='disk'><name>volprov-bench-disk-$$</name><source><device path='$loop_dir/$(basename "$loop_dev")p'/><format type='gpt'/></source><target><path>/dev</path></target></pool>
+XML
+    if virsh -q -c qemu:///system pool-create "$loop_dir/pool.xml" >/dev/null; then
+      disk_pool=volprov-bench-disk-$$
+      disk_note="$loop_dev over a file in the work directory; disk pool $disk_pool"
+    fi
+  else
+    loop_dev=
+  fi
+fi
+echo "loop=$disk_note" >>"$out/meta.properties"
+
 # --- baselines: the standard tools on the same bytes --------------------------------------------
 base=$work/baseline
 mkdir -p "$base"
@@ -176,13 +209,27 @@ measure qemu-img.random "$bytes" qemu_convert qcow2 "$images/random.qcow2"
 measure qemu-img.halfzero "$bytes" qemu_convert qcow2 "$images/halfzero.qcow2"
 measure qemu-img.compressed "$bytes" qemu_convert qcow2 "$images/compressed.qcow2"
 measure qemu-img.raw "$bytes" qemu_convert raw "$images/object.bin"
+if [ -n "$disk_pool" ]; then
+  # The partition the benchmarks' volumes are made in next: the first, at the same offset.
+  part=$(basename "$loop_dev")p1
+  dd_loop() { dd if="$images/object.bin" of="/dev/$part" bs=1M oflag=direct conv=fsync status=none; }
+  # The same through the page cache, as the engine's LOCAL writer writes: it tells the cache's cost apart.
+  dd_loop_cached() { dd if="$images/object.bin" of="/dev/$part" bs=1M conv=fsync status=none; }
+  if virsh -q -c qemu:///system vol-create-as "$disk_pool" "$part" "$bytes" >/dev/null; then
+    measure dd.loop "$bytes" dd_loop
+    measure dd.loop.cached "$bytes" dd_loop_cached
+    virsh -q -c qemu:///system vol-delete --pool "$disk_pool" "$part" >/dev/null
+  else
+    log "cannot make partition $part in $disk_pool; the dd oflag=direct row will read n/a"
+  fi
+fi
 rm -rf "$base"
 
 # --- JMH --------------------------------------------------------------------------------------
 log "JMH suite at $size MiB"
 if [ $libvirt -eq 0 ]; then log "libvirtd does not answer: the libvirt benchmarks will fail and read n/a"; fi
 set +e
-VOLPROV_BENCH_FIXTURE=$work/server.properties VOLPROV_BENCH_WORK=$work \
+VOLPROV_BENCH_FIXTURE=$work/server.properties VOLPROV_BENCH_WORK=$work VOLPROV_BENCH_DISK_POOL=$disk_pool \
   java -jar "$jar" -p sizeMiB="$size" -wi "$warmups" -i "$iterations" \
   -rf json -rff "$out/jmh.json" "${only[@]}" "${extra[@]}" 2>&1 | tee "$out/jmh.log"
 jmh_status=${PIPESTATUS[0]}

@@ -2,7 +2,8 @@
 # Installs or starts what the build and the tests need on a Debian host, and says what is
 # missing when it cannot. Usage: scripts/setup.sh [demo|test]
 #   demo: a JDK 17, Maven and qemu-utils (the embedded defaults need nothing else)
-#   test: also libvirtd, PostgreSQL and Redis on 127.0.0.1
+#   test: also libvirtd, PostgreSQL and Redis on 127.0.0.1, and what the block-device tests need
+#         (root, loop devices, parted for libvirt's disk pools; TEST_LOOP_DEVICES=off skips them)
 set -uo pipefail
 what=${1:-test}
 missing=()
@@ -59,6 +60,18 @@ if [ "$what" = test ]; then
     fi
   else
     missing+=("libvirtd (Debian package libvirt-daemon-system)")
+  fi
+
+  # --- block devices: loop devices with partitions, parted (libvirt's disk pools call it) ---------
+  if [ "${TEST_LOOP_DEVICES:-}" != off ]; then
+    need_cmd parted parted
+    need_cmd losetup mount
+    need_cmd blockdev util-linux
+    need_cmd blkdiscard util-linux
+    [ -e /dev/loop-control ] || as_root modprobe loop >/dev/null 2>&1 || true
+    if [ "$(id -u)" -ne 0 ] || [ ! -e /dev/loop-control ]; then
+      missing+=("loop devices for the block-device tests: run as root on a kernel with loop support (or set TEST_LOOP_DEVICES=off)")
+    fi
   fi
 
   # --- PostgreSQL on 127.0.0.1:5432, trust auth, database test ----------------------------------

@@ -271,10 +271,13 @@ final class JobRun implements Runnable {
                 // An earlier run of this same job made it; it is still this job's to fill or delete.
                 return v;
             }
-            if (v.capacityBytes() < size || v.capacityBytes() - size > s.sizeToleranceBytes) {
+            // What create would make for this request (a partition ends on a sector), plus the tolerance.
+            long fits = Math.max(size, s.backend.capacityFor(size));
+            long largest = fits > Long.MAX_VALUE - s.sizeToleranceBytes ? Long.MAX_VALUE : fits + s.sizeToleranceBytes;
+            if (v.capacityBytes() < size || v.capacityBytes() > largest) {
                 throw new ProvisioningException(ErrorCode.VOLUME_CONFLICT, "volume " + name + " exists with "
                         + v.capacityBytes() + " bytes; the request asks for " + size + " bytes (reused only up to "
-                        + s.sizeToleranceBytes + " bytes larger); delete it or ask for its size");
+                        + largest + " bytes); delete it or ask for its size");
             }
             job = job.withVolume(v.path(), false, s.clock.instant());
             reusedVolume = true;

@@ -16,8 +16,21 @@ public interface VolumeBackend extends AutoCloseable {
     /** The volume called {@code name}, when it exists. */
     Optional<VolumeInfo> find(String name);
 
-    /** Creates a raw volume of {@code capacityBytes}; {@code VOLUME_CONFLICT} when it exists. */
+    /**
+     * Creates a raw volume of at least {@code capacityBytes} (see {@link #capacityFor}); the
+     * returned {@link VolumeInfo} has its real capacity. {@code VOLUME_CONFLICT} when it exists.
+     */
     VolumeInfo create(String name, long capacityBytes);
+
+    /**
+     * The capacity {@link #create} makes for a request of {@code requestedBytes}: at least that, and
+     * more when the pool allocates in larger units (a disk partition ends on a sector). The engine
+     * compares an existing volume with it, so that repeating a request on the volume it made is not
+     * a conflict. Default: exactly {@code requestedBytes}.
+     */
+    default long capacityFor(long requestedBytes) {
+        return requestedBytes;
+    }
 
     /** Grows the volume to {@code capacityBytes}; shrinking is refused with {@code VOLUME_CONFLICT}. */
     VolumeInfo resize(String name, long capacityBytes);

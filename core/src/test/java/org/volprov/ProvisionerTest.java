@@ -224,6 +224,41 @@ class ProvisionerTest {
     }
 
     @Test
+    void existingVolume_thatTheBackendRoundedUp_isReusedForTheSameRequest_andWrittenToItsEnd() throws Exception {
+        // A pool that allocates in 64 KiB units, as a disk partition ends on a sector and an LV on an extent.
+        long unit = 64 << 10;
+        VolumeBackend rounding = new ForwardingVolumeBackend(backend) {
+            @Override
+            public long capacityFor(long requestedBytes) {
+                return (requestedBytes + unit - 1) / unit * unit;
+            }
+
+            @Override
+            public VolumeInfo create(String name, long capacityBytes) {
+                return delegate.create(name, capacityFor(capacityBytes));
+            }
+        };
+        long size = VOLUME_SIZE + 1000;
+        ProvisionRequest r = ProvisionRequest.builder().imageUri("s3://images/disk.qcow2").volumeName("vm-rounded")
+                .volumeSizeBytes(size).build();
+        Provisioner p = start(engine(localSource).backend(rounding));
+        Job first = run(p, r);
+        assertThat(first.state()).as("%s", first.errorMessage()).isEqualTo(JobState.COMPLETED);
+        long capacity = backend.find("vm-rounded").orElseThrow().capacityBytes();
+        assertThat(capacity).isEqualTo(VOLUME_SIZE + unit);
+        Job again = run(p, r);
+        assertThat(again.state()).as("%s %s", again.errorCode(), again.errorMessage()).isEqualTo(JobState.COMPLETED);
+        assertThat(again.createdVolume()).isFalse();
+        Path file = work.resolve("volumes").resolve("vm-rounded");
+        assertThat(TestImages.sha256(file, IMAGE_SIZE)).isEqualTo(rawDigest);
+        assertThat(TestImages.zerosBetween(file, IMAGE_SIZE, capacity)).as("zeros up to the real end").isTrue();
+
+        Job larger = run(p, ProvisionRequest.builder().imageUri("s3://images/disk.qcow2").volumeName("vm-rounded")
+                .volumeSizeBytes(VOLUME_SIZE - unit).build());
+        assertThat(larger.error()).as("a volume larger than what the request would make").contains(ErrorCode.VOLUME_CONFLICT);
+    }
+
+    @Test
     void existingVolume_ofAnotherSize_failsWithConflict_andIsLeftAlone() {
         backend.create("vm-big", VOLUME_SIZE * 2);
         Provisioner p = start(engine(localSource));

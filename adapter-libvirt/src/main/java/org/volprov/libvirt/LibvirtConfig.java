@@ -3,6 +3,7 @@ package org.volprov.libvirt;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 import org.volprov.internal.Redaction;
@@ -53,19 +54,31 @@ public final class LibvirtConfig {
         return writeMode;
     }
 
-    /** Whether the URI names this host: no host part (a UNIX socket), whatever the transport. */
+    /** Whether the URI names this host; see {@link #isLocal(String)}. */
     public boolean isLocalUri() {
         return isLocal(uri);
     }
 
-    /** Whether {@code uri} names this host: no host part (a UNIX socket), whatever the transport. */
+    /**
+     * Whether {@code uri} names this host, decided from its form alone: no authority at all
+     * ({@code driver:///path}) and no transport but {@code unix} ({@code qemu:///system},
+     * {@code qemu+unix:///system?socket=...}). Everything else counts as remote, also
+     * {@code qemu://localhost/system} and a host name {@code java.net.URI} cannot parse
+     * ({@code qemu+ssh://root@hv_17/system}, whose host it reports as null): a remote URI taken for a
+     * local one would write a path on this host while the volume stays untouched, while a local URI
+     * taken for a remote one only streams.
+     */
     public static boolean isLocal(String uri) {
-        try {
-            String host = new URI(uri).getHost();
-            return host == null || host.isEmpty();
-        } catch (URISyntaxException e) {
+        int colon = uri.indexOf(':');
+        if (colon <= 0) {
             return false;
         }
+        String scheme = uri.substring(0, colon).toLowerCase(Locale.ROOT);
+        int plus = scheme.indexOf('+');
+        if (plus >= 0 && !scheme.substring(plus + 1).equals("unix")) {
+            return false;
+        }
+        return uri.startsWith(":///", colon);
     }
 
     /** {@link #uri()} with a password it may carry masked: the form messages and logs show. */

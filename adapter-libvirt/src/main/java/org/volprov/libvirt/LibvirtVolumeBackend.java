@@ -2,6 +2,7 @@ package org.volprov.libvirt;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
@@ -29,7 +30,15 @@ import org.volprov.internal.Redaction;
 
 /**
  * A {@link VolumeBackend} on one libvirt storage pool: a {@code logical} (LVM) pool in production,
- * a {@code dir} or {@code fs} pool elsewhere; the code path is the same.
+ * a {@code disk} pool (partitions of one device), or a {@code dir} or {@code fs} pool elsewhere;
+ * the code path is the same. Volumes of {@code logical}, {@code disk}, {@code zfs}, {@code iscsi},
+ * {@code scsi} and {@code mpath} pools are block devices: thick, never assumed to read as zero,
+ * and written {@code LOCAL} only onto a block device (their paths may be symlinks to the node, as
+ * an LV's {@code /dev/<vg>/<lv>} always is).
+ *
+ * <p>A {@code disk} pool names each new volume after the partition it makes ({@code sdb1},
+ * {@code loop0p2}) and refuses any other name; the backend checks a name against the pool before
+ * it creates anything, and {@link #nextVolumeName()} says which name the next volume must have.
  *
  * <p>Thread-safe. One libvirt connection serves every caller. libvirt's C API is thread-safe per
  * connection and libvirt-java keeps errors per thread, so calls are not serialized; a read-write
@@ -45,6 +54,9 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
     private static final Logger LOG = LoggerFactory.getLogger(LibvirtVolumeBackend.class);
     // Pools whose volumes are files: sparse allocation and a raw format are possible there.
     private static final Set<String> FILE_POOLS = Set.of("dir", "fs", "netfs");
+    // Pools whose volumes are block devices on the host (rbd, gluster and iscsi-direct have no local node).
+    private static final Set<String> BLOCK_POOLS = Set.of("logical", "disk", "zfs", "iscsi", "scsi", "mpath");
+    private static final String DISK = "disk";
 
     private final LibvirtConfig config;
     private final String poolType;
@@ -69,9 +81,15 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         Objects.requireNonNull(config, "config");
         Connect c = connect(config.uri());
         try {
-            String type = preparePool(c, config);
-            LOG.debug("opened libvirt pool {} (type {}) on {}", config.poolName(), type, config);
-            return new LibvirtVolumeBackend(config, c, type);
+            PoolXml pool = preparePool(c, config);
+            if (DISK.equals(pool.type()) && !DiskPartitions.canDelete(pool)) {
+                LOG.warn("storage pool {} is a disk pool on {}, whose partitions libvirt cannot delete (it runs parted with"
+                        + " 'rm p<N>'): a failed job's volume stays behind; define the pool's source device through a"
+                        + " symlink whose name ends in 'p' (see the adapter's README)", config.poolName(),
+                        pool.sourceDevices());
+            }
+            LOG.debug("opened libvirt pool {} (type {}) on {}", config.poolName(), pool.type(), config);
+            return new LibvirtVolumeBackend(config, c, pool.type());
         } catch (RuntimeException e) {
             closeQuietly(c);
             throw e;
@@ -82,9 +100,38 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         return config;
     }
 
-    /** The pool's type as libvirt names it: {@code dir}, {@code fs}, {@code logical}, ... */
+    /** The pool's type as libvirt names it: {@code dir}, {@code fs}, {@code logical}, {@code disk}, ... */
     public String poolType() {
         return poolType;
+    }
+
+    /**
+     * The name the next {@link #create} must use, for a pool that names its volumes itself (a
+     * {@code disk} pool: after the partition it makes, e.g. {@code loop0p1}); empty for a pool that
+     * takes any valid name, and for a disk pool whose next name cannot be told in advance (an empty
+     * pool on another host whose device is given by a link such as {@code /dev/disk/by-id/...};
+     * libvirt then refuses a wrong name after the fact, see {@link #create}). Another client
+     * creating a volume meanwhile changes it.
+     */
+    public Optional<String> nextVolumeName() {
+        if (!isDiskPool()) {
+            return Optional.empty();
+        }
+        return call("reading the next volume name of pool " + config.poolName(), c -> {
+            StoragePool pool = activePool(c);
+            try {
+                refreshQuietly(pool);
+                return nextName(describe(pool), List.of(pool.listVolumes()));
+            } finally {
+                free(pool);
+            }
+        });
+    }
+
+    /** A request rounded up to whole sectors in a {@code disk} pool; the request itself elsewhere. */
+    @Override
+    public long capacityFor(long requestedBytes) {
+        return isDiskPool() ? DiskPartitions.capacityFor(requestedBytes) : requestedBytes;
     }
 
     @Override
@@ -109,8 +156,19 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         });
     }
 
+    /**
+     * Creates a volume of at least {@code capacityBytes}. In a {@code disk} pool the name must be the
+     * one {@link #nextVolumeName()} gives ({@code INVALID_REQUEST} otherwise, with nothing made);
+     * where that cannot be told in advance and libvirt refuses the name after making the partition,
+     * the partition is deleted again and the error says so.
+     */
     @Override
     public VolumeInfo create(String name, long capacityBytes) {
+        return create(name, capacityBytes, true);
+    }
+
+    /** {@link #create}; without {@code checkPartitionName} only libvirt checks a disk pool's name (tests the cleanup). */
+    VolumeInfo create(String name, long capacityBytes, boolean checkPartitionName) {
         VolumeNames.validate(name);
         if (capacityBytes <= 0) {
             throw ProvisioningException.invalid("capacityBytes", "must be greater than 0");
@@ -127,7 +185,22 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                     throw new ProvisioningException(ErrorCode.VOLUME_CONFLICT,
                             "volume " + name + " exists already in pool " + config.poolName());
                 }
-                requireRoom(pool, name, capacityBytes);
+                PoolXml disk = isDiskPool() ? describe(pool) : null;
+                List<String> before = disk == null ? List.of() : List.of(pool.listVolumes());
+                if (disk != null) {
+                    if (DiskPartitions.createEndangersPartitions(disk, before)) {
+                        throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "storage pool " + config.poolName()
+                                + " is a disk pool with target path " + disk.targetPath().orElse("?") + ": libvirt"
+                                + " would take an existing partition for the new volume " + name + " and delete it;"
+                                + " define the pool with <target><path>/dev</path></target>");
+                    }
+                    if (checkPartitionName) {
+                        requirePartitionName(disk, before, name);
+                    }
+                    requirePartitionRoom(disk, name, capacityBytes);
+                } else {
+                    requireRoom(pool, name, capacityBytes);
+                }
                 StorageVol vol;
                 try {
                     vol = pool.storageVolCreateXML(xml, 0);
@@ -137,11 +210,22 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                         throw new ProvisioningException(ErrorCode.VOLUME_CONFLICT, "volume " + name
                                 + " exists already in pool " + config.poolName() + ": " + e.getMessage(), e);
                     }
+                    Optional<String> made = disk == null ? Optional.empty() : DiskPartitions.expectedName(e.getMessage());
+                    if (made.isPresent()) {
+                        throw refusedPartitionName(pool, name, made.get(), before, e);
+                    }
                     throw e;
                 }
                 try {
-                    // Only a fresh sparse file is known to read as zeros; a thick LV may hold a former tenant's data.
-                    return new VolumeInfo(name, vol.getInfo().capacity, vol.getPath(), filePool);
+                    long capacity = vol.getInfo().capacity;
+                    if (capacity < capacityBytes) {
+                        deleteQuietly(vol, name);
+                        throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "storage pool " + config.poolName()
+                                + " made volume " + name + " with " + capacity + " bytes for a request of " + capacityBytes
+                                + " bytes; it was deleted again");
+                    }
+                    // Only a fresh sparse file is known to read as zeros; a thick LV or a partition holds a former tenant's data.
+                    return new VolumeInfo(name, capacity, vol.getPath(), filePool);
                 } finally {
                     free(vol);
                 }
@@ -184,7 +268,8 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
 
     /**
      * Opens a writer in the configured {@link WriteMode}: a {@link LocalVolumeWriter} on the target
-     * path (a block device is required in a {@code logical} pool), or an upload stream.
+     * path (a block device, or a symlink to one, in a pool whose volumes are block devices), or an
+     * upload stream.
      */
     @Override
     public VolumeWriter openWriter(VolumeInfo volume) {
@@ -201,8 +286,8 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
             boolean handedOver = false;
             try {
                 String path = vol.getPath();
-                if (writeModeFor(path) == WriteMode.LOCAL) {
-                    return LocalVolumeWriter.open(Path.of(path), "logical".equals(poolType));
+                if (writeModeFor(config, path) == WriteMode.LOCAL) {
+                    return LocalVolumeWriter.open(Path.of(path), BLOCK_POOLS.contains(poolType));
                 }
                 VolumeWriter w = StreamVolumeWriter.open(c, vol, name, vol.getInfo().capacity);
                 handedOver = true;
@@ -229,6 +314,16 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                 try {
                     vol.delete(0);
                     return true;
+                } catch (LibvirtException e) {
+                    PoolXml disk = isDiskPool() ? describe(pool) : null;
+                    if (disk != null && !DiskPartitions.canDelete(disk)) {
+                        throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "deleting volume " + name + ": libvirt"
+                                + " cannot delete partitions of " + disk.sourceDevices() + " (it runs parted with"
+                                + " 'rm p<N>' for a device whose name ends in a digit); the partition stays in pool "
+                                + config.poolName() + ". Define the pool's source device through a symlink whose name ends"
+                                + " in 'p' (see the adapter's README). libvirt said: " + Redaction.redact(e.getMessage()), e);
+                    }
+                    throw e;
                 } finally {
                     free(vol);
                 }
@@ -258,7 +353,8 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         return "LibvirtVolumeBackend[" + config + ", poolType=" + poolType + "]";
     }
 
-    WriteMode writeModeFor(String targetPath) {
+    /** The mode a writer on {@code targetPath} uses: {@code AUTO} is {@code LOCAL} only on this host's own volumes. */
+    static WriteMode writeModeFor(LibvirtConfig config, String targetPath) {
         return switch (config.writeMode()) {
             case LOCAL -> WriteMode.LOCAL;
             case STREAM -> WriteMode.STREAM;
@@ -271,6 +367,10 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
 
     private boolean isFilePool() {
         return FILE_POOLS.contains(poolType);
+    }
+
+    private boolean isDiskPool() {
+        return DISK.equals(poolType);
     }
 
     // ---- connection handling ----
@@ -374,7 +474,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
 
     // ---- pool and volume helpers ----
 
-    private static String preparePool(Connect c, LibvirtConfig config) {
+    private static PoolXml preparePool(Connect c, LibvirtConfig config) {
         String name = config.poolName();
         try {
             StoragePool pool;
@@ -398,7 +498,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                     }
                     pool.create(0);
                 }
-                return VolumeXml.poolType(pool.getXMLDesc(0));
+                return describe(pool);
             } finally {
                 free(pool);
             }
@@ -457,6 +557,88 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         }
     }
 
+    /** The pool's XML description: its type and, for a disk pool, its device, label and free regions (current after a refresh). */
+    private static PoolXml describe(StoragePool pool) throws LibvirtException {
+        try {
+            return PoolXml.parse(pool.getXMLDesc(0));
+        } catch (IllegalArgumentException e) {
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "libvirt described a storage pool in a way this"
+                    + " adapter cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    private Optional<String> nextName(PoolXml disk, List<String> volumes) {
+        return DiskPartitions.nextName(disk, volumes, DiskPartitions.deviceName(disk, config.isLocalUri()));
+    }
+
+    /** Refuses a name the disk pool would refuse, before anything is made. */
+    private void requirePartitionName(PoolXml disk, List<String> volumes, String name) {
+        Optional<String> next = nextName(disk, volumes);
+        if (next.isPresent() && !next.get().equals(name)) {
+            throw ProvisioningException.invalid("volumeName", "storage pool " + config.poolName() + " is a disk pool,"
+                    + " which names a new volume after the partition it makes: the next one is " + next.get()
+                    + ", not " + name + "; ask for " + next.get());
+        }
+    }
+
+    /** libvirt uses a free region only when it is larger than the request in whole sectors. */
+    private void requirePartitionRoom(PoolXml disk, String name, long bytes) {
+        long needed = DiskPartitions.capacityFor(bytes);
+        long largest = disk.largestFreeExtent();
+        if (needed >= largest) {
+            long total = disk.freeExtents().stream().mapToLong(PoolXml.Extent::size).sum();
+            throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "volume " + name + " needs " + needed
+                    + " bytes but storage pool " + config.poolName() + " has " + largest + " bytes available in one"
+                    + " free region (" + total + " in all)");
+        }
+    }
+
+    /**
+     * libvirt made a partition, then refused the name it was asked for. It tries to delete the
+     * partition itself, which fails on some devices; what it left is deleted here, only if it was
+     * not a volume before and is not one in libvirt's view now (a refused partition appears only
+     * after a refresh; another client's new volume of that name would be there at once).
+     */
+    private ProvisioningException refusedPartitionName(StoragePool pool, String name, String made, List<String> before,
+            LibvirtException cause) throws LibvirtException {
+        StorageVol left = null;
+        StorageVol known = lookup(pool, made);
+        if (known != null) {
+            free(known);
+        } else if (!before.contains(made)) {
+            refreshQuietly(pool);
+            left = lookup(pool, made);
+        }
+        String outcome;
+        if (known != null || before.contains(made)) {
+            outcome = "a volume " + made + " is in the pool, which is left alone";
+        } else if (left == null) {
+            outcome = "libvirt removed it again";
+        } else {
+            try {
+                left.delete(0);
+                outcome = "it was deleted again";
+            } catch (LibvirtException e) {
+                cause.addSuppressed(e);
+                outcome = "it could not be deleted and is left in the pool (" + Redaction.redact(e.getMessage()) + "); remove it with"
+                        + " virsh vol-delete --pool " + config.poolName() + " " + made + ", or with parted";
+            } finally {
+                free(left);
+            }
+        }
+        return new ProvisioningException(ErrorCode.INVALID_REQUEST, "volumeName: storage pool " + config.poolName()
+                + " is a disk pool, which names a new volume after the partition it makes: it made " + made
+                + " and refused the name " + name + "; " + outcome + "; ask for " + made, cause);
+    }
+
+    private static void deleteQuietly(StorageVol vol, String name) {
+        try {
+            vol.delete(0);
+        } catch (LibvirtException | RuntimeException e) {
+            LOG.warn("cannot delete volume {} again", name, e);
+        }
+    }
+
     /** The volume, or null when the pool has none of that name. */
     private static StorageVol lookup(StoragePool pool, String name) throws LibvirtException {
         try {
@@ -484,7 +666,8 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
 
     private static ProvisioningException translate(LibvirtException e, String what) {
         String message = what + ": " + Redaction.redact(e.getMessage());
-        if (IoErrors.isNoSpaceText(e.getMessage()) || String.valueOf(e.getMessage()).contains("Insufficient free space")) {
+        String m = String.valueOf(e.getMessage());
+        if (IoErrors.isNoSpaceText(m) || m.contains("Insufficient free space") || m.contains("no large enough free extent")) {
             return new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, message, e);
         }
         return new ProvisioningException(ErrorCode.BACKEND_FAILURE, message, e);

@@ -67,13 +67,4 @@ final class VolumeXml {
         }
         return out.toString();
     }
-
-    /** The {@code type} attribute of a pool's XML description ({@code dir}, {@code logical}, ...). */
-    static String poolType(String poolXml) {
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("<pool[^>]*\\btype=['\"]([A-Za-z0-9_-]+)['\"]").matcher(poolXml);
-        if (!m.find()) {
-            throw new IllegalArgumentException("pool XML has no type attribute");
-        }
-        return m.group(1);
-    }
 }

@@ -3,8 +3,11 @@ package org.volprov.libvirt;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class LibvirtConfigTest {
 
@@ -34,11 +37,37 @@ class LibvirtConfigTest {
     }
 
     @Test
-    void isLocalUri_trueOnlyWithoutHost() {
+    void isLocalUri_trueOnlyWithoutAnAuthority_andOverTheUnixSocket() {
         assertThat(LibvirtConfig.isLocal("qemu:///system")).isTrue();
+        assertThat(LibvirtConfig.isLocal("qemu:///session")).isTrue();
         assertThat(LibvirtConfig.isLocal("qemu+unix:///system?socket=/run/x.sock")).isTrue();
+        assertThat(LibvirtConfig.isLocal("QEMU+UNIX:///system")).isTrue();
         assertThat(LibvirtConfig.isLocal("qemu+ssh://root@kvm7/system")).isFalse();
         assertThat(LibvirtConfig.isLocal("qemu+tcp://10.0.0.5:16509/system")).isFalse();
+        // When in doubt: remote (STREAM works everywhere).
+        assertThat(LibvirtConfig.isLocal("qemu://localhost/system")).isFalse();
+        assertThat(LibvirtConfig.isLocal("qemu+ssh:///system")).isFalse();
+        assertThat(LibvirtConfig.isLocal("qemu+ext:///system?command=/opt/connect")).isFalse();
+        assertThat(LibvirtConfig.isLocal("qemu:/system")).isFalse();
+        assertThat(LibvirtConfig.isLocal("qemu:system")).isFalse();
+    }
+
+    @Test
+    void isLocalUri_falseForAHostNameWithAnUnderscore_whichJavaNetUriCannotParse() {
+        // java.net.URI reports a null host for hv_17: taken for "no host", the engine wrote a local path.
+        assertThat(LibvirtConfig.isLocal("qemu+ssh://root@hv_17/system")).isFalse();
+        assertThat(LibvirtConfig.isLocal("qemu+tcp://hv_17/system")).isFalse();
+        assertThat(LibvirtConfig.isLocal("qemu://hv_17/system")).isFalse();
+    }
+
+    @Test
+    void autoMode_onARemoteUriWithAnUnderscoreHost_streams_evenWhenThePathExistsHere(@TempDir Path dir) throws IOException {
+        Path here = Files.createFile(dir.resolve("vm-1"));
+        LibvirtConfig remote = LibvirtConfig.builder().uri("qemu+ssh://root@hv_17/system").poolName("vms").build();
+        assertThat(LibvirtVolumeBackend.writeModeFor(remote, here.toString())).isEqualTo(WriteMode.STREAM);
+        LibvirtConfig local = LibvirtConfig.builder().poolName("vms").build();
+        assertThat(LibvirtVolumeBackend.writeModeFor(local, here.toString())).isEqualTo(WriteMode.LOCAL);
+        assertThat(LibvirtVolumeBackend.writeModeFor(local, dir.resolve("missing").toString())).isEqualTo(WriteMode.STREAM);
     }
 
     @Test

@@ -1,51 +1,32 @@
 package org.volprov.libvirt;
 
-import org.volprov.libvirt.testkit.LibvirtTestPool;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
-import java.io.IOException;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.volprov.VolumeBackend;
-import org.volprov.VolumeInfo;
-import org.volprov.contract.VolumeBackendContract;
+import org.volprov.libvirt.testkit.LibvirtTestPool;
 
-/** The shared {@link VolumeBackend} contract, writing through the volume's local path. */
-class LibvirtLocalContractIT extends VolumeBackendContract {
-    @RegisterExtension
-    static final LibvirtTestPool POOL = new LibvirtTestPool();
+/** The shared {@link VolumeBackend} contract, writing through the volume's local path, on a file and a block-device pool. */
+class LibvirtLocalContractIT {
+    @Nested
+    @DisplayName("dir pool")
+    class DirPool extends LibvirtContract {
+        @RegisterExtension
+        static final LibvirtTestPool POOL = new LibvirtTestPool();
 
-    private LibvirtVolumeBackend backend;
-
-    @BeforeAll
-    static void needsTheVolumesOnThisHost() {
-        // Only a remote TEST_LIBVIRT_URI (docker-compose.test.yml) lands here; on a libvirt host this always runs.
-        assumeTrue(POOL.isLocal(), "LOCAL writes need the volumes on this host; " + POOL.uri() + " is remote");
-    }
-
-    @Override
-    protected VolumeBackend backend() {
-        if (backend == null) {
-            backend = POOL.backend(WriteMode.LOCAL);
+        DirPool() {
+            super(POOL, WriteMode.LOCAL);
         }
-        return backend;
     }
 
-    @Override
-    protected byte[] read(VolumeInfo volume, long offset, int length) throws IOException {
-        return POOL.read(volume, offset, length);
-    }
+    @Nested
+    @DisplayName("disk pool (loop device partitions)")
+    class DiskPool extends LibvirtContract {
+        @RegisterExtension
+        static final LibvirtTestPool POOL = LibvirtTestPool.disk(64L << 20);
 
-    @Override
-    protected String prefix() {
-        return POOL.prefix();
-    }
-
-    @AfterEach
-    void closeBackend() {
-        if (backend != null) {
-            backend.close();
+        DiskPool() {
+            super(POOL, WriteMode.LOCAL);
         }
     }
 }

@@ -1,42 +1,32 @@
 package org.volprov.libvirt;
 
-import org.volprov.libvirt.testkit.LibvirtTestPool;
-import java.io.IOException;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.volprov.VolumeBackend;
-import org.volprov.VolumeInfo;
-import org.volprov.contract.VolumeBackendContract;
+import org.volprov.libvirt.testkit.LibvirtTestPool;
 
-/** The shared {@link VolumeBackend} contract, writing through virStorageVolUpload streams. */
-class LibvirtStreamContractIT extends VolumeBackendContract {
-    @RegisterExtension
-    static final LibvirtTestPool POOL = new LibvirtTestPool();
+/** The shared {@link VolumeBackend} contract, writing through virStorageVolUpload streams, on a file and a block-device pool. */
+class LibvirtStreamContractIT {
+    @Nested
+    @DisplayName("dir pool")
+    class DirPool extends LibvirtContract {
+        @RegisterExtension
+        static final LibvirtTestPool POOL = new LibvirtTestPool();
 
-    private LibvirtVolumeBackend backend;
-
-    @Override
-    protected VolumeBackend backend() {
-        if (backend == null) {
-            backend = POOL.backend(WriteMode.STREAM);
+        DirPool() {
+            super(POOL, WriteMode.STREAM);
         }
-        return backend;
     }
 
-    @Override
-    protected byte[] read(VolumeInfo volume, long offset, int length) throws IOException {
-        return POOL.read(volume, offset, length);
-    }
+    @Nested
+    @DisplayName("disk pool (loop device partitions)")
+    class DiskPool extends LibvirtContract {
+        @RegisterExtension
+        static final LibvirtTestPool POOL = LibvirtTestPool.disk(64L << 20);
 
-    @Override
-    protected String prefix() {
-        return POOL.prefix();
-    }
-
-    @AfterEach
-    void closeBackend() {
-        if (backend != null) {
-            backend.close();
+        DiskPool() {
+            super(POOL, WriteMode.STREAM);
         }
     }
 }

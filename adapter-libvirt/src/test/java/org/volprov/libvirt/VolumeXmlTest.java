@@ -70,13 +70,6 @@ class VolumeXmlTest {
         assertThatThrownBy(() -> VolumeXml.volume("v", 10, 11, true)).isInstanceOf(IllegalArgumentException.class);
     }
 
-    @Test
-    void poolType_readsTheTypeAttribute() {
-        assertThat(VolumeXml.poolType("<pool type='logical'>\n  <name>vg</name></pool>")).isEqualTo("logical");
-        assertThat(VolumeXml.poolType("<pool type=\"dir\"><name>d</name></pool>")).isEqualTo("dir");
-        assertThatThrownBy(() -> VolumeXml.poolType("<pool><name>x</name></pool>")).isInstanceOf(IllegalArgumentException.class);
-    }
-
     private static Document parse(String xml) throws Exception {
         DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
         f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);

@@ -95,7 +95,7 @@ public class ProvisionBench {
             imageUri = fixture.imageRef().toString();
             dir = Fixture.scratch("provision");
             cacheDir = dir.resolve("cache");
-            volumes = BenchBackend.open(backend, dir.resolve("volumes"));
+            volumes = BenchBackend.open(backend, dir.resolve("volumes"), (long) sizeMiB << 20);
             prepare();
         }
 

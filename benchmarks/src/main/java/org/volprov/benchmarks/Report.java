@@ -27,7 +27,7 @@ import org.volprov.internal.Json;
 public final class Report {
     private static final String PACKAGE = "org.volprov.benchmarks.";
     private static final List<String> META_KEYS =
-            List.of("date", "command", "machine", "disk", "size", "server", "jmh", "baselines", "tools");
+            List.of("date", "command", "machine", "disk", "loop", "size", "server", "jmh", "baselines", "tools");
 
     private final List<Map<?, ?>> jmh;
     private final Map<String, String> baselines;
@@ -139,6 +139,10 @@ public final class Report {
     private static final Jmh COLD = jmh("ProvisionBench.cold");
     private static final Jmh LIBVIRT_LOCAL = jmh("VolumeWriteBench.write", "backend=libvirt-local");
     private static final Jmh LIBVIRT_STREAM = jmh("VolumeWriteBench.write", "backend=libvirt-stream");
+    private static final Jmh DISK_LOCAL = jmh("VolumeWriteBench.write", "backend=libvirt-disk-local");
+    private static final Jmh DISK_STREAM = jmh("VolumeWriteBench.write", "backend=libvirt-disk-stream");
+    private static final Baseline DD_LOOP = new Baseline("dd.loop");
+    private static final String DD_LOOP_NAME = "dd oflag=direct conv=fsync onto a partition of the same loop device";
     static final String[][] ADAPTERS = {{"s3", "S3 (AWS SDK v2)"}, {"minio", "MinIO SDK"}};
     static final String[] PARTS = {"1", "2", "4", "8"};
     static final String[] BUFFERS_KIB = {"64", "1024", "8192"};
@@ -174,6 +178,10 @@ public final class Report {
         rows.add(new Row(Kind.STAGE, "volume write", "libvirt, local path (dir pool)", LIBVIRT_LOCAL, DD_NAME, DD, null));
         rows.add(new Row(Kind.STAGE, "volume write", "libvirt, stream upload (dir pool)", LIBVIRT_STREAM, DD_NAME, DD,
                 null));
+        rows.add(new Row(Kind.STAGE, "volume write", "libvirt, local path (disk pool: a loop device's partition)",
+                DISK_LOCAL, DD_LOOP_NAME, DD_LOOP, null));
+        rows.add(new Row(Kind.STAGE, "volume write", "libvirt, stream upload (disk pool: a loop device's partition)",
+                DISK_STREAM, DD_LOOP_NAME, DD_LOOP, null));
         Jmh reference = jmh("ReferenceSequenceBench.downloadHashConvert");
         rows.add(new Row(Kind.END_TO_END, "end to end", "cold: download, verify, convert, write (S3 adapter, file backend)",
                 COLD, REFERENCE_NAME, reference, FASTER));
@@ -297,6 +305,10 @@ public final class Report {
         b.append("| cache admission / plain file write, same bytes, same run | ")
                 .append(pair(ADMISSION, PLAIN_WRITE)).append(" |\n");
         b.append("| libvirt local path / stream upload | ").append(pair(LIBVIRT_LOCAL, LIBVIRT_STREAM)).append(" |\n");
+        b.append("| libvirt local path onto a loop partition / dd oflag=direct onto the same device | ")
+                .append(pair(DISK_LOCAL, DD_LOOP)).append(" |\n");
+        b.append("| dd onto that partition through the page cache (conv=fsync) / with oflag=direct | ")
+                .append(pair(new Baseline("dd.loop.cached"), DD_LOOP)).append(" |\n");
     }
 
     private static void furthest(StringBuilder b, List<Ranked> ranked) {

@@ -26,7 +26,9 @@ import org.volprov.VolumeWriter;
  * in 1 MiB writes (the engine's copy buffer) into a volume created just before, then
  * {@code finish()} (fsync, or the end of the upload). Compare with {@code dd conv=fdatasync}.
  * {@code libvirt-local} writes the volume's file directly; {@code libvirt-stream} uploads it
- * through libvirtd, as for a remote host.
+ * through libvirtd, as for a remote host. The {@code libvirt-disk-*} backends do the same onto a
+ * partition of a loop device (a {@code disk} pool: a block device, as an LV is); compare them with
+ * {@code dd oflag=direct} onto a partition of the same device.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -41,12 +43,13 @@ public class VolumeWriteBench {
     @Param({"256"})
     public int sizeMiB;
 
-    @Param({"file", "libvirt-local", "libvirt-stream"})
+    @Param({"file", "libvirt-local", "libvirt-stream", "libvirt-disk-local", "libvirt-disk-stream"})
     public String backend;
 
     private Path dir;
     private BenchBackend target;
     private VolumeInfo volume;
+    private String name;
     // Random, so that no layer can skip zeros; 16 MiB, so that the writes do not hit one cached line.
     private final ByteBuffer content = ByteBuffer.allocateDirect(16 << 20);
 
@@ -56,7 +59,7 @@ public class VolumeWriteBench {
         new SplittableRandom(5).nextBytes(random);
         content.put(random).clear();
         dir = Fixture.scratch("volume-write");
-        target = BenchBackend.open(backend, dir);
+        target = BenchBackend.open(backend, dir, (long) sizeMiB << 20);
     }
 
     /** A volume created just before each write, as the engine creates one per job. */
@@ -64,9 +67,10 @@ public class VolumeWriteBench {
     public void freshVolume() {
         // Only once there is one: libvirt prints every failed lookup to stderr, in the middle of JMH's output.
         if (volume != null) {
-            target.backend().delete(VOLUME);
+            target.backend().delete(name);
         }
-        volume = target.backend().create(VOLUME, (long) sizeMiB << 20);
+        name = target.volumeName(VOLUME);
+        volume = target.backend().create(name, (long) sizeMiB << 20);
     }
 
     @Benchmark
@@ -91,7 +95,7 @@ public class VolumeWriteBench {
         if (target != null) {
             try {
                 if (volume != null) {
-                    target.backend().delete(VOLUME);
+                    target.backend().delete(name);
                 }
             } finally {
                 target.close();

@@ -8,6 +8,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -20,13 +21,15 @@ import org.volprov.internal.IoErrors;
 /**
  * A {@link VolumeWriter} onto an existing local file or block device. It never creates the target:
  * a missing path fails with {@code BACKEND_FAILURE}, so a vanished device node can never become a
- * regular file. Shared by the file-backed backend and by backends whose volumes have a local path.
+ * regular file. A symbolic link is followed only to a block device. Shared by the file-backed
+ * backend and by backends whose volumes have a local path.
  */
 public final class LocalVolumeWriter implements VolumeWriter {
     private static final Logger LOG = LoggerFactory.getLogger(LocalVolumeWriter.class);
     private static final int S_IFMT = 0170000;
     private static final int S_IFBLK = 0060000;
     private static final int S_IFREG = 0100000;
+    private static final int S_IFLNK = 0120000;
     private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(1 << 20).asReadOnlyBuffer();
 
     private final Path path;
@@ -42,29 +45,83 @@ public final class LocalVolumeWriter implements VolumeWriter {
     }
 
     /**
-     * Opens {@code path} for writing.
+     * Opens {@code path} for writing. A symbolic link (an LV's {@code /dev/<vg>/<lv>}, which LVM and
+     * udev always make a link to {@code /dev/dm-N}) is resolved once, and only followed to a block
+     * device: a link into a regular file, or any other kind of node, is refused. The writer then
+     * works on the resolved node, which {@link #localPath()} returns.
      *
-     * @param requireBlockDevice when true, anything but a block device is refused (an LVM pool)
+     * @param requireBlockDevice when true, anything but a block device is refused (pools whose
+     *     volumes are block devices: LVM, disk partitions, ...)
+     * @throws ProvisioningException {@code BACKEND_FAILURE} when the path is missing, of the wrong
+     *     kind, changes while it is opened, or cannot be opened
      */
     public static LocalVolumeWriter open(Path path, boolean requireBlockDevice) {
-        int type;
-        try {
-            type = ((Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS)) & S_IFMT;
-        } catch (NoSuchFileException e) {
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "volume path " + path + " does not exist", e);
-        } catch (IOException | UnsupportedOperationException e) {
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot stat volume path " + path, e);
-        }
-        if (type != S_IFBLK && (requireBlockDevice || type != S_IFREG)) {
+        Node named = Node.stat(path);
+        Path target = path;
+        Node node = named;
+        if (named.type == S_IFLNK) {
+            try {
+                target = path.toRealPath();
+            } catch (IOException e) {
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "volume path " + path
+                        + " is a symbolic link that does not resolve: " + e, e);
+            }
+            node = Node.stat(target);
+            if (node.type != S_IFBLK) {
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "volume path " + path
+                        + " is a symbolic link to " + target + ", which is not a block device (a link is only"
+                        + " followed to a device node)");
+            }
+        } else if (node.type != S_IFBLK && (requireBlockDevice || node.type != S_IFREG)) {
             throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "volume path " + path + " is not a "
                     + (requireBlockDevice ? "block device" : "regular file or block device"));
         }
+        FileChannel ch;
         try {
             // WRITE without CREATE: opening fails rather than making a file where a device was.
-            FileChannel ch = FileChannel.open(path, StandardOpenOption.WRITE);
-            return new LocalVolumeWriter(path, type == S_IFBLK, ch);
+            ch = FileChannel.open(target, StandardOpenOption.WRITE);
         } catch (IOException e) {
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot open volume path " + path + ": " + e, e);
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot open volume path " + target + ": " + e, e);
+        }
+        // What was opened must be what was checked: a node swapped in between is refused.
+        Node opened;
+        try {
+            opened = Node.stat(target);
+        } catch (ProvisioningException e) {
+            closeQuietly(ch, target);
+            throw e;
+        }
+        if (!opened.sameAs(node)) {
+            closeQuietly(ch, target);
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "volume path " + target
+                    + " changed while it was opened");
+        }
+        return new LocalVolumeWriter(target, node.type == S_IFBLK, ch);
+    }
+
+    /** The kind and identity of one file system node, read without following a link. */
+    private record Node(int type, Object dev, Object ino, Object rdev) {
+        static Node stat(Path p) {
+            try {
+                Map<String, Object> a = Files.readAttributes(p, "unix:mode,dev,ino,rdev", LinkOption.NOFOLLOW_LINKS);
+                return new Node(((Integer) a.get("mode")) & S_IFMT, a.get("dev"), a.get("ino"), a.get("rdev"));
+            } catch (NoSuchFileException e) {
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "volume path " + p + " does not exist", e);
+            } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot stat volume path " + p, e);
+            }
+        }
+
+        boolean sameAs(Node o) {
+            return type == o.type && dev.equals(o.dev) && ino.equals(o.ino) && rdev.equals(o.rdev);
+        }
+    }
+
+    private static void closeQuietly(FileChannel ch, Path p) {
+        try {
+            ch.close();
+        } catch (IOException e) {
+            LOG.debug("closing {} failed", p, e);
         }
     }
 
@@ -139,11 +196,7 @@ public final class LocalVolumeWriter implements VolumeWriter {
             return;
         }
         closed = true;
-        try {
-            channel.close();
-        } catch (IOException e) {
-            LOG.debug("closing {} failed", path, e);
-        }
+        closeQuietly(channel, path);
     }
 
     /** BLKZEROOUT through util-linux's blkdiscard; false when it is not available or refused. */

@@ -16,7 +16,9 @@ import org.volprov.VolumeWriter;
 
 /**
  * The behaviour every {@link VolumeBackend} shares. An implementation's test extends this class;
- * every volume name the tests use starts with {@link #prefix()} so an implementation can clean up.
+ * every volume name the tests use comes from {@link #name(String)}, by default {@link #prefix()}
+ * and a suffix, so an implementation can clean up (and a pool that names volumes itself can give
+ * its own names). A name is asked for just before the volume is created.
  */
 public abstract class VolumeBackendContract {
     protected static final long MIB = 1L << 20;
@@ -32,45 +34,79 @@ public abstract class VolumeBackendContract {
         return "ct-";
     }
 
+    /** The name of the volume called {@code suffix} in this test: the same for the same suffix during one test. */
+    protected String name(String suffix) {
+        return prefix() + suffix;
+    }
+
+    /** Whether the backend grows volumes; one that cannot refuses with {@code BACKEND_FAILURE} and changes nothing. */
+    protected boolean resizes() {
+        return true;
+    }
+
     @Test
     public void create_thenFind_reportsCapacity() {
-        VolumeInfo v = backend().create(prefix() + "a", 8 * MIB);
+        VolumeInfo v = backend().create(name("a"), 8 * MIB);
         assertThat(v.capacityBytes()).isEqualTo(8 * MIB);
-        VolumeInfo found = backend().find(prefix() + "a").orElseThrow();
-        assertThat(found.name()).isEqualTo(prefix() + "a");
+        VolumeInfo found = backend().find(name("a")).orElseThrow();
+        assertThat(found.name()).isEqualTo(name("a"));
         assertThat(found.capacityBytes()).isEqualTo(8 * MIB);
         assertThat(found.path()).isEqualTo(v.path());
     }
 
     @Test
     public void find_whenMissing_isEmpty() {
-        assertThat(backend().find(prefix() + "missing")).isEmpty();
+        assertThat(backend().find(name("missing"))).isEmpty();
     }
 
     @Test
     public void create_whenExists_failsWithVolumeConflict() {
-        backend().create(prefix() + "b", 4 * MIB);
-        assertThatThrownBy(() -> backend().create(prefix() + "b", 4 * MIB))
+        backend().create(name("b"), 4 * MIB);
+        assertThatThrownBy(() -> backend().create(name("b"), 4 * MIB))
                 .isInstanceOf(ProvisioningException.class)
                 .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.VOLUME_CONFLICT);
     }
 
     @Test
     public void delete_returnsWhetherThereWasAVolume() {
-        backend().create(prefix() + "c", 4 * MIB);
-        assertThat(backend().delete(prefix() + "c")).isTrue();
-        assertThat(backend().find(prefix() + "c")).isEmpty();
-        assertThat(backend().delete(prefix() + "c")).isFalse();
+        backend().create(name("c"), 4 * MIB);
+        assertThat(backend().delete(name("c"))).isTrue();
+        assertThat(backend().find(name("c"))).isEmpty();
+        assertThat(backend().delete(name("c"))).isFalse();
     }
 
     @Test
     public void resize_grows_andRefusesToShrink() {
-        backend().create(prefix() + "d", 4 * MIB);
-        assertThat(backend().resize(prefix() + "d", 8 * MIB).capacityBytes()).isEqualTo(8 * MIB);
-        assertThat(backend().find(prefix() + "d").orElseThrow().capacityBytes()).isEqualTo(8 * MIB);
-        assertThatThrownBy(() -> backend().resize(prefix() + "d", 4 * MIB))
+        backend().create(name("d"), 4 * MIB);
+        if (resizes()) {
+            assertThat(backend().resize(name("d"), 8 * MIB).capacityBytes()).isEqualTo(8 * MIB);
+            assertThat(backend().find(name("d")).orElseThrow().capacityBytes()).isEqualTo(8 * MIB);
+        } else {
+            assertThatThrownBy(() -> backend().resize(name("d"), 8 * MIB))
+                    .isInstanceOf(ProvisioningException.class)
+                    .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE);
+            assertThat(backend().find(name("d")).orElseThrow().capacityBytes()).isEqualTo(4 * MIB);
+        }
+        assertThatThrownBy(() -> backend().resize(name("d"), 2 * MIB))
                 .isInstanceOf(ProvisioningException.class)
                 .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.VOLUME_CONFLICT);
+    }
+
+    @Test
+    public void create_ofASizeThePoolRounds_isAtLeastThatSize_andWritableToItsEnd() throws IOException {
+        long asked = 3 * MIB + 1000;
+        VolumeInfo v = backend().create(name("h"), asked);
+        assertThat(v.capacityBytes()).isGreaterThanOrEqualTo(asked).isGreaterThanOrEqualTo(backend().capacityFor(asked));
+        assertThat(backend().find(name("h")).orElseThrow().capacityBytes()).isEqualTo(v.capacityBytes());
+        try (VolumeWriter w = backend().openWriter(v)) {
+            w.write(ByteBuffer.wrap(new byte[] {7}));
+            w.writeZeros(v.capacityBytes() - 2);
+            w.write(ByteBuffer.wrap(new byte[] {9}));
+            assertThat(w.position()).isEqualTo(v.capacityBytes());
+            w.finish();
+        }
+        assertThat(read(v, 0, 1)).containsExactly(7);
+        assertThat(read(v, v.capacityBytes() - 1, 1)).containsExactly(9);
     }
 
     @Test
@@ -85,7 +121,7 @@ public abstract class VolumeBackendContract {
 
     @Test
     public void writer_writesBytes_thenZeros_thenTheRestReadsAsWritten() throws IOException {
-        VolumeInfo v = backend().create(prefix() + "e", 4 * MIB);
+        VolumeInfo v = backend().create(name("e"), 4 * MIB);
         byte[] data = new byte[(int) (3 * MIB / 2) + 7];
         new Random(42).nextBytes(data);
         try (VolumeWriter w = backend().openWriter(v)) {
@@ -100,14 +136,14 @@ public abstract class VolumeBackendContract {
 
     @Test
     public void writeZeros_overwritesEarlierContent() throws IOException {
-        VolumeInfo v = backend().create(prefix() + "f", 2 * MIB);
+        VolumeInfo v = backend().create(name("f"), 2 * MIB);
         byte[] ones = new byte[(int) (2 * MIB)];
         Arrays.fill(ones, (byte) 0x5a);
         try (VolumeWriter w = backend().openWriter(v)) {
             w.write(ByteBuffer.wrap(ones));
             w.finish();
         }
-        VolumeInfo again = backend().find(prefix() + "f").orElseThrow();
+        VolumeInfo again = backend().find(name("f")).orElseThrow();
         try (VolumeWriter w = backend().openWriter(again)) {
             w.write(ByteBuffer.wrap(new byte[] {1, 2, 3}));
             w.writeZeros(2 * MIB - 3);
@@ -119,11 +155,11 @@ public abstract class VolumeBackendContract {
 
     @Test
     public void newVolume_thatSaysItReadsAsZeros_does() throws IOException {
-        VolumeInfo v = backend().create(prefix() + "g", 2 * MIB);
+        VolumeInfo v = backend().create(name("g"), 2 * MIB);
         if (v.readsAsZeros()) {
             assertThat(read(v, 0, (int) (2 * MIB))).containsOnly((byte) 0);
         }
-        assertThat(backend().find(prefix() + "g").orElseThrow().readsAsZeros())
+        assertThat(backend().find(name("g")).orElseThrow().readsAsZeros())
                 .as("an existing volume is never assumed to be zeroed").isFalse();
     }
 }

@@ -24,6 +24,11 @@ public class ForwardingVolumeBackend implements VolumeBackend {
     }
 
     @Override
+    public long capacityFor(long requestedBytes) {
+        return delegate.capacityFor(requestedBytes);
+    }
+
+    @Override
     public VolumeInfo resize(String name, long capacityBytes) {
         return delegate.resize(name, capacityBytes);
     }

@@ -24,17 +24,21 @@ import org.volprov.Stage;
 import org.volprov.libvirt.LibvirtConfig;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
+import org.volprov.testing.LoopDevice;
 
 /**
  * The cache directory (or the pool) on a small tmpfs: INSUFFICIENT_SPACE, no partial file, no
  * volume; once space is freed the same request succeeds. Where mounting is not allowed, the cache's
- * byte budget stands in for the file system's size, and the run says so.
+ * byte budget stands in for the file system's size, and the run says so. A disk pool on a loop
+ * device without room for the request: INSUFFICIENT_SPACE, no partition.
  */
 @Tag(Category.DISK_FULL)
 class DiskFullIT {
+    private static final long MIB = 1L << 20;
     @RegisterExtension
     static final LibvirtTestPool POOL = new LibvirtTestPool();
-    private static final long MIB = 1L << 20;
+    @RegisterExtension
+    static final LibvirtTestPool DISK = LibvirtTestPool.disk(256 * MIB);
     private static String noMount;
 
     @TempDir
@@ -140,6 +144,39 @@ class DiskFullIT {
             } finally {
                 LibvirtTestPool.removePool(pool);
             }
+        }
+    }
+
+    @Test
+    void diskPoolWithoutRoomForTheRequest_failsWithInsufficientSpace_leavesNoPartition_andSucceedsWhereItFits()
+            throws IOException {
+        TestImage image = ImageSet.get(ImageSet.SMALL);
+        String uri = Uploads.uri(image);
+        LoopDevice loop = DISK.loopDevice();
+        try (Stack stack = Stack.builder(DISK, work).build()) {
+            Job tooBig = stack.run(Stack.request(uri, stack.volume("too-big"), 300 * MIB));
+            assertThat(tooBig.state()).isEqualTo(JobState.FAILED);
+            assertThat(tooBig.errorCode()).as(tooBig.errorMessage()).isEqualTo(ErrorCode.INSUFFICIENT_SPACE);
+            assertThat(tooBig.errorMessage()).contains("bytes available");
+            assertThat(loop.partitions()).as("partitions on " + loop).isEmpty();
+            Leftovers.assertNothingLeft(stack, DISK, tooBig, List.of());
+
+            // Room enough in all, but not in one region: 110 MiB free between two partitions, 66 MiB after them.
+            DISK.existingVolume("first", 60 * MIB);
+            String middle = DISK.existingVolume("middle", 110 * MIB).name();
+            DISK.existingVolume("last", 20 * MIB);
+            LibvirtTestPool.virsh("vol-delete", "--pool", DISK.pool(), middle);
+            List<LoopDevice.Partition> before = loop.partitions();
+            Job split = stack.run(Stack.request(uri, stack.volume("split"), 120 * MIB));
+            assertThat(split.errorCode()).as(split.errorMessage()).isEqualTo(ErrorCode.INSUFFICIENT_SPACE);
+            assertThat(split.errorMessage()).contains("in one free region");
+            assertThat(loop.partitions()).as("partitions on " + loop).isEqualTo(before);
+
+            String fits = stack.volume("fits");
+            Job job = stack.run(Stack.request(uri, fits, 105 * MIB));
+            assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
+            assertThat(fits).as("the partition libvirt made in the hole").isEqualTo(middle);
+            Volumes.assertHolds(DISK, fits, image);
         }
     }
 

@@ -40,6 +40,11 @@ final class ImageSet {
         String fileName() {
             return GENERATION + "-" + name + "-s" + seed + (kind == Kind.RAW ? ".raw" : ".qcow2");
         }
+
+        @Override
+        public String toString() {
+            return name;
+        }
     }
 
     private static final Map<Spec, TestImage> MADE = new ConcurrentHashMap<>();

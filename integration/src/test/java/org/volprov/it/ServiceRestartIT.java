@@ -21,6 +21,7 @@ import org.volprov.JobEvent;
 import org.volprov.JobState;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
+import org.volprov.VolumeInfo;
 import org.volprov.jdbc.JdbcJobStore;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
 import org.volprov.jdbc.testkit.PrivatePostgres;
@@ -28,6 +29,7 @@ import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.redis.RedisConfig;
 import org.volprov.redis.testkit.PrivateRedisServer;
 import org.volprov.s3.testkit.S3TestServer;
+import org.volprov.testing.LoopDevice;
 import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.TestImages;
 
@@ -40,6 +42,8 @@ import org.volprov.testing.TestImages;
 class ServiceRestartIT {
     @RegisterExtension
     static final LibvirtTestPool POOL = new LibvirtTestPool();
+    @RegisterExtension
+    static final LibvirtTestPool DISK = LibvirtTestPool.disk(256L << 20);
     private static final String HOST = "it-restart-host";
     /**
      * The killed process's lease, and the next one's: the next process recovers a killed one's job
@@ -56,7 +60,7 @@ class ServiceRestartIT {
     @Test
     void processKilledMidDownload_newProcessResumesTheJob_andTheCacheHoldsNoPartialEntry() throws Exception {
         TestImage image = ImageSet.get(ImageSet.MEDIUM);
-        Killed k = killChild(image, "killed-downloading", Stage.DOWNLOADING, JobEvent.Kind.PROGRESS);
+        Killed k = killChild(POOL, image, "killed-downloading", Stage.DOWNLOADING, JobEvent.Kind.PROGRESS);
         assertThat(Leftovers.partialDownloads(k.cacheDir)).as("the dead process's partial download").hasSize(1);
         assertThat(Leftovers.cacheEntries(k.cacheDir)).isEmpty();
 
@@ -79,30 +83,19 @@ class ServiceRestartIT {
     @Test
     void processKilledAfterCreatingTheVolume_newProcessFailsTheJobInterrupted_andDeletesThatVolume() throws Exception {
         TestImage image = ImageSet.get(ImageSet.SMALL);
-        Killed k = killChild(image, "killed-writing-fail", Stage.WRITING, JobEvent.Kind.STAGE);
+        Killed k = killChild(POOL, image, "killed-writing-fail", Stage.WRITING, JobEvent.Kind.STAGE);
         assertThat(Volumes.exists(POOL, k.volume)).as("the dead process created the volume").isTrue();
-
-        try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
-             Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
-                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.FAIL).jobLease(LEASE)).build()) {
-            Job job = stack.awaitEnd(k.jobId);
-            assertThat(job.state()).isEqualTo(JobState.FAILED);
-            assertThat(job.errorCode()).isEqualTo(ErrorCode.INTERRUPTED);
-            assertThat(job.errorMessage()).contains("deleted");
-            Leftovers.assertNoVolume(POOL, k.volume);
-            // The verified image stays cached, whole.
-            assertThat(Leftovers.partialDownloads(k.cacheDir)).isEmpty();
-            assertThat(Leftovers.cacheEntries(k.cacheDir)).containsExactly(image.fileSha256());
-            assertThat(TestImages.sha256(k.cacheDir.resolve(image.fileSha256()))).isEqualTo(image.fileSha256());
-        } finally {
-            JobStores.postgres().dropSchema(k.schema);
-        }
+        recoverFailing(POOL, k);
+        // The verified image stays cached, whole.
+        assertThat(Leftovers.partialDownloads(k.cacheDir)).isEmpty();
+        assertThat(Leftovers.cacheEntries(k.cacheDir)).containsExactly(image.fileSha256());
+        assertThat(TestImages.sha256(k.cacheDir.resolve(image.fileSha256()))).isEqualTo(image.fileSha256());
     }
 
     @Test
     void processKilledAfterCreatingTheVolume_newProcessResumesTheJob_andTheVolumeIsWhole() throws Exception {
         TestImage image = ImageSet.get(ImageSet.SMALL);
-        Killed k = killChild(image, "killed-writing-resume", Stage.WRITING, JobEvent.Kind.STAGE);
+        Killed k = killChild(POOL, image, "killed-writing-resume", Stage.WRITING, JobEvent.Kind.STAGE);
         try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
              Stack stack = Stack.builder(POOL, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
                      .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.RESUME).jobLease(LEASE)).build()) {
@@ -116,21 +109,56 @@ class ServiceRestartIT {
         }
     }
 
+    @Test
+    void processKilledAfterCreatingAPartition_newProcessDeletesOnlyThatPartition() throws Exception {
+        TestImage image = ImageSet.get(ImageSet.SMALL);
+        VolumeInfo bystander = DISK.existingVolume("bystander", 16L << 20); // another VM's, made before
+        long bystanderStart = DISK.partitionOf(bystander).start();
+        Killed k = killChild(DISK, image, "killed-partition", Stage.WRITING, JobEvent.Kind.STAGE);
+        LoopDevice loop = DISK.loopDevice();
+        assertThat(loop.partitions()).as("the dead process made its partition").hasSize(2);
+        recoverFailing(DISK, k);
+        assertThat(loop.partitions()).as("partitions on " + loop).extracting(LoopDevice.Partition::start)
+                .containsExactly(bystanderStart);
+        assertThat(Volumes.exists(DISK, bystander.name())).isTrue();
+        assertThat(LoopDevice.holdsTenantPattern(Path.of(bystander.path()), bystanderStart, 0, bystander.capacityBytes()))
+                .as("the other partition's bytes").isTrue();
+    }
+
+    /**
+     * Starts an engine in {@code FAIL} recovery on the dead process's store and cache, and checks that
+     * it failed the job {@code INTERRUPTED} and deleted the volume the job created; drops the schema.
+     */
+    private void recoverFailing(LibvirtTestPool pool, Killed k) throws Exception {
+        try (JdbcJobStore store = JobStores.postgres(k.schema, HOST);
+             Stack stack = Stack.builder(pool, work.resolve("second")).cacheDirectory(k.cacheDir).jobStore(store)
+                     .engine(b -> b.recoveryMode(Provisioner.RecoveryMode.FAIL).jobLease(LEASE)).build()) {
+            Job job = stack.awaitEnd(k.jobId);
+            assertThat(job.state()).isEqualTo(JobState.FAILED);
+            assertThat(job.errorCode()).isEqualTo(ErrorCode.INTERRUPTED);
+            assertThat(job.errorMessage()).contains("deleted");
+            Leftovers.assertNoVolume(pool, k.volume);
+        } finally {
+            JobStores.postgres().dropSchema(k.schema);
+        }
+    }
+
     /** What a killed provisioner process left: its job, volume name, cache directory and store schema. */
     private record Killed(String jobId, String volume, Path cacheDir, String schema) {
     }
 
-    /** Runs one job in a child JVM, and kills it with SIGKILL once the job reaches {@code stage}. */
-    private Killed killChild(TestImage image, String name, Stage stage, JobEvent.Kind on) throws Exception {
+    /** Runs one job on {@code pool} in a child JVM, and kills it with SIGKILL once the job reaches {@code stage}. */
+    private Killed killChild(LibvirtTestPool pool, TestImage image, String name, Stage stage, JobEvent.Kind on)
+            throws Exception {
         String uri = Uploads.uri(image);
         Path cacheDir = Files.createDirectories(work.resolve("cache"));
         String schema = PostgresTestDatabase.newSchemaName();
-        String volume = POOL.prefix() + name;
+        String volume = pool.volumeName(name);
         S3TestServer s3 = Services.s3();
         try (ChildProcess child = ChildProcess.start(ProvisionerProcess.class, JobStores.postgres().childEnvironment(),
                 List.of("endpoint=" + s3.endpoint(), "accessKey=" + s3.accessKey(), "secretKey=" + s3.secretKey(),
                         "region=" + s3.region(), "cacheDir=" + cacheDir, "libvirtUri=" + LibvirtTestPool.URI,
-                        "pool=" + POOL.pool(), "schema=" + schema, "host=" + HOST, "imageUri=" + uri,
+                        "pool=" + pool.pool(), "schema=" + schema, "host=" + HOST, "imageUri=" + uri,
                         "volume=" + volume, "size=" + image.virtualSize(), "pauseAt=" + stage, "pauseOn=" + on,
                         "lease=" + LEASE))) {
             String jobId = child.awaitLine("PAUSED ", Duration.ofMinutes(2)).strip();

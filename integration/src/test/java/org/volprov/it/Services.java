@@ -9,7 +9,8 @@ import org.volprov.s3.testkit.S3TestServer;
  * The real services the suite runs against, resolved once per JVM and announced on stdout: each
  * from its {@code TEST_*} variable when set, else from Testcontainers when a Docker engine answers,
  * else the local service (the embedded S3 server, PostgreSQL on 127.0.0.1:5432, Redis on
- * 127.0.0.1:6379, libvirtd on {@code qemu:///system} with a {@code dir} pool the suite creates).
+ * 127.0.0.1:6379, libvirtd on {@code qemu:///system} with the pools the suite creates: {@code dir},
+ * and {@code disk} on a loop device).
  */
 final class Services {
     private static boolean announced;
@@ -48,7 +49,8 @@ final class Services {
                 + RedisTestServer.shared().endpoint());
         System.out.println("[services] libvirt:    " + LibvirtTestPool.URI
                 + (System.getenv("TEST_LIBVIRT_POOL") != null ? " pool " + System.getenv("TEST_LIBVIRT_POOL")
-                        : " (a dir pool per test class)"));
+                        : " (per test class: a dir pool, and where the volume's nature matters a disk pool on a loop"
+                                + " device and a dir pool of symlinks to loop partitions)"));
         System.out.println("[services] images:     " + ImageSet.directory());
         System.out.println("[services] job wait:   " + jobWait());
     }

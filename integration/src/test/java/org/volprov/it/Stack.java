@@ -87,7 +87,7 @@ final class Stack implements AutoCloseable {
             if (b.backend != null) {
                 this.backend = b.backend;
             } else {
-                this.backend = b.pool.backend(WriteMode.AUTO);
+                this.backend = b.pool.backend(b.writeMode);
                 owned.push(backend);
             }
             if (b.store != null) {
@@ -123,9 +123,9 @@ final class Stack implements AutoCloseable {
         return new Builder(pool, work);
     }
 
-    /** A volume name this test class's pool accepts and cleans up. */
+    /** A volume name the stack's test pool accepts and cleans up (in a disk pool: the next partition's). */
     String volume(String suffix) {
-        return pool.prefix() + suffix;
+        return pool.volumeName(suffix);
     }
 
     static ProvisionRequest request(String imageUri, String volume, long size) {
@@ -208,6 +208,7 @@ final class Stack implements AutoCloseable {
         private Path cacheDirectory;
         private long cacheBytes = 8L << 30;
         private LibvirtVolumeBackend backend;
+        private WriteMode writeMode = WriteMode.AUTO;
         private JobStore store;
         private String redisPrefix;
         private RedisConfig.Builder redisConfig;
@@ -253,6 +254,12 @@ final class Stack implements AutoCloseable {
         /** A backend the caller opened (and closes), instead of one on the test class's pool. */
         Builder backend(LibvirtVolumeBackend b) {
             this.backend = b;
+            return this;
+        }
+
+        /** How the backend on the test pool writes (default {@code AUTO}: {@code LOCAL} on this host). */
+        Builder writeMode(WriteMode mode) {
+            this.writeMode = mode;
             return this;
         }
 

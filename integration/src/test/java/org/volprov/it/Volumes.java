@@ -7,13 +7,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.volprov.VolumeInfo;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
+import org.volprov.testing.LoopDevice;
 import org.volprov.testing.TestImages;
 
 /**
  * Checks a provisioned volume by content, independently of the code under test: its first
  * {@code virtualSize} bytes hash to the SHA-256 of {@code qemu-img convert -O raw} of the image, and
- * every byte after them reads as zero. Reads the volume's file when it is on this host, else
- * downloads it with {@code virsh vol-download}.
+ * every byte after them reads as zero. Reads the volume's file or device (through its link, where
+ * it has one) when it is on this host, else downloads it with {@code virsh vol-download}.
  */
 final class Volumes {
     private Volumes() {
@@ -28,9 +29,11 @@ final class Volumes {
                 downloaded = Files.createTempFile("volprov-it-", ".vol");
                 LibvirtTestPool.virsh("vol-download", "--pool", pool.pool(), volume, downloaded.toString());
                 file = downloaded;
+            } else {
+                LoopDevice.dropCache(file);
             }
             try {
-                assertThat(Files.size(file)).as("size of volume " + volume).isEqualTo(v.capacityBytes());
+                assertThat(LibvirtTestPool.sizeOnDisk(file)).as("size of volume " + volume).isEqualTo(v.capacityBytes());
                 assertThat(TestImages.sha256(file, image.virtualSize()))
                         .as("SHA-256 of the first %d bytes of %s (qemu-img convert -O raw of %s)",
                                 image.virtualSize(), volume, image.name())
@@ -50,14 +53,7 @@ final class Volumes {
     /** The volume as virsh reports it (capacity and target path), not as the backend under test does. */
     static VolumeInfo info(LibvirtTestPool pool, String volume) {
         try {
-            String path = LibvirtTestPool.virsh("vol-path", "--pool", pool.pool(), volume).strip();
-            long capacity = 0;
-            for (String line : LibvirtTestPool.virsh("vol-info", "--bytes", "--pool", pool.pool(), volume).split("\n")) {
-                if (line.startsWith("Capacity:")) {
-                    capacity = Long.parseLong(line.substring("Capacity:".length()).strip().split("\\s+")[0]);
-                }
-            }
-            return new VolumeInfo(volume, capacity, path, false);
+            return pool.info(volume);
         } catch (IOException e) {
             throw new AssertionError("volume " + volume + " is not in pool " + pool.pool() + ": " + e.getMessage(), e);
         }
