@@ -13,6 +13,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.internal.DaemonThreads;
 
 /**
  * Keeps this engine's leases on the jobs it holds (running, waiting for a slot, or ended with an end
@@ -42,11 +43,7 @@ final class LeaseKeeper implements AutoCloseable {
         this.clock = clock;
         this.tickMillis = tickMillis;
         this.lastRenewal = clock.instant();
-        this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "volprov-lease");
-            t.setDaemon(true);
-            return t;
-        });
+        this.thread = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("volprov-lease"));
         thread.scheduleWithFixedDelay(this::renewIfDue, tickMillis, tickMillis, TimeUnit.MILLISECONDS);
     }
 

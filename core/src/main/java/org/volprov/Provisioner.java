@@ -25,13 +25,13 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.embedded.InMemoryJobStore;
 import org.volprov.embedded.Qcow2Converter;
+import org.volprov.internal.DaemonThreads;
 import org.volprov.internal.LocalHost;
 import org.volprov.internal.OncePerKey;
 import org.volprov.internal.Retrier;
@@ -103,12 +103,8 @@ public final class Provisioner implements AutoCloseable {
         this.ends = new UnrecordedEnds(settings.jobStore, settings.engineId, journal, leases);
         this.recovery = new Recovery(this);
         if (b.executor == null) {
-            AtomicInteger n = new AtomicInteger();
-            this.ownedExecutor = Executors.newFixedThreadPool(settings.maxConcurrentJobs, r -> {
-                Thread t = new Thread(r, "volprov-job-" + n.incrementAndGet());
-                t.setDaemon(true);
-                return t;
-            });
+            this.ownedExecutor = Executors.newFixedThreadPool(settings.maxConcurrentJobs,
+                    DaemonThreads.named("volprov-job"));
             this.executor = ownedExecutor;
         } else {
             this.ownedExecutor = null;
@@ -137,11 +133,7 @@ public final class Provisioner implements AutoCloseable {
     }
 
     private static ScheduledExecutorService daemonScheduler(String name) {
-        return Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, name);
-            t.setDaemon(true);
-            return t;
-        });
+        return Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(name));
     }
 
     public static Builder builder() {

@@ -14,7 +14,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongConsumer;
 import org.volprov.CacheSink;
@@ -109,12 +108,7 @@ public final class Download implements ImageFiller {
         // of this fill, whatever ended it, so that no part goes on reading or retrying unseen.
         Cancellation parts = new Cancellation(clock, null);
         AtomicReference<RuntimeException> firstFailure = new AtomicReference<>();
-        AtomicInteger threadNo = new AtomicInteger();
-        ExecutorService pool = Executors.newFixedThreadPool(parallelism, r -> {
-            Thread t = new Thread(r, "volprov-download-" + threadNo.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService pool = Executors.newFixedThreadPool(parallelism, DaemonThreads.named("volprov-download"));
         Deque<Future<ByteBuffer>> window = new ArrayDeque<>();
         long next = sink.position();
         try (Cancellation.AutoCloseableAction link = cancellation.onCancel(
