@@ -10,6 +10,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Consumer;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -29,8 +30,6 @@ import org.volprov.internal.qcow2.HeaderCheck;
 final class JobRun implements Runnable {
     private static final Logger LOG = LoggerFactory.getLogger(JobRun.class);
     private static final long PROGRESS_INTERVAL_NANOS = 1_000_000_000L;
-    private static final int STORE_ATTEMPTS = 3;
-    static final long STORE_RETRY_NANOS = 5_000_000_000L;
     /** How often a job starts over when its object is replaced during the download, before it fails. */
     static final int MAX_IMAGE_RESTARTS = 3;
 
@@ -44,15 +43,16 @@ final class JobRun implements Runnable {
         RECOVERED
     }
 
-    private final Provisioner engine;
-    private final Provisioner.Settings s;
+    private final JobParts parts;
+    private final EngineSettings settings;
     private final VolumeGuard.Lock volumeLock;
     private final JobLease lease;
     private final Retrier retrier;
+    private final JobRecords.Writer record;
     private final Cancellation cancellation;
     private final Origin origin;
+    private final Consumer<JobRun> finished;
     final CompletableFuture<Job> future = new CompletableFuture<>();
-    volatile boolean started;
     private volatile Job job;
     /** False once the job is known not to be this engine's to end in the store (its lease was lost or is unknown). */
     private boolean recordEnd = true;
@@ -60,18 +60,20 @@ final class JobRun implements Runnable {
     private boolean reusedVolume;
     private long lastProgressNanos;
     private long lastProgressBytes;
-    private boolean storeFailing;
-    private long storeRetryAtNanos;
 
-    JobRun(Provisioner engine, Job job, VolumeGuard.Lock volumeLock, JobLease lease, Retrier retrier, Origin origin) {
-        this.engine = engine;
-        this.s = engine.settings;
+    /** @param finished told when the run ends, before its future completes */
+    JobRun(JobParts parts, Job job, VolumeGuard.Lock volumeLock, JobLease lease, Origin origin,
+            Consumer<JobRun> finished) {
+        this.parts = parts;
+        this.settings = parts.settings();
         this.job = job;
         this.volumeLock = volumeLock;
         this.lease = lease;
-        this.retrier = retrier;
+        this.retrier = parts.retrier();
+        this.record = parts.records().writer(lease);
         this.origin = origin;
-        this.cancellation = new Cancellation(s.clock, null);
+        this.finished = finished;
+        this.cancellation = new Cancellation(settings.clock(), null);
         // Stops the download, the converter and the write at once, before the volume sees another byte.
         lease.onLost(() -> cancellation.cancel(ErrorCode.INTERRUPTED, lease.lostReason()));
         // A lock lost to another process stops the job at its next checkpoint, which comes before
@@ -116,14 +118,14 @@ final class JobRun implements Runnable {
         MDC.put("jobId", job.id());
         job.request().correlation().ifPresent(c -> MDC.put("correlationId", c));
         try {
-            Instant now = s.clock.instant();
-            cancellation.deadline(now.plus(s.jobTimeout));
+            Instant now = settings.clock().instant();
+            cancellation.deadline(now.plus(settings.jobTimeout()));
             job = job.running(now);
             save(JobEvent.Kind.STATE);
             LOG.debug("job started: {} -> {}", job.request().imageUri(), job.request().volumeName());
             try {
                 execute();
-                job = job.finished(JobState.COMPLETED, null, null, s.clock.instant());
+                job = job.finished(JobState.COMPLETED, null, null, settings.clock().instant());
                 LOG.info("job {} completed: volume {} ({})", job.id(), job.request().volumeName(),
                         job.cacheHit() ? "cache hit" : "downloaded");
             } catch (ProvisioningException e) {
@@ -132,14 +134,14 @@ final class JobRun implements Runnable {
                 fail(ErrorCode.BACKEND_FAILURE, "unexpected failure: " + e, e);
             }
             if (recordEnd) {
-                saveTerminal();
+                parts.records().end(job, lease);
             } else {
-                engine.leases.drop(job.id());
+                parts.records().noEnd(job.id());
             }
-            engine.publish(JobEvent.Kind.STATE, job);
+            parts.events().publish(JobEvent.Kind.STATE, job);
         } finally {
             volumeLock.close();
-            engine.finished(this);
+            finished.accept(this);
             future.complete(job);
             MDC.remove("jobId");
             MDC.remove("correlationId");
@@ -149,13 +151,13 @@ final class JobRun implements Runnable {
     private void execute() {
         ProvisionRequest request = job.request();
         stage(Stage.RESOLVING, 0);
-        ImageRef ref = ImageRef.parse(request.imageUri(), s.source.endpoint());
+        ImageRef ref = ImageRef.parse(request.imageUri(), settings.source().endpoint());
         try (CacheLease image = fetch(ref)) {
-            job = job.withImage(image.sha256(), image.hit(), s.clock.instant());
+            job = job.withImage(image.sha256(), image.hit(), settings.clock().instant());
             stage(Stage.VERIFYING, 0);
             // A format other than the requested one is the request's fault, not the image's: it stays cached.
             ImageFormat format = FormatProbe.check(request.format(), FormatProbe.detect(image.path()));
-            ImageInfo img = usable(image, () -> s.converter.inspect(image.path(), format,
+            ImageInfo img = usable(image, () -> settings.converter().inspect(image.path(), format,
                     request.volumeSizeBytes(), cancellation));
             cancellation.checkpoint();
             stage(Stage.CREATING_VOLUME, 0);
@@ -191,20 +193,20 @@ final class JobRun implements Runnable {
      */
     private CacheLease fetch(ImageRef ref) {
         for (int restarts = 0; ; restarts++) {
-            ObjectInfo info = retrier.call("reading " + ref, () -> s.source.stat(ref), cancellation);
+            ObjectInfo info = retrier.call("reading " + ref, () -> settings.source().stat(ref), cancellation);
             Optional<String> published = publishedChecksum(ref);
             CacheKey key = new CacheKey(ref, info.etag(), info.size(), published);
-            Optional<CacheLease> hit = s.cache.lookup(key);
+            Optional<CacheLease> hit = settings.cache().lookup(key);
             if (hit.isPresent()) {
                 return hit.get();
             }
             stage(Stage.DOWNLOADING, info.size());
-            Download download = new Download(s.source, ref, info.etag(), retrier, s.clock, cancellation,
-                    done -> progress(Stage.DOWNLOADING, done, info.size()), s.bufferSize, s.downloadParallelism,
-                    s.downloadPartSize);
+            Download download = new Download(settings.source(), ref, info.etag(), retrier, settings.clock(), cancellation,
+                    done -> progress(Stage.DOWNLOADING, done, info.size()), settings.bufferSize(), settings.downloadParallelism(),
+                    settings.downloadPartSize(), parts.downloads());
             try {
                 // The image is judged from its first bytes: an unusable one stops the download and is not cached.
-                return s.cache.admit(key, HeaderCheck.before(download, job.request().format()), cancellation);
+                return settings.cache().admit(key, HeaderCheck.before(download, job.request().format()), cancellation);
             } catch (ProvisioningException e) {
                 if (e.code() != ErrorCode.IMAGE_CHANGED) {
                     throw e;
@@ -234,18 +236,18 @@ final class JobRun implements Runnable {
         ImageRef sibling = ref.checksumSibling();
         Optional<String> published;
         try {
-            published = retrier.call("reading " + sibling, () -> s.source.publishedChecksum(ref), cancellation);
+            published = retrier.call("reading " + sibling, () -> settings.source().publishedChecksum(ref), cancellation);
         } catch (ProvisioningException e) {
             if (e.code() != ErrorCode.ACCESS_DENIED) {
                 throw e;
             }
-            if (s.requirePublishedChecksum) {
+            if (settings.requirePublishedChecksum()) {
                 throw new ProvisioningException(ErrorCode.CHECKSUM_MISSING, "the source refused " + sibling + " and the"
                         + " engine requires a published checksum (requirePublishedChecksum): publish " + sibling
                         + " and let the source's credentials read it (S3 answers 403, not 404, for a missing object"
                         + " when the policy does not grant s3:ListBucket); the source said: " + e.getMessage(), e);
             }
-            if (engine.refusedChecksumSiblings.first(ref)) {
+            if (parts.refusedChecksumSiblings().first(ref)) {
                 LOG.warn("the source refused {} although it serves {}; taking the image as having no published"
                         + " checksum (S3 answers 403, not 404, for a missing object when the policy does not grant"
                         + " s3:ListBucket); requirePublishedChecksum(true) fails such jobs instead; the source said: {}",
@@ -253,7 +255,7 @@ final class JobRun implements Runnable {
             }
             return Optional.empty();
         }
-        if (published.isEmpty() && s.requirePublishedChecksum) {
+        if (published.isEmpty() && settings.requirePublishedChecksum()) {
             throw new ProvisioningException(ErrorCode.CHECKSUM_MISSING, "no SHA-256 is published for " + ref + ": "
                     + sibling + " is absent or holds no digest, and the engine requires one"
                     + " (requirePublishedChecksum); publish it as a bare digest or a sha256sum line");
@@ -264,7 +266,7 @@ final class JobRun implements Runnable {
     private VolumeInfo prepareVolume() {
         String name = job.request().volumeName();
         long size = job.request().volumeSizeBytes();
-        Optional<VolumeInfo> existing = s.backend.find(name);
+        Optional<VolumeInfo> existing = settings.backend().find(name);
         if (existing.isPresent()) {
             VolumeInfo v = existing.get();
             if (job.createdVolume()) {
@@ -272,21 +274,21 @@ final class JobRun implements Runnable {
                 return v;
             }
             // What create would make for this request (a partition ends on a sector), plus the tolerance.
-            long fits = Math.max(size, s.backend.capacityFor(size));
-            long largest = fits > Long.MAX_VALUE - s.sizeToleranceBytes ? Long.MAX_VALUE : fits + s.sizeToleranceBytes;
+            long fits = Math.max(size, settings.backend().capacityFor(size));
+            long largest = fits > Long.MAX_VALUE - settings.sizeToleranceBytes() ? Long.MAX_VALUE : fits + settings.sizeToleranceBytes();
             if (v.capacityBytes() < size || v.capacityBytes() > largest) {
                 throw new ProvisioningException(ErrorCode.VOLUME_CONFLICT, "volume " + name + " exists with "
                         + v.capacityBytes() + " bytes; the request asks for " + size + " bytes (reused only up to "
                         + largest + " bytes); delete it or ask for its size");
             }
-            job = job.withVolume(v.path(), false, s.clock.instant());
+            job = job.withVolume(v.path(), false, settings.clock().instant());
             reusedVolume = true;
             save(null);
             return v;
         }
         lease.awaitHeld(cancellation);
-        VolumeInfo v = s.backend.create(name, size);
-        job = job.withVolume(v.path(), true, s.clock.instant());
+        VolumeInfo v = settings.backend().create(name, size);
+        job = job.withVolume(v.path(), true, settings.clock().instant());
         save(null); // recorded at once: after a crash, recovery must know this job made the volume
         return v;
     }
@@ -297,20 +299,20 @@ final class JobRun implements Runnable {
         boolean zeroed = volume.readsAsZeros();
         stage(Stage.WRITING, capacity);
         LongConsumer progress = done -> progress(Stage.WRITING, done, capacity);
-        try (VolumeWriter w = new FencedWriter(s.backend.openWriter(volume), lease, cancellation)) {
+        try (VolumeWriter w = new FencedWriter(settings.backend().openWriter(volume), lease, cancellation)) {
             wroteExistingVolume = reusedVolume;
             if (img.format() == ImageFormat.QCOW2 && w.localPath().isPresent()) {
                 // qemu-img writes on its own: a lost lease kills it, but it cannot pause for a doubt.
                 lease.awaitHeld(cancellation);
-                s.converter.convertToRaw(image.path(), img, w.localPath().get(), zeroed, progress, cancellation);
+                settings.converter().convertToRaw(image.path(), img, w.localPath().get(), zeroed, progress, cancellation);
                 w.skip(virtual);
             } else if (img.format() == ImageFormat.QCOW2) {
-                Path raw = Files.createTempFile(s.workDirectory, "volprov-", ".raw");
+                Path raw = Files.createTempFile(settings.workDirectory(), "volprov-", ".raw");
                 try {
                     try (RandomAccessFile f = new RandomAccessFile(raw.toFile(), "rw")) {
                         f.setLength(virtual);
                     }
-                    s.converter.convertToRaw(image.path(), img, raw, true, d -> progress.accept(d / 2), cancellation);
+                    settings.converter().convertToRaw(image.path(), img, raw, true, d -> progress.accept(d / 2), cancellation);
                     copyRaw(raw, virtual, w, zeroed, d -> progress.accept(virtual / 2 + d / 2));
                 } finally {
                     Files.deleteIfExists(raw);
@@ -345,8 +347,8 @@ final class JobRun implements Runnable {
 
     private void copyRaw(Path src, long length, VolumeWriter w, boolean targetZeroed, LongConsumer progress)
             throws IOException {
-        ByteBuffer buf = ByteBuffer.allocateDirect(s.bufferSize);
-        ByteBuffer zeros = ByteBuffer.allocateDirect(s.bufferSize);
+        ByteBuffer buf = ByteBuffer.allocateDirect(settings.bufferSize());
+        ByteBuffer zeros = ByteBuffer.allocateDirect(settings.bufferSize());
         try (FileChannel in = FileChannel.open(src, StandardOpenOption.READ)) {
             long done = 0;
             while (done < length) {
@@ -397,7 +399,7 @@ final class JobRun implements Runnable {
                         .append(name).append(" it created was left in place and the job to recovery");
             } else {
                 try {
-                    s.backend.delete(name);
+                    settings.backend().delete(name);
                     m.append("; the volume ").append(name).append(" this job created was deleted");
                 } catch (RuntimeException e) {
                     cause.addSuppressed(e);
@@ -410,7 +412,7 @@ final class JobRun implements Runnable {
                     .append(wroteExistingVolume ? ": it may hold partial data" : " unchanged");
         }
         JobState state = finalCode == ErrorCode.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
-        job = job.finished(state, finalCode, m.toString(), s.clock.instant());
+        job = job.finished(state, finalCode, m.toString(), settings.clock().instant());
         if (finalCode == ErrorCode.BACKEND_FAILURE || lockLost) {
             LOG.warn("job {} failed: [{}] {}", job.id(), finalCode, m, cause);
         } else {
@@ -424,13 +426,13 @@ final class JobRun implements Runnable {
         recordEnd = false;
         String m = "this engine stopped the job: " + lease.lostReason() + "; nothing was rolled back, as the engine"
                 + " that holds the job now owns its volume";
-        job = job.finished(JobState.FAILED, ErrorCode.INTERRUPTED, m, s.clock.instant());
+        job = job.finished(JobState.FAILED, ErrorCode.INTERRUPTED, m, settings.clock().instant());
         LOG.warn("job {}: {}", job.id(), m);
     }
 
     private String cancelledMessage(ErrorCode code) {
         return switch (code) {
-            case TIMED_OUT -> "the job ran longer than its timeout of " + s.jobTimeout;
+            case TIMED_OUT -> "the job ran longer than its timeout of " + settings.jobTimeout();
             case CANCELLED -> "the job was cancelled";
             default -> cancellation.message();
         };
@@ -439,9 +441,9 @@ final class JobRun implements Runnable {
     /** Ends a job that never ran (cancelled while queued, refused by the executor, closed). */
     void finishUnstarted(JobState state, ErrorCode code, String message) {
         try {
-            job = job.finished(state, code, message, s.clock.instant());
-            saveTerminal();
-            engine.publish(JobEvent.Kind.STATE, job);
+            job = job.finished(state, code, message, settings.clock().instant());
+            parts.records().end(job, lease);
+            parts.events().publish(JobEvent.Kind.STATE, job);
         } finally {
             volumeLock.close();
             future.complete(job);
@@ -449,14 +451,14 @@ final class JobRun implements Runnable {
     }
 
     private void stage(Stage stage, long total) {
-        job = job.withProgress(new Progress(stage, 0, total), s.clock.instant());
-        lastProgressNanos = System.nanoTime();
+        job = job.withProgress(new Progress(stage, 0, total), settings.clock().instant());
+        lastProgressNanos = settings.ticker().nanos();
         lastProgressBytes = 0;
         save(JobEvent.Kind.STAGE);
     }
 
     private void progress(Stage stage, long done, long total) {
-        long now = System.nanoTime();
+        long now = settings.ticker().nanos();
         boolean due = done >= total || now - lastProgressNanos >= PROGRESS_INTERVAL_NANOS
                 || (total > 0 && (done - lastProgressBytes) * 100 >= total);
         if (!due || stage != job.stage() || done == job.progress().bytesDone()) {
@@ -464,79 +466,15 @@ final class JobRun implements Runnable {
         }
         lastProgressNanos = now;
         lastProgressBytes = done;
-        job = job.withProgress(new Progress(stage, Math.min(done, total), total), s.clock.instant());
+        job = job.withProgress(new Progress(stage, Math.min(done, total), total), settings.clock().instant());
         save(JobEvent.Kind.PROGRESS);
     }
 
-    /**
-     * Writes the snapshot to the store and tells the listeners ({@code kind} null: store only). A
-     * failing store does not stop the job; the next write carries the latest state. While it fails,
-     * progress is written at most once per {@link #STORE_RETRY_NANOS}: a store that is down may take
-     * seconds to say so, and the job must not crawl at that pace. A store that says another engine
-     * holds the job stops it.
-     */
+    /** Writes the snapshot to the store and tells the listeners ({@code kind} null: store only). */
     private void save(JobEvent.Kind kind) {
-        long now = System.nanoTime();
-        boolean skip = storeFailing && kind == JobEvent.Kind.PROGRESS && now - storeRetryAtNanos < 0;
-        if (!skip && !lease.isLost()) {
-            try {
-                if (!s.jobStore.update(job, s.engineId)) {
-                    lease.lost("the job store says engine " + s.engineId + " no longer holds job " + job.id()
-                            + ": another engine took it over, or it ended there");
-                }
-                if (storeFailing) {
-                    storeFailing = false;
-                    LOG.info("the job store accepts writes again");
-                }
-            } catch (RuntimeException e) {
-                storeRetryAtNanos = System.nanoTime() + STORE_RETRY_NANOS;
-                if (!storeFailing) {
-                    storeFailing = true;
-                    LOG.warn("cannot record job {} in the job store; the job goes on: {}", job.id(), e.getMessage());
-                }
-            }
-        }
+        record.save(job, kind == JobEvent.Kind.PROGRESS);
         if (kind != null) {
-            engine.publish(kind, job);
-        }
-    }
-
-    /**
-     * Writes the terminal snapshot, retrying a few times while the store is down. From its first
-     * failure the end is kept by the engine (on disk, with a state directory), which writes it
-     * later from its store thread if these tries fail too.
-     */
-    private void saveTerminal() {
-        boolean kept = false;
-        for (int attempt = 1; ; attempt++) {
-            try {
-                if (!s.jobStore.update(job, s.engineId)) {
-                    LOG.warn("the job store refused the end of job {} ({}): another engine holds the job, or it ended"
-                            + " already", job.id(), job.state());
-                }
-                if (kept) {
-                    engine.ends.recorded(job.id());
-                } else {
-                    engine.leases.drop(job.id());
-                }
-                return;
-            } catch (RuntimeException e) {
-                if (!kept) {
-                    engine.ends.keep(job, lease);
-                    kept = true;
-                }
-                if (attempt >= STORE_ATTEMPTS) {
-                    LOG.warn("cannot record the end of job {} ({}) yet; the engine tries again while it runs: {}",
-                            job.id(), job.state(), e.getMessage());
-                    return;
-                }
-                try {
-                    s.sleeper.sleep(s.retryPolicy.backoff(attempt, 0.5).plusMillis(100));
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
+            parts.events().publish(kind, job);
         }
     }
 
