@@ -25,7 +25,7 @@ final class Dispatcher {
     private static final Logger LOG = LoggerFactory.getLogger(Dispatcher.class);
 
     private final JobParts parts;
-    private final EngineSettings s;
+    private final EngineSettings settings;
     private final Executor executor;
     private final LeaseKeeper leases;
     private final Object lock = new Object();
@@ -38,16 +38,16 @@ final class Dispatcher {
 
     Dispatcher(JobParts parts, Executor executor, LeaseKeeper leases) {
         this.parts = parts;
-        this.s = parts.settings();
+        this.settings = parts.settings();
         this.executor = executor;
         this.leases = leases;
     }
 
     /** Takes a request on as a new job: see {@link Provisioner#submit}. */
     String submit(ProvisionRequest request) {
-        s.validate(request);
-        Job job = Job.pending(UUID.randomUUID().toString(), request, s.clock().instant());
-        VolumeGuard.Lock volumeLock = s.volumeGuard().tryLock(request.volumeName()).orElseThrow(
+        settings.validate(request);
+        Job job = Job.pending(UUID.randomUUID().toString(), request, settings.clock().instant());
+        VolumeGuard.Lock volumeLock = settings.volumeGuard().tryLock(request.volumeName()).orElseThrow(
                 () -> new ProvisioningException(ErrorCode.VOLUME_BUSY,
                         "volume " + request.volumeName() + " has a job running or queued already"));
         try {
@@ -58,8 +58,8 @@ final class Dispatcher {
         }
         JobLease lease;
         try {
-            Instant sentAt = s.clock().instant();
-            s.jobStore().insert(job, s.engineId(), s.jobLease());
+            Instant sentAt = settings.clock().instant();
+            settings.jobStore().insert(job, settings.engineId(), settings.jobLease());
             lease = leases.hold(job.id(), sentAt);
         } catch (RuntimeException e) {
             unreserve();
@@ -83,10 +83,10 @@ final class Dispatcher {
             giveBack(job.id(), origin);
             return false;
         }
-        Job queued = job.withProgress(Progress.of(Stage.QUEUED), s.clock().instant());
+        Job queued = job.withProgress(Progress.of(Stage.QUEUED), settings.clock().instant());
         boolean held;
         try {
-            held = s.jobStore().update(queued, s.engineId());
+            held = settings.jobStore().update(queued, settings.engineId());
         } catch (RuntimeException e) {
             unreserve();
             giveBack(job.id(), origin);
@@ -106,7 +106,7 @@ final class Dispatcher {
         leases.drop(id);
         if (origin == JobRun.Origin.CLAIMED) {
             try {
-                s.queue().release(id, s.engineId());
+                settings.queue().release(id, settings.engineId());
             } catch (RuntimeException e) {
                 LOG.warn("cannot give job {} back to the queue; it is claimable again when its lease runs out: {}", id,
                         e.getMessage());
@@ -120,10 +120,10 @@ final class Dispatcher {
                 throw new IllegalStateException("the provisioner is closed");
             }
             int running = started.size();
-            if (running + queue.size() + reserved >= s.maxConcurrentJobs() + s.queueCapacity()) {
+            if (running + queue.size() + reserved >= settings.maxConcurrentJobs() + settings.queueCapacity()) {
                 throw new ProvisioningException(ErrorCode.QUEUE_FULL, "the provisioner has " + running
                         + " jobs running and " + queue.size() + " waiting (capacity "
-                        + s.queueCapacity() + "); submit again later");
+                        + settings.queueCapacity() + "); submit again later");
             }
             reserved++;
         }
@@ -155,7 +155,7 @@ final class Dispatcher {
     }
 
     private void dispatchLocked() {
-        while (started.size() < s.maxConcurrentJobs() && !queue.isEmpty()) {
+        while (started.size() < settings.maxConcurrentJobs() && !queue.isEmpty()) {
             JobRun run = queue.poll();
             started.add(run);
             try {
@@ -212,14 +212,14 @@ final class Dispatcher {
     /** Slots free for more jobs, running or waiting. */
     int freeSlots() {
         synchronized (lock) {
-            return s.maxConcurrentJobs() + s.queueCapacity() - started.size() - queue.size() - reserved;
+            return settings.maxConcurrentJobs() + settings.queueCapacity() - started.size() - queue.size() - reserved;
         }
     }
 
     /** Whether a job taken now would start at once. */
     boolean hasFreeRunSlot() {
         synchronized (lock) {
-            return started.size() + queue.size() + reserved < s.maxConcurrentJobs();
+            return started.size() + queue.size() + reserved < settings.maxConcurrentJobs();
         }
     }
 

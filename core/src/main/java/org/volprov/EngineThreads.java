@@ -49,14 +49,14 @@ final class EngineThreads {
     private final Map<Task, ScheduledExecutorService> owned = new EnumMap<>(Task.class);
     private final Map<Task, List<Periodic>> tasks = new EnumMap<>(Task.class);
 
-    EngineThreads(EngineSettings s) {
-        this.ownedJobs = s.executor() == null
-                ? Executors.newFixedThreadPool(s.maxConcurrentJobs(), DaemonThreads.named("volprov-job")) : null;
-        this.jobs = s.executor() == null ? ownedJobs : s.executor();
+    EngineThreads(EngineSettings settings) {
+        this.ownedJobs = settings.executor() == null
+                ? Executors.newFixedThreadPool(settings.maxConcurrentJobs(), DaemonThreads.named("volprov-job")) : null;
+        this.jobs = settings.executor() == null ? ownedJobs : settings.executor();
         // Grows with the parts in flight and shrinks when the downloads end.
         this.downloads = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
                 DaemonThreads.named("volprov-download"));
-        this.given = s.scheduler();
+        this.given = settings.scheduler();
     }
 
     Executor jobs() {

@@ -17,16 +17,16 @@ final class JobRecords {
     /** Tries of an end before it is left to the store thread. */
     private static final int END_ATTEMPTS = 3;
 
-    private final EngineSettings s;
+    private final EngineSettings settings;
     private final LeaseKeeper leases;
     private final UnrecordedEnds ends;
     private final Spacing keptEnds; // the store thread's, and close()'s once that thread has stopped
 
-    JobRecords(EngineSettings s, LeaseKeeper leases, UnrecordedEnds ends) {
-        this.s = s;
+    JobRecords(EngineSettings settings, LeaseKeeper leases, UnrecordedEnds ends) {
+        this.settings = settings;
         this.leases = leases;
         this.ends = ends;
-        this.keptEnds = new Spacing(s.ticker());
+        this.keptEnds = new Spacing(settings.ticker());
     }
 
     /** A writer for the running job held under {@code lease}. */
@@ -43,7 +43,7 @@ final class JobRecords {
         boolean kept = false;
         for (int attempt = 1; ; attempt++) {
             try {
-                if (!s.jobStore().update(end, s.engineId())) {
+                if (!settings.jobStore().update(end, settings.engineId())) {
                     LOG.warn("the job store refused the end of job {} ({}): another engine holds the job, or it ended"
                             + " already", end.id(), end.state());
                 }
@@ -64,7 +64,7 @@ final class JobRecords {
                     return;
                 }
                 try {
-                    s.sleeper().sleep(s.retryPolicy().backoff(attempt, 0.5).plusMillis(100));
+                    settings.sleeper().sleep(settings.retryPolicy().backoff(attempt, 0.5).plusMillis(100));
                 } catch (InterruptedException ie) {
                     Thread.currentThread().interrupt();
                     return;
@@ -93,7 +93,7 @@ final class JobRecords {
     /** Writes one job's snapshots as it runs; used by that job's thread. */
     final class Writer {
         private final JobLease lease;
-        private final Spacing spacing = new Spacing(s.ticker());
+        private final Spacing spacing = new Spacing(settings.ticker());
         private boolean failing;
 
         private Writer(JobLease lease) {
@@ -110,8 +110,8 @@ final class JobRecords {
                 return;
             }
             try {
-                if (!s.jobStore().update(job, s.engineId())) {
-                    lease.lost("the job store says engine " + s.engineId() + " no longer holds job " + job.id()
+                if (!settings.jobStore().update(job, settings.engineId())) {
+                    lease.lost("the job store says engine " + settings.engineId() + " no longer holds job " + job.id()
                             + ": another engine took it over, or it ended there");
                 }
                 if (failing) {

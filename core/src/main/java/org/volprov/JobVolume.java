@@ -12,7 +12,7 @@ import org.volprov.internal.IoFailure;
  * tee may open it from the download, which runs on that thread too.
  */
 final class JobVolume implements AutoCloseable {
-    private final EngineSettings s;
+    private final EngineSettings settings;
     private final JobTracker tracker;
     private final JobLease lease;
     private final VolumeGuard.Lock volumeLock;
@@ -33,9 +33,9 @@ final class JobVolume implements AutoCloseable {
         LOST
     }
 
-    JobVolume(EngineSettings s, JobTracker tracker, JobLease lease, VolumeGuard.Lock volumeLock,
+    JobVolume(EngineSettings settings, JobTracker tracker, JobLease lease, VolumeGuard.Lock volumeLock,
             Cancellation cancellation) {
-        this.s = s;
+        this.settings = settings;
         this.tracker = tracker;
         this.lease = lease;
         this.volumeLock = volumeLock;
@@ -56,7 +56,7 @@ final class JobVolume implements AutoCloseable {
         Job job = tracker.job();
         String name = job.request().volumeName();
         long size = job.request().volumeSizeBytes();
-        Optional<VolumeInfo> existing = s.backend().find(name);
+        Optional<VolumeInfo> existing = settings.backend().find(name);
         if (existing.isPresent()) {
             VolumeInfo v = existing.get();
             if (job.createdVolume()) {
@@ -65,8 +65,8 @@ final class JobVolume implements AutoCloseable {
                 return v;
             }
             // What create would make for this request (a partition ends on a sector), plus the tolerance.
-            long fits = Math.max(size, s.backend().capacityFor(size));
-            long tolerance = s.sizeToleranceBytes();
+            long fits = Math.max(size, settings.backend().capacityFor(size));
+            long tolerance = settings.sizeToleranceBytes();
             long largest = fits > Long.MAX_VALUE - tolerance ? Long.MAX_VALUE : fits + tolerance;
             if (v.capacityBytes() < size || v.capacityBytes() > largest) {
                 throw new ProvisioningException(ErrorCode.VOLUME_CONFLICT, "volume " + name + " exists with "
@@ -80,7 +80,7 @@ final class JobVolume implements AutoCloseable {
             return v;
         }
         lease.awaitHeld(cancellation);
-        VolumeInfo v = s.backend().create(name, size);
+        VolumeInfo v = settings.backend().create(name, size);
         tracker.set(job.withVolume(v.path(), true, tracker.now()));
         tracker.save(null); // recorded at once: after a crash, recovery must know this job made the volume
         info = v;
@@ -90,7 +90,7 @@ final class JobVolume implements AutoCloseable {
     /** Prepares the volume when that has not happened yet, and opens it for writing; once per job. */
     VolumeWriter open() {
         if (writer == null) {
-            writer = new FencedWriter(s.backend().openWriter(prepare()), lease, cancellation);
+            writer = new FencedWriter(settings.backend().openWriter(prepare()), lease, cancellation);
         }
         return writer;
     }
@@ -135,7 +135,7 @@ final class JobVolume implements AutoCloseable {
         tracker.stage(Stage.WRITING, capacity);
         try {
             VolumeWriter w = open();
-            fill = VolumeFill.choose(img, this, s);
+            fill = VolumeFill.choose(img, this, settings);
             wroteExisting = reused;
             fill.fill(image, img, this);
             long tail = capacity - virtual;
@@ -200,7 +200,7 @@ final class JobVolume implements AutoCloseable {
                 return Rollback.LEFT_TO_RECOVERY;
             }
             try {
-                s.backend().delete(name);
+                settings.backend().delete(name);
                 message.append("; the volume ").append(name).append(" this job created was deleted");
             } catch (RuntimeException e) {
                 cause.addSuppressed(e);

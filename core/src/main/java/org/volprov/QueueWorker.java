@@ -13,7 +13,7 @@ import org.slf4j.LoggerFactory;
 final class QueueWorker {
     private static final Logger LOG = LoggerFactory.getLogger(QueueWorker.class);
 
-    private final EngineSettings s;
+    private final EngineSettings settings;
     private final JobParts parts;
     private final Dispatcher dispatcher;
     private final Recovery recovery;
@@ -21,7 +21,7 @@ final class QueueWorker {
     private boolean failing; // only the store thread reads and writes it
 
     QueueWorker(JobParts parts, Dispatcher dispatcher, Recovery recovery, LeaseKeeper leases) {
-        this.s = parts.settings();
+        this.settings = parts.settings();
         this.parts = parts;
         this.dispatcher = dispatcher;
         this.recovery = recovery;
@@ -33,8 +33,8 @@ final class QueueWorker {
         try {
             // A job is claimed only for a free slot, so claimed jobs never wait behind submitted ones.
             while (!dispatcher.isClosed() && dispatcher.hasFreeRunSlot()) {
-                Instant sentAt = s.clock().instant();
-                Optional<Job> next = s.queue().claim(s.queue().host(), s.engineId(), s.jobLease());
+                Instant sentAt = settings.clock().instant();
+                Optional<Job> next = settings.queue().claim(settings.queue().host(), settings.engineId(), settings.jobLease());
                 if (next.isEmpty()) {
                     break;
                 }
@@ -47,7 +47,7 @@ final class QueueWorker {
         } catch (RuntimeException e) {
             if (!failing) {
                 failing = true;
-                LOG.warn("cannot reach the job queue; trying again every {}: {}", s.queuePoll(), e.getMessage());
+                LOG.warn("cannot reach the job queue; trying again every {}: {}", settings.queuePoll(), e.getMessage());
             }
         }
     }
@@ -60,11 +60,11 @@ final class QueueWorker {
             return;
         }
         JobLease lease = leases.hold(job.id(), sentAt);
-        Optional<VolumeGuard.Lock> guard = s.volumeGuard().tryLock(job.request().volumeName());
+        Optional<VolumeGuard.Lock> guard = settings.volumeGuard().tryLock(job.request().volumeName());
         if (guard.isEmpty()) {
             // As submit refuses it: a queued job never started, so nothing of it is on the volume.
             Job failed = job.finished(JobState.FAILED, ErrorCode.VOLUME_BUSY, "volume " + job.request().volumeName()
-                    + " has a job running or queued already", s.clock().instant());
+                    + " has a job running or queued already", settings.clock().instant());
             parts.records().end(failed, lease);
             parts.events().publish(JobEvent.Kind.STATE, failed);
             return;

@@ -23,7 +23,7 @@ final class Recovery {
     /** Jobs looked at per pass, at most. */
     static final int BATCH = 100;
 
-    private final EngineSettings s;
+    private final EngineSettings settings;
     private final JobParts parts;
     private final Dispatcher dispatcher;
     private final LeaseKeeper leases;
@@ -34,7 +34,7 @@ final class Recovery {
     private Instant recoveredAt;
 
     Recovery(JobParts parts, Dispatcher dispatcher, LeaseKeeper leases, UnrecordedEnds ends) {
-        this.s = parts.settings();
+        this.settings = parts.settings();
         this.parts = parts;
         this.dispatcher = dispatcher;
         this.leases = leases;
@@ -43,7 +43,7 @@ final class Recovery {
 
     /** At the engine's start: the ends an earlier process kept go in first, so a job that ended is never recovered as unfinished. */
     void atStart() {
-        recoveredAt = s.clock().instant();
+        recoveredAt = settings.clock().instant();
         try {
             if (parts.records().writeKept(true)) {
                 pass();
@@ -51,7 +51,7 @@ final class Recovery {
         } catch (RuntimeException e) {
             failing = true;
             LOG.warn("cannot recover jobs from the job store at start; trying again every {}: {}",
-                    s.recoveryInterval(), e.getMessage());
+                    settings.recoveryInterval(), e.getMessage());
         }
     }
 
@@ -64,8 +64,8 @@ final class Recovery {
      */
     void tick() {
         try {
-            Instant now = s.clock().instant();
-            boolean due = !dispatcher.isClosed() && !now.isBefore(recoveredAt.plus(s.recoveryInterval()));
+            Instant now = settings.clock().instant();
+            boolean due = !dispatcher.isClosed() && !now.isBefore(recoveredAt.plus(settings.recoveryInterval()));
             if (!parts.records().writeKept(due)) {
                 return; // the store is down; tried again at the next tick that is due
             }
@@ -80,7 +80,7 @@ final class Recovery {
         } catch (RuntimeException e) {
             if (!failing) {
                 failing = true;
-                LOG.warn("cannot recover jobs from the job store; trying again every {}: {}", s.recoveryInterval(),
+                LOG.warn("cannot recover jobs from the job store; trying again every {}: {}", settings.recoveryInterval(),
                         e.getMessage());
             }
         }
@@ -88,12 +88,12 @@ final class Recovery {
 
     /** One pass. Storage failures propagate: the caller logs them and tries again at the next pass. */
     private void pass() {
-        int room = s.recoveryMode() == Provisioner.RecoveryMode.RESUME ? Math.min(BATCH, dispatcher.freeSlots())
+        int room = settings.recoveryMode() == Provisioner.RecoveryMode.RESUME ? Math.min(BATCH, dispatcher.freeSlots())
                 : BATCH;
         if (room <= 0) {
             return;
         }
-        List<Job> abandoned = s.jobStore().abandoned(room);
+        List<Job> abandoned = settings.jobStore().abandoned(room);
         if (!orphansLookedFor || !abandoned.isEmpty()) {
             // Before a volume is touched: a dead engine's qemu-img would go on writing into it.
             QemuImgConverter.endOrphans();
@@ -113,7 +113,7 @@ final class Recovery {
     }
 
     private void recover(Job candidate) {
-        Optional<VolumeGuard.Lock> guard = s.volumeGuard().tryLock(candidate.request().volumeName());
+        Optional<VolumeGuard.Lock> guard = settings.volumeGuard().tryLock(candidate.request().volumeName());
         if (guard.isEmpty()) {
             LOG.info("job {} of an engine whose lease ran out is left alone: another job holds volume {}",
                     candidate.id(), candidate.request().volumeName());
@@ -121,8 +121,8 @@ final class Recovery {
         }
         boolean handedOn = false;
         try {
-            Instant sentAt = s.clock().instant();
-            Optional<Job> taken = s.jobStore().takeOver(candidate.id(), s.engineId(), leases.lease());
+            Instant sentAt = settings.clock().instant();
+            Optional<Job> taken = settings.jobStore().takeOver(candidate.id(), settings.engineId(), leases.lease());
             if (taken.isEmpty()) {
                 return; // another engine took it first, or its holder renewed meanwhile
             }
@@ -143,7 +143,7 @@ final class Recovery {
         if (job.state() == JobState.PENDING && claimed) {
             // A queued job that never started: run it, as if it had been submitted here.
             try {
-                s.validate(job.request());
+                settings.validate(job.request());
             } catch (ProvisioningException e) {
                 end(job, lease, ErrorCode.INVALID_REQUEST, e.getMessage(), false);
                 return false;
@@ -158,12 +158,12 @@ final class Recovery {
             return false;
         }
         try {
-            s.validate(job.request());
+            settings.validate(job.request());
         } catch (ProvisioningException e) {
             end(job, lease, ErrorCode.INVALID_REQUEST, e.getMessage(), true);
             return false;
         }
-        if (s.recoveryMode() == Provisioner.RecoveryMode.RESUME) {
+        if (settings.recoveryMode() == Provisioner.RecoveryMode.RESUME) {
             LOG.info("job {} left unfinished by an engine whose lease ran out is resumed", job.id());
             return dispatcher.runTaken(job, guard, lease, JobRun.Origin.RECOVERED);
         }
@@ -173,7 +173,7 @@ final class Recovery {
 
     /** A later job for the same volume that reached it: resuming or rolling back this one would undo that one's work. */
     private Optional<Job> newerJobOnTheVolume(Job job) {
-        return s.jobStore().list(JobFilter.all().withVolumeName(job.request().volumeName()).withLimit(20)).stream()
+        return settings.jobStore().list(JobFilter.all().withVolumeName(job.request().volumeName()).withLimit(20)).stream()
                 .filter(j -> !j.id().equals(job.id()) && j.createdAt().isAfter(job.createdAt())
                         && (j.volumePath() != null || j.state() == JobState.RUNNING))
                 .findFirst();
@@ -184,7 +184,7 @@ final class Recovery {
         StringBuilder m = new StringBuilder(message);
         if (rollback && job.createdVolume()) {
             try {
-                s.backend().delete(job.request().volumeName());
+                settings.backend().delete(job.request().volumeName());
                 m.append("; the volume it created was deleted");
             } catch (RuntimeException e) {
                 m.append("; deleting the volume it created failed: ").append(e.getMessage());
@@ -192,7 +192,7 @@ final class Recovery {
         } else if (rollback && job.volumePath() != null) {
             m.append("; the volume existed before the job and was left in place: it may hold partial data");
         }
-        Job ended = job.finished(JobState.FAILED, code, m.toString(), s.clock().instant());
+        Job ended = job.finished(JobState.FAILED, code, m.toString(), settings.clock().instant());
         LOG.info("job {} ended FAILED: [{}] {}", job.id(), code, m);
         parts.records().end(ended, lease);
         parts.events().publish(JobEvent.Kind.STATE, ended);

@@ -64,13 +64,13 @@ interface VolumeFill {
      * volume's local path, or to a temporary raw file that is then copied, for backends that only
      * take a stream; a raw image is copied.
      */
-    static VolumeFill choose(ImageInfo info, JobVolume volume, EngineSettings s) {
+    static VolumeFill choose(ImageInfo info, JobVolume volume, EngineSettings settings) {
         if (info.format() != ImageFormat.QCOW2) {
-            return new RawCopyFill(s.bufferSize());
+            return new RawCopyFill(settings.bufferSize());
         }
         if (volume.writer().localPath().isPresent()) {
-            return new ConvertInPlaceFill(s.converter());
+            return new ConvertInPlaceFill(settings.converter());
         }
-        return new ConvertThenCopyFill(s.converter(), s.workDirectory(), new RawCopyFill(s.bufferSize()));
+        return new ConvertThenCopyFill(settings.converter(), settings.workDirectory(), new RawCopyFill(settings.bufferSize()));
     }
 }
