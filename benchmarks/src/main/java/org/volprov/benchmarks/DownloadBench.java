@@ -2,6 +2,8 @@ package org.volprov.benchmarks;
 
 import java.io.IOException;
 import java.time.Clock;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -23,6 +25,7 @@ import org.volprov.ImageSource;
 import org.volprov.ObjectInfo;
 import org.volprov.RetryPolicy;
 import org.volprov.Sleeper;
+import org.volprov.internal.DaemonThreads;
 import org.volprov.internal.Download;
 import org.volprov.internal.Retrier;
 
@@ -73,6 +76,7 @@ public class DownloadBench {
         private long size;
         private String etag;
         private final Retrier retrier = new Retrier(RetryPolicy.NONE, Clock.systemUTC(), Sleeper.SYSTEM);
+        private final ExecutorService parts = Executors.newCachedThreadPool(DaemonThreads.named("bench-download"));
 
         abstract int parallelism();
 
@@ -92,7 +96,7 @@ public class DownloadBench {
         long download(Blackhole bh) throws IOException {
             DiscardingSink sink = new DiscardingSink(size, bh);
             new Download(source, ref, etag, retrier, Clock.systemUTC(), Cancellation.none(), done -> { },
-                    bufferBytes(), parallelism(), (long) partMiB << 20).fill(sink);
+                    bufferBytes(), parallelism(), (long) partMiB << 20, parts).fill(sink);
             if (sink.position() != size) {
                 throw new IllegalStateException("downloaded " + sink.position() + " of " + size + " bytes");
             }
@@ -101,6 +105,7 @@ public class DownloadBench {
 
         @TearDown(Level.Trial)
         public void close() {
+            parts.shutdownNow();
             if (source != null) {
                 source.close();
             }

@@ -28,6 +28,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ImageCache;
 import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
+import org.volprov.internal.DaemonThreads;
 import org.volprov.internal.IoErrors;
 
 /**
@@ -85,11 +86,7 @@ public final class DiskImageCache implements ImageCache {
      * written never waits for a hash that no thread will run.
      */
     private final ThreadPoolExecutor hashing = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS,
-            new SynchronousQueue<>(), r -> {
-                Thread t = new Thread(r, "volprov-hash");
-                t.setDaemon(true);
-                return t;
-            }, (task, pool) -> task.run());
+            new SynchronousQueue<>(), DaemonThreads.named("volprov-hash"), (task, pool) -> task.run());
 
     private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, DirectoryLock.Handle directoryLock) {
         this.files = files;

@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongConsumer;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
@@ -16,6 +15,7 @@ import org.volprov.ImageConverter;
 import org.volprov.ImageFormat;
 import org.volprov.ImageInfo;
 import org.volprov.ProvisioningException;
+import org.volprov.internal.DaemonThreads;
 import org.volprov.internal.IoFailure;
 import org.volprov.internal.qcow2.ChannelSink;
 import org.volprov.internal.qcow2.FormatProbe;
@@ -103,12 +103,7 @@ public final class Qcow2Converter implements ImageConverter {
             qcow2.decode(sink, null, 1, progress, cancellation);
             return;
         }
-        AtomicInteger n = new AtomicInteger();
-        ExecutorService pool = Executors.newFixedThreadPool(parallelism, r -> {
-            Thread t = new Thread(r, "volprov-qcow2-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService pool = Executors.newFixedThreadPool(parallelism, DaemonThreads.named("volprov-qcow2"));
         try {
             qcow2.decode(sink, pool, parallelism, progress, cancellation);
         } finally {
