@@ -6,7 +6,13 @@ import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
-
+import org.volprov.cache.ImageCache;
+import org.volprov.image.ImageConverter;
+import org.volprov.job.JobQueue;
+import org.volprov.job.JobStore;
+import org.volprov.source.ImageSource;
+import org.volprov.volume.VolumeBackend;
+import org.volprov.volume.VolumeGuard;
 /**
  * An engine's validated settings, built once by {@link Provisioner.Builder#build()}. The parts the
  * builder made itself are marked as the engine's ({@code ownsCache}, {@code ownsJobStore}).

@@ -4,10 +4,15 @@ import java.util.Optional;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.cache.CacheKey;
+import org.volprov.cache.CacheLease;
+import org.volprov.cache.CacheSink;
+import org.volprov.cache.ImageFiller;
+import org.volprov.image.ImageFormat;
 import org.volprov.internal.Download;
-import org.volprov.internal.Retrier;
 import org.volprov.internal.qcow2.HeaderCheck;
-
+import org.volprov.source.ObjectInfo;
+import org.volprov.support.Retrier;
 /**
  * Gets a job's image into the cache: the object's version and published checksum, a cache hit or
  * a download (judged from its first bytes, restarted when the object is replaced meanwhile). Used

@@ -3,8 +3,11 @@ package org.volprov;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;
+import org.volprov.image.ImageInfo;
 import org.volprov.internal.IoFailure;
-
+import org.volprov.volume.VolumeGuard;
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /**
  * A job's volume: found or made ({@link #prepare}), opened for writing ({@link #open}), filled by a
  * {@link VolumeFill} and finished ({@link #write}), or rolled back ({@link #rollback}). Every write

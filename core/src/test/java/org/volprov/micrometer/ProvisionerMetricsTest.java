@@ -16,11 +16,10 @@ import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.FileVolumeBackend;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.SettableTicker;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.FileVolumeBackend;
 class ProvisionerMetricsTest {
     @TempDir
     Path dir;
