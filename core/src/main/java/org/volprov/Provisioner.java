@@ -141,6 +141,22 @@ public final class Provisioner implements AutoCloseable {
         return dispatcher.submit(request);
     }
 
+    /**
+     * Warms this host's cache with {@code imageUri} without making a volume: submits
+     * {@link ProvisionRequest#prefetch}, a job like any other (an id, the {@code DOWNLOADING} stage's
+     * progress, {@link #cancel}, the store, the listeners), which takes no volume lock and never
+     * calls the backend. It fails as a provision's download and check would ({@code IMAGE_NOT_FOUND},
+     * {@code CHECKSUM_MISMATCH}, {@code UNSUPPORTED_IMAGE}, ...) and, for an image already cached,
+     * completes at once as a cache hit. To prefetch on another host of a fleet, enqueue a job with
+     * such a request for that host ({@link JobQueue#enqueue}).
+     *
+     * @throws ProvisioningException {@code INVALID_REQUEST} for a bad URI, {@code QUEUE_FULL}
+     * @throws IllegalStateException when the provisioner is closed
+     */
+    public String prefetch(String imageUri) {
+        return submit(ProvisionRequest.prefetch(imageUri));
+    }
+
     /** The job's latest snapshot, from the engine while it runs, else from the store. */
     public Optional<Job> status(String id) {
         Optional<JobRun> run = dispatcher.find(id);
@@ -199,6 +215,16 @@ public final class Provisioner implements AutoCloseable {
 
     public void removeListener(JobListener listener) {
         parts.events().remove(listener);
+    }
+
+    /**
+     * The engine's image cache, for an operator: {@code list()} the images held, {@code evict} one no
+     * job leases, {@code verify} one or all against their digests (a damaged entry is dropped and
+     * reported). The cache is shared with the running jobs; see {@link ImageCache} for what each
+     * call guarantees while they run.
+     */
+    public ImageCache cache() {
+        return settings.cache();
     }
 
     /** The cache's counters. */
