@@ -22,6 +22,7 @@ import org.volprov.volume.VolumeGuard;
  * @param queue the fleet's queue (also the job store), or null
  * @param queuePoll how often the queue is polled; null without a queue
  * @param journal where ends the store did not take are kept; null when the engine has no state directory
+ * @param verifyWrittenVolume whether each written volume is read back and checked ({@link VolumeReadBack})
  */
 record EngineSettings(
         ImageSource source,
@@ -56,7 +57,8 @@ record EngineSettings(
         Duration queuePoll,
         String engineId,
         Duration jobLease,
-        EndJournal journal) {
+        EndJournal journal,
+        boolean verifyWrittenVolume) {
 
     EngineSettings {
         Objects.requireNonNull(source, "source");

@@ -151,6 +151,9 @@ final class JobRun implements Runnable {
             cancellation.checkpoint();
             usable(image, () -> {
                 target.write(image.path(), img);
+                if (settings.verifyWrittenVolume()) {
+                    new VolumeReadBack(settings, tracker, cancellation).check(target.prepare(), image, img);
+                }
                 return null;
             });
         }

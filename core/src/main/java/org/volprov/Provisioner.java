@@ -372,6 +372,7 @@ public final class Provisioner implements AutoCloseable {
         private int downloadParallelism = 1;
         private long downloadPartSize = 32L << 20;
         private boolean requirePublishedChecksum;
+        private boolean verifyWrittenVolume;
         private JobQueue queue;
         private Duration queuePoll;
         private String engineId;
@@ -613,6 +614,22 @@ public final class Provisioner implements AutoCloseable {
         }
 
         /**
+         * Whether each job reads its volume back before it is {@code COMPLETED}; default false. After
+         * the volume is written and flushed, the engine reads it through the backend
+         * ({@link VolumeBackend#openReader}) and compares its first virtual-size bytes with the SHA-256
+         * of the decoded image (a raw image's verified digest; a qcow2 image decoded once more, apart
+         * from the converter that wrote it), and the rest of the volume with zeros. A difference fails
+         * the job with {@code VOLUME_VERIFY_FAILED} and rolls the volume back like any failure. It
+         * costs one read of the whole volume, and for qcow2 one more decode of the image (see the
+         * benchmark table in the README). {@link #build} refuses it for a backend that does not read
+         * volumes back ({@link VolumeBackend#readsBack}).
+         */
+        public Builder verifyWrittenVolume(boolean verify) {
+            this.verifyWrittenVolume = verify;
+            return this;
+        }
+
+        /**
          * Also takes work from a fleet's queue: every {@code pollInterval}, while a slot is free, the
          * engine claims the next job queued for {@code queue.host()} and holds it under its
          * {@link #jobLease} like every job it runs. A queued job that started on an engine whose
@@ -700,6 +717,10 @@ public final class Provisioner implements AutoCloseable {
                 throw new IllegalStateException("jobLease must be at least 3 watchdog intervals, so that it is renewed"
                         + " before it runs out");
             }
+            if (verifyWrittenVolume && !backend.readsBack()) {
+                throw new IllegalStateException("verifyWrittenVolume needs a backend that reads volumes back, and "
+                        + backend + " does not (VolumeBackend.readsBack)");
+            }
             if (cache == null && cacheDirectory == null) {
                 throw new IllegalStateException("cache or cacheDirectory must be set");
             }
@@ -722,7 +743,8 @@ public final class Provisioner implements AutoCloseable {
                     watchdogInterval,
                     workDirectory == null ? Path.of(System.getProperty("java.io.tmpdir")) : workDirectory,
                     bufferSize, downloadParallelism, downloadPartSize, requirePublishedChecksum, queue, queuePoll,
-                    engineId != null ? engineId : LocalHost.name() + "-" + randomSuffix(), jobLease, journal);
+                    engineId != null ? engineId : LocalHost.name() + "-" + randomSuffix(), jobLease, journal,
+                    verifyWrittenVolume);
         }
 
         private static String randomSuffix() {
