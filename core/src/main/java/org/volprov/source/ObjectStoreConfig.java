@@ -7,8 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.volprov.ProvisioningException;
-import org.volprov.internal.ConfigChecks;
-
+import org.volprov.support.ConfigChecks;
 /**
  * What every S3-compatible image source is configured with: the endpoint, the signing region,
  * static keys, TLS trust and the two timeouts. Each object-store adapter's config extends it with

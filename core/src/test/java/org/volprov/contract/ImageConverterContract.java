@@ -16,12 +16,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageConverter;
-import org.volprov.ImageFormat;
-import org.volprov.ImageInfo;
 import org.volprov.ProvisioningException;
+import org.volprov.image.ImageConverter;
+import org.volprov.image.ImageFormat;
+import org.volprov.image.ImageInfo;
 import org.volprov.testing.TestImages;
-
 /**
  * What every {@link ImageConverter} does with the same images (real files made with
  * {@code qemu-img}): the formats it reports, the images it refuses with {@code UNSUPPORTED_IMAGE},
