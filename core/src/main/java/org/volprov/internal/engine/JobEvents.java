@@ -1,10 +1,13 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.Job;
+import org.volprov.JobEvent;
+import org.volprov.JobListener;
 /** The engine's listeners: every job's events go to each, and a failing listener affects nothing else. Thread-safe. */
 final class JobEvents {
     private static final Logger LOG = LoggerFactory.getLogger(JobEvents.class);

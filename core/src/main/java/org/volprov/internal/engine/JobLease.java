@@ -1,8 +1,11 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import org.volprov.Cancellation;
+import org.volprov.ErrorCode;
+import org.volprov.ProvisioningException;
 /**
  * This engine's hold on one job in the job store, as far as the engine knows it: <i>held</i> while
  * less than the lease has passed since the store last confirmed it, <i>in doubt</i> once the lease

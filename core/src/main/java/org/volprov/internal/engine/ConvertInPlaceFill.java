@@ -1,4 +1,4 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.io.IOException;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
+import java.time.Instant;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -7,6 +8,15 @@ import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
+import org.volprov.Cancellation;
+import org.volprov.ErrorCode;
+import org.volprov.ImageRef;
+import org.volprov.Job;
+import org.volprov.JobEvent;
+import org.volprov.JobState;
+import org.volprov.ProvisionRequest;
+import org.volprov.ProvisioningException;
+import org.volprov.Stage;
 import org.volprov.cache.CacheLease;
 import org.volprov.image.ImageFormat;
 import org.volprov.image.ImageInfo;
@@ -45,6 +55,8 @@ final class JobRun implements Runnable {
     final CompletableFuture<Job> future = new CompletableFuture<>();
     /** False once the job is known not to be this engine's to end in the store (its lease was lost or is unknown). */
     private boolean recordEnd = true;
+    /** When the job times out; null until it starts running. */
+    private volatile Instant deadline;
 
     /** @param finished told when the run ends, before its future completes */
     JobRun(JobParts parts, Job job, VolumeGuard.Lock volumeLock, JobLease lease, Origin origin,
@@ -59,6 +71,11 @@ final class JobRun implements Runnable {
         this.tracker = new JobTracker(parts, job, lease);
         this.images = new ImageFetch(parts, tracker, cancellation);
         this.volume = new JobVolume(settings, tracker, lease, volumeLock, cancellation);
+        // The timeout counts from when the job starts running, not from its submission.
+        cancellation.fence(ErrorCode.TIMED_OUT, () -> {
+            Instant d = deadline;
+            return d != null && settings.clock().instant().isAfter(d) ? "the job ran past its deadline " + d : null;
+        });
         // Stops the download, the converter and the write at once, before the volume sees another byte.
         lease.onLost(() -> cancellation.cancel(ErrorCode.INTERRUPTED, lease.lostReason()));
         // A lock lost to another process stops the job at its next checkpoint, which comes before
@@ -99,7 +116,7 @@ final class JobRun implements Runnable {
         MDC.put("jobId", job.id());
         job.request().correlation().ifPresent(c -> MDC.put("correlationId", c));
         try {
-            cancellation.deadline(tracker.now().plus(settings.jobTimeout()));
+            deadline = tracker.now().plus(settings.jobTimeout());
             tracker.set(job.running(tracker.now()));
             tracker.save(JobEvent.Kind.STATE);
             LOG.debug("job started: {} -> {}", job.request().imageUri(), job.request().volumeName());

@@ -1,4 +1,4 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.util.Optional;
 import java.util.Set;

@@ -1,4 +1,4 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.nio.file.Path;
 import java.time.Clock;
@@ -6,6 +6,13 @@ import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
+import org.volprov.ImageRef;
+import org.volprov.ProvisionRequest;
+import org.volprov.Provisioner;
+import org.volprov.ProvisioningException;
+import org.volprov.RetryPolicy;
+import org.volprov.Sleeper;
+import org.volprov.Ticker;
 import org.volprov.cache.ImageCache;
 import org.volprov.image.ImageConverter;
 import org.volprov.job.JobQueue;
@@ -15,15 +22,17 @@ import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeGuard;
 /**
  * An engine's validated settings, built once by {@link Provisioner.Builder#build()}. The parts the
- * builder made itself are marked as the engine's ({@code ownsCache}, {@code ownsJobStore}).
+ * builder made itself are marked as the engine's ({@code ownsCache}, {@code ownsJobStore}). Public
+ * only so that the builder can hand it to {@link Engine#start}; not an API.
  *
  * @param executor runs jobs; null: the engine owns a pool of {@code maxConcurrentJobs} threads
  * @param scheduler runs the engine's periodic tasks; null: the engine owns one thread per task
  * @param queue the fleet's queue (also the job store), or null
  * @param queuePoll how often the queue is polled; null without a queue
- * @param journal where ends the store did not take are kept; null when the engine has no state directory
+ * @param volumeGuard keeps two jobs off one volume; null: the default, which guards this process only
+ * @param stateDirectory where ends the store did not take are kept; null when the engine has none
  */
-record EngineSettings(
+public record EngineSettings(
         ImageSource source,
         ImageCache cache,
         boolean ownsCache,
@@ -56,15 +65,17 @@ record EngineSettings(
         Duration queuePoll,
         String engineId,
         Duration jobLease,
-        EndJournal journal) {
+        Path stateDirectory) {
 
-    EngineSettings {
+    public EngineSettings {
         Objects.requireNonNull(source, "source");
         Objects.requireNonNull(cache, "cache");
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(jobStore, "jobStore");
         Objects.requireNonNull(converter, "converter");
-        Objects.requireNonNull(volumeGuard, "volumeGuard");
+        if (volumeGuard == null) {
+            volumeGuard = new InProcessVolumeGuard();
+        }
         Objects.requireNonNull(clock, "clock");
         Objects.requireNonNull(ticker, "ticker");
         Objects.requireNonNull(sleeper, "sleeper");

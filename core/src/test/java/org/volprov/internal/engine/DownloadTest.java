@@ -1,4 +1,4 @@
-package org.volprov.internal;
+package org.volprov.internal.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

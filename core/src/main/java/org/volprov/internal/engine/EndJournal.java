@@ -1,4 +1,4 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -22,6 +22,9 @@ import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.ErrorCode;
+import org.volprov.Job;
+import org.volprov.ProvisioningException;
 import org.volprov.job.JobJson;
 import org.volprov.support.Json;
 /**

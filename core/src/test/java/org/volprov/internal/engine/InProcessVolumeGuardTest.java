@@ -1,4 +1,4 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import org.volprov.contract.VolumeGuardContract;
 import org.volprov.volume.VolumeGuard;

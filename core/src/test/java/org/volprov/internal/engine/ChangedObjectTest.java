@@ -1,4 +1,4 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -26,6 +26,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.volprov.ErrorCode;
+import org.volprov.ImageRef;
+import org.volprov.Job;
+import org.volprov.JobState;
+import org.volprov.ProvisionRequest;
+import org.volprov.Provisioner;
+import org.volprov.Stage;
 import org.volprov.cache.CacheKey;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.image.ImageFormat;

@@ -1,8 +1,13 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;
+import org.volprov.Cancellation;
+import org.volprov.ErrorCode;
+import org.volprov.Job;
+import org.volprov.ProvisioningException;
+import org.volprov.Stage;
 import org.volprov.image.ImageInfo;
 import org.volprov.internal.IoFailure;
 import org.volprov.volume.VolumeGuard;

@@ -1,7 +1,8 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import org.volprov.ProvisioningException;
 import org.volprov.cache.CacheSink;
 import org.volprov.image.ImageFormat;
 import org.volprov.image.ImageInfo;

@@ -1,4 +1,4 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -14,6 +14,15 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.ErrorCode;
+import org.volprov.Job;
+import org.volprov.JobEvent;
+import org.volprov.JobState;
+import org.volprov.Progress;
+import org.volprov.ProvisionRequest;
+import org.volprov.Provisioner;
+import org.volprov.ProvisioningException;
+import org.volprov.Stage;
 import org.volprov.volume.VolumeGuard;
 /**
  * Admission and dispatch: takes jobs on (submitted, claimed from the queue, recovered) within the

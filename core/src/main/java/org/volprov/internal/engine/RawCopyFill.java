@@ -1,4 +1,4 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -6,6 +6,8 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.function.LongConsumer;
+import org.volprov.ErrorCode;
+import org.volprov.ProvisioningException;
 import org.volprov.image.ImageInfo;
 import org.volprov.volume.VolumeWriter;
 /** Copies a raw image onto the volume; on a volume that reads as zeros, zero blocks are skipped, not written. */

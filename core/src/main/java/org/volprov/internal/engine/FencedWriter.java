@@ -1,9 +1,10 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Optional;
+import org.volprov.Cancellation;
 import org.volprov.volume.VolumeWriter;
 /** The backend's writer, each write of which first passes the job's lease. */
 final class FencedWriter implements VolumeWriter {

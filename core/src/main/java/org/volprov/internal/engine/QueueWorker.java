@@ -1,9 +1,13 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.time.Instant;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.ErrorCode;
+import org.volprov.Job;
+import org.volprov.JobEvent;
+import org.volprov.JobState;
 import org.volprov.job.JobQueue;
 import org.volprov.volume.VolumeGuard;
 /**

@@ -1,15 +1,19 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.util.Optional;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.Cancellation;
+import org.volprov.ErrorCode;
+import org.volprov.ImageRef;
+import org.volprov.ProvisioningException;
+import org.volprov.Stage;
 import org.volprov.cache.CacheKey;
 import org.volprov.cache.CacheLease;
 import org.volprov.cache.CacheSink;
 import org.volprov.cache.ImageFiller;
 import org.volprov.image.ImageFormat;
-import org.volprov.internal.Download;
 import org.volprov.internal.qcow2.HeaderCheck;
 import org.volprov.source.ObjectInfo;
 import org.volprov.support.Retrier;

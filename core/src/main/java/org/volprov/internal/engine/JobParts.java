@@ -1,6 +1,7 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.util.concurrent.ExecutorService;
+import org.volprov.ImageRef;
 import org.volprov.internal.OncePerKey;
 import org.volprov.support.Retrier;
 /**

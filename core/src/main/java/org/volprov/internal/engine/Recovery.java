@@ -1,10 +1,17 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.ErrorCode;
+import org.volprov.Job;
+import org.volprov.JobEvent;
+import org.volprov.JobFilter;
+import org.volprov.JobState;
+import org.volprov.Provisioner;
+import org.volprov.ProvisioningException;
 import org.volprov.image.QemuImgConverter;
 import org.volprov.volume.VolumeGuard;
 /**

@@ -1,4 +1,4 @@
-package org.volprov.internal;
+package org.volprov.internal.engine;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -21,6 +21,7 @@ import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
 import org.volprov.cache.CacheSink;
 import org.volprov.cache.ImageFiller;
+import org.volprov.internal.IoFailure;
 import org.volprov.source.ImageSource;
 import org.volprov.support.Retrier;
 /**

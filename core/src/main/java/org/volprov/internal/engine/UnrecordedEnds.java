@@ -1,4 +1,4 @@
-package org.volprov;
+package org.volprov.internal.engine;
 
 import java.util.List;
 import java.util.Map;
@@ -7,6 +7,9 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.Job;
+import org.volprov.Provisioner;
+import org.volprov.ProvisioningException;
 import org.volprov.job.JobStore;
 /**
  * Ends of jobs that the job store did not take (it was down), kept until it does: in memory, for
