@@ -30,6 +30,7 @@ import org.volprov.source.ImageSource;
 import org.volprov.support.LocalHost;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * The provisioning engine: turns {@link ProvisionRequest}s into ready volumes.
  *

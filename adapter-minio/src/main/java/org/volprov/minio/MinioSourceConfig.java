@@ -3,6 +3,7 @@ package org.volprov.minio;
 import java.util.Optional;
 import org.volprov.ProvisioningException;
 import org.volprov.source.ObjectStoreConfig;
+
 /**
  * Immutable, validated configuration of a {@link MinioImageSource}: the {@linkplain ObjectStoreConfig
  * options of every object store}, with the endpoint required (so {@link #endpoint()} is never

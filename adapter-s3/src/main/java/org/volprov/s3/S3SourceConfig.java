@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.Optional;
 import org.volprov.ProvisioningException;
 import org.volprov.source.ObjectStoreConfig;
+
 /**
  * Immutable, validated configuration of an {@link S3ImageSource}: the {@linkplain ObjectStoreConfig
  * options of every object store}, with AWS S3 itself when no endpoint is set, and the addressing

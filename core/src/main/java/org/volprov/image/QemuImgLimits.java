@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
 /**
  * The {@code prlimit} prefixes that bound every qemu-img a {@link QemuImgConverter} runs, and what
  * an exit status says about them. Empty prefixes where {@code prlimit} is missing or limits are off.

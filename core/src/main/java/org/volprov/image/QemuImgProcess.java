@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * One running qemu-img, bounded: started under its limits, marked with this JVM's identity, killed
  * when the cancellation fires, its error output read (up to the cap) on a thread of its own.

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Optional;
 import org.volprov.ProvisioningException;
 import org.volprov.support.ConfigChecks;
+
 /**
  * What every S3-compatible image source is configured with: the endpoint, the signing region,
  * static keys, TLS trust and the two timeouts. Each object-store adapter's config extends it with

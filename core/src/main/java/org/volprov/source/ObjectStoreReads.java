@@ -7,6 +7,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
 import org.volprov.support.ExactLengthInputStream;
+
 /**
  * The two reads every S3-compatible image source makes, shared by the S3 and MinIO adapters so
  * that both check their arguments and replies alike: a ranged read of one version of an object,

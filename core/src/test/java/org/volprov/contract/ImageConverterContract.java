@@ -21,6 +21,7 @@ import org.volprov.image.ImageConverter;
 import org.volprov.image.ImageFormat;
 import org.volprov.image.ImageInfo;
 import org.volprov.testing.TestImages;
+
 /**
  * What every {@link ImageConverter} does with the same images (real files made with
  * {@code qemu-img}): the formats it reports, the images it refuses with {@code UNSUPPORTED_IMAGE},

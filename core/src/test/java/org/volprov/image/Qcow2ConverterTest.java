@@ -15,6 +15,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.contract.ImageConverterContract;
 import org.volprov.testing.TestImages;
+
 /**
  * The Java decoder as an {@link org.volprov.image.ImageConverter}: the contract, and how it names what it
  * refuses (from the header, without qemu-img) and where it stops when cancelled.

@@ -17,6 +17,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.contract.ImageConverterContract;
 import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.TestImages;
+
 /**
  * {@code qemu-img} as an {@link org.volprov.image.ImageConverter}: the contract, and what bounds it: the
  * volume's size before {@code check}, the output cap, the limits, the kill on cancellation and the

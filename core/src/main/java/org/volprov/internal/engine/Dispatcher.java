@@ -24,6 +24,7 @@ import org.volprov.Provisioner;
 import org.volprov.ProvisioningException;
 import org.volprov.Stage;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * Admission and dispatch: takes jobs on (submitted, claimed from the queue, recovered) within the
  * engine's bounds (at most {@code maxConcurrentJobs} running, {@code queueCapacity} more waiting),

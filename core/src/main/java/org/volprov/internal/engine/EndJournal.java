@@ -27,6 +27,7 @@ import org.volprov.Job;
 import org.volprov.ProvisioningException;
 import org.volprov.job.JobJson;
 import org.volprov.support.Json;
+
 /**
  * Job ends the job store did not take, kept on local disk until it does, so that a process that
  * exits meanwhile does not leave its finished jobs looking unfinished. One file per job,

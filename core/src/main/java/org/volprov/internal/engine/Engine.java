@@ -20,6 +20,7 @@ import org.volprov.Ticker;
 import org.volprov.cache.CacheStats;
 import org.volprov.internal.OncePerKey;
 import org.volprov.support.Retrier;
+
 /**
  * A running engine: the one entry into this package, behind the {@link Provisioner} facade, which
  * documents what each operation does for a caller. Public only so that the facade can reach it; not

@@ -8,6 +8,7 @@ import org.slf4j.LoggerFactory;
 import org.volprov.Job;
 import org.volprov.JobEvent;
 import org.volprov.JobListener;
+
 /** The engine's listeners: every job's events go to each, and a failing listener affects nothing else. Thread-safe. */
 final class JobEvents {
     private static final Logger LOG = LoggerFactory.getLogger(JobEvents.class);

@@ -6,6 +6,7 @@ import java.time.Instant;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * This engine's hold on one job in the job store, as far as the engine knows it: <i>held</i> while
  * less than the lease has passed since the store last confirmed it, <i>in doubt</i> once the lease

@@ -4,6 +4,7 @@ import java.util.concurrent.ExecutorService;
 import org.volprov.ImageRef;
 import org.volprov.internal.OncePerKey;
 import org.volprov.support.Retrier;
+
 /**
  * What an engine's jobs share: its settings and the parts made from them once.
  *

@@ -3,6 +3,7 @@ package org.volprov.internal.engine;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.Job;
+
 /**
  * Writes the engine's job records to the job store: a running job's snapshots ({@link Writer}),
  * and every job's end ({@link #end}), whether the job ran here or was ended by recovery or the

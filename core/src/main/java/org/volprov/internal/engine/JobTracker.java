@@ -6,6 +6,7 @@ import org.volprov.JobEvent;
 import org.volprov.Progress;
 import org.volprov.Stage;
 import org.volprov.Ticker;
+
 /**
  * A running job's snapshot, and what reaches the store and the listeners as it changes: stages as
  * they start, progress at most once a second or per percent (on the engine's {@link Ticker}). The

@@ -10,6 +10,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.image.ImageInfo;
 import org.volprov.volume.VolumeWriter;
+
 /** Copies a raw image onto the volume; on a volume that reads as zeros, zero blocks are skipped, not written. */
 final class RawCopyFill implements VolumeFill {
     private final int bufferSize;

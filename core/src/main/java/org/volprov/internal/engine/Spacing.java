@@ -1,6 +1,7 @@
 package org.volprov.internal.engine;
 
 import org.volprov.Ticker;
+
 /**
  * The pace of retries against a job store that failed: an operation is due again once the interval
  * has passed on the engine's {@link Ticker} since it was last put off. A store that is down may take

@@ -11,6 +11,7 @@ import org.volprov.Job;
 import org.volprov.Provisioner;
 import org.volprov.ProvisioningException;
 import org.volprov.job.JobStore;
+
 /**
  * Ends of jobs that the job store did not take (it was down), kept until it does: in memory, for
  * {@link Provisioner#status}, and in the {@link EndJournal} when the engine has a state directory,
