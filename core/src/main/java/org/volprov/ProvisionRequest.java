@@ -7,6 +7,7 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 import org.volprov.image.ImageFormat;
 import org.volprov.volume.VolumeNames;
+
 /**
  * What to provision: an image into a named volume of a given size, or, of kind
  * {@link JobKind#PREFETCH} ({@link #prefetch}), an image into this host's cache only. Validated when

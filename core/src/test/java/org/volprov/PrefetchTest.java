@@ -31,6 +31,7 @@ import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * Prefetch jobs against real files and a real cache: the backend and the volume guard count every
  * call, and a prefetch must make none.

@@ -54,6 +54,7 @@ import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeGuard;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /** The engine against real files, a real cache and real qemu-img; faults come from small decorators. */
 class ProvisionerTest {
     private static final long IMAGE_SIZE = 12L << 20;
@@ -1051,7 +1052,7 @@ class ProvisionerTest {
 
     /** A guard of one process whose locks a test can declare lost, as a shared guard would find them. */
     static final class LosableGuard implements VolumeGuard {
-        private final VolumeGuard held = new InProcessVolumeGuard();
+        private final java.util.Map<String, Object> held = new java.util.concurrent.ConcurrentHashMap<>();
         private final java.util.Map<String, String> lost = new java.util.concurrent.ConcurrentHashMap<>();
 
         void lose(String volumeName, String why) {
@@ -1060,7 +1061,11 @@ class ProvisionerTest {
 
         @Override
         public Optional<Lock> tryLock(String volumeName) {
-            return held.tryLock(volumeName).map(lock -> new Lock() {
+            Object holder = new Object();
+            if (held.putIfAbsent(volumeName, holder) != null) {
+                return Optional.empty();
+            }
+            return Optional.of(new Lock() {
                 @Override
                 public Optional<String> lost() {
                     return Optional.ofNullable(lost.get(volumeName));
@@ -1068,7 +1073,7 @@ class ProvisionerTest {
 
                 @Override
                 public void close() {
-                    lock.close();
+                    held.remove(volumeName, holder);
                 }
             });
         }

@@ -26,6 +26,7 @@ import org.volprov.volume.FileVolumeBackend;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * The {@code verifyWrittenVolume} option against real files and a real cache: a backend whose
  * writer changes one byte of the real volume file after its flush, before the read-back, stands for

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 class MinioSourceConfigTest {
 
     private static void assertInvalid(Runnable r, String field) {
@@ -24,7 +25,7 @@ class MinioSourceConfigTest {
         assertInvalid(() -> MinioSourceConfig.builder().credentials("a", "b").build(), "endpoint");
         assertInvalid(() -> MinioSourceConfig.builder().endpoint("http://h:9000").build(), "credentials");
         MinioSourceConfig env = MinioSourceConfig.builder().endpoint("http://h:9000/").environmentCredentials().build();
-        assertThat(env.endpoint()).isEqualTo(URI.create("http://h:9000"));
+        assertThat(env.endpoint()).contains(URI.create("http://h:9000"));
         assertThat(env.region()).isEqualTo("us-east-1");
         assertThat(env.toString()).contains("environment");
     }

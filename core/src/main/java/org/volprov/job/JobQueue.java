@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Optional;
 import org.volprov.Job;
 import org.volprov.ProvisioningException;
+
 /**
  * A {@link JobStore} that is also a work queue shared by the engines of a fleet: any process may
  * {@link #enqueue} a job for a named host, and an engine of that host {@link #claim}s it, holds it
@@ -12,7 +13,7 @@ import org.volprov.ProvisioningException;
  *
  * <p>A queued job that never started and whose holder's lease ran out (or that was
  * {@link #release}d) can be claimed again; a queued job that started and whose holder's lease ran
- * out is {@link #abandoned()}, and recovered like a submitted one.
+ * out is {@link JobStore#abandoned}, and recovered like a submitted one.
  *
  * <p>Thread-safe. Arguments are never null. Storage failures are {@link ProvisioningException}
  * {@code BACKEND_FAILURE}.

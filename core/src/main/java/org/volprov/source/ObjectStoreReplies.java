@@ -5,6 +5,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * What the replies of an S3-compatible server mean, shared by the S3 and MinIO adapters so that both
  * classify a reply alike: the error table (status and S3 error code to {@link ErrorCode}) and the
@@ -131,6 +132,24 @@ public final class ObjectStoreReplies {
             default -> server + " server unavailable " + action + " " + target + " (retryable)" + detail;
         };
         return new ProvisioningException(kind, message, cause);
+    }
+
+    /**
+     * The exception for a request that got no reply: connection refused or reset, a timeout, a TLS
+     * failure. {@code SOURCE_UNAVAILABLE}, which the engine retries.
+     *
+     * @param detail what went wrong, for the message
+     */
+    public static ProvisioningException unreachable(String server, String action, Object target, String detail,
+            Throwable cause) {
+        return new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
+                "cannot reach " + server + " " + action + " " + target + " (retryable): " + detail, cause);
+    }
+
+    /** The exception for a client library that found no keys to sign with: {@code ACCESS_DENIED}. */
+    public static ProvisioningException noCredentials(String server, String action, Object target, Throwable cause) {
+        return new ProvisioningException(ErrorCode.ACCESS_DENIED,
+                "no " + server + " credentials found " + action + " " + target + ": " + cause.getMessage(), cause);
     }
 
     private static String refusalAdvice(int status, String code) {

@@ -4,6 +4,7 @@ import java.nio.channels.ReadableByteChannel;
 import java.util.Optional;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * Where volumes live: a libvirt storage pool, or a directory of files.
  *
