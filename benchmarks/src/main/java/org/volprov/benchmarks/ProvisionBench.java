@@ -29,7 +29,9 @@ import org.volprov.source.ImageSource;
  * The whole job through the engine: the qcow2 image (random content, every cluster allocated) from
  * the S3 server into a new volume. {@code cold} starts with an empty cache (download, SHA-256 check,
  * fsync, qemu-img inspection, conversion onto the volume, fsync); {@code warm} finds the image in
- * the cache. Compare cold with the reference sequence and with the slowest single stage.
+ * the cache. Compare cold with the reference sequence and with the slowest single stage;
+ * {@code readBack=true} runs the same jobs with {@code verifyWrittenVolume}, which reads the volume
+ * back and hashes it against the image decoded once more.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -75,6 +77,10 @@ public class ProvisionBench {
         @Param({"1"})
         public int parts;
 
+        /** Whether the engine reads each written volume back ({@code verifyWrittenVolume}). */
+        @Param({"false", "true"})
+        public boolean readBack;
+
         long size;
         private Fixture fixture;
         private String sha256;
@@ -113,6 +119,7 @@ public class ProvisionBench {
                     .backend(volumes.backend())
                     .workDirectory(dir)
                     .parallelDownload(parts, 32L << 20)
+                    .verifyWrittenVolume(readBack)
                     .build();
         }
 

@@ -136,7 +136,9 @@ public final class Report {
     private static final Jmh S3_SINGLE = jmh("DownloadBench.parts", "adapter=s3", "parts=1");
     private static final Jmh ADMISSION = jmh("HashAndWriteBench.cacheAdmission");
     private static final Jmh PLAIN_WRITE = jmh("HashAndWriteBench.plainWrite");
-    private static final Jmh COLD = jmh("ProvisionBench.cold");
+    private static final Jmh COLD = jmh("ProvisionBench.cold", "readBack=false");
+    private static final Jmh WARM = jmh("ProvisionBench.warm", "readBack=false");
+    private static final String NO_READ_BACK = "the same job without read-back";
     private static final Jmh LIBVIRT_LOCAL = jmh("VolumeWriteBench.write", "backend=libvirt-local");
     private static final Jmh LIBVIRT_STREAM = jmh("VolumeWriteBench.write", "backend=libvirt-stream");
     private static final Jmh DISK_LOCAL = jmh("VolumeWriteBench.write", "backend=libvirt-disk-local");
@@ -187,8 +189,12 @@ public final class Report {
                 COLD, REFERENCE_NAME, reference, FASTER));
         rows.add(new Row(Kind.END_TO_END, "end to end", "cold, against its slowest single stage", COLD,
                 "slowest stage", new SlowestStage(), null));
-        rows.add(new Row(Kind.END_TO_END, "end to end", "warm: cache hit, convert, write", jmh("ProvisionBench.warm"),
+        rows.add(new Row(Kind.END_TO_END, "end to end", "warm: cache hit, convert, write", WARM,
                 REFERENCE_NAME, reference, null));
+        rows.add(new Row(Kind.CONTROL, "end to end", "cold, with read-back (verifyWrittenVolume)",
+                jmh("ProvisionBench.cold", "readBack=true"), NO_READ_BACK, COLD, null));
+        rows.add(new Row(Kind.CONTROL, "end to end", "warm, with read-back (verifyWrittenVolume)",
+                jmh("ProvisionBench.warm", "readBack=true"), NO_READ_BACK, WARM, null));
         return rows;
     }
 

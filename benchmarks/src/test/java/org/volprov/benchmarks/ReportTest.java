@@ -67,7 +67,7 @@ class ReportTest {
     @Test
     void coldProvisioning_isComparedWithTheReference_andWithItsSlowestStage() {
         Report r = report(List.of(
-                result("ProvisionBench.cold", 300e6),
+                result("ProvisionBench.cold", 300e6, "readBack", "false"),
                 result("ReferenceSequenceBench.downloadHashConvert", 250e6),
                 result("DownloadBench.parts", 900e6, "adapter", "s3", "parts", "1"),
                 result("HashAndWriteBench.cacheAdmission", 400e6),
@@ -78,6 +78,22 @@ class ReportTest {
         assertThat(table).contains("| 300 | reference sequence: 32 MiB-buffer GET, hash pass, qemu-img convert (no fsync) | 250 | 1.20"
                 + " | > 1.00, met |");
         assertThat(table).contains("| 300 | slowest stage: hash-and-write (cache admission) | 400 | 0.75 |  |");
+    }
+
+    @Test
+    void readBack_isComparedWithTheSameJobWithoutIt_coldAndWarm() {
+        Report r = report(List.of(
+                result("ProvisionBench.cold", 300e6, "readBack", "false"),
+                result("ProvisionBench.cold", 200e6, "readBack", "true"),
+                result("ProvisionBench.warm", 500e6, "readBack", "false"),
+                result("ProvisionBench.warm", 250e6, "readBack", "true")), Map.of());
+
+        assertThat(r.markdown())
+                .contains("| end to end | cold, with read-back (verifyWrittenVolume) | 200 | the same job without read-back"
+                        + " | 300 | 0.67 |")
+                .contains("| end to end | warm, with read-back (verifyWrittenVolume) | 250 | the same job without read-back"
+                        + " | 500 | 0.50 |")
+                .contains("| end to end | warm: cache hit, convert, write | 500 |");
     }
 
     @Test
