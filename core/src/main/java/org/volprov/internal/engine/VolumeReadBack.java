@@ -9,6 +9,9 @@ import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
@@ -30,7 +33,8 @@ import org.volprov.volume.VolumeInfo;
  * entry, whose SHA-256 the cache verified; a qcow2 image is decoded once more by the decoder in core,
  * into a hash, whichever converter wrote the volume. So a fault of the converter, of the copy, of
  * the backend or of the storage under it shows, and so does a cache file changed since it was
- * verified. Used by the job's thread.
+ * verified. The decode runs on another thread while the job's thread reads the volume. Used by the
+ * job's thread.
  */
 final class VolumeReadBack {
     private static final int BUFFER = 1 << 20;
@@ -39,11 +43,14 @@ final class VolumeReadBack {
     private final EngineSettings settings;
     private final JobTracker tracker;
     private final Cancellation cancellation;
+    private final Executor decoder;
 
-    VolumeReadBack(EngineSettings settings, JobTracker tracker, Cancellation cancellation) {
+    /** @param decoder runs the image's decode while the volume is read */
+    VolumeReadBack(EngineSettings settings, JobTracker tracker, Cancellation cancellation, Executor decoder) {
         this.settings = settings;
         this.tracker = tracker;
         this.cancellation = cancellation;
+        this.decoder = decoder;
     }
 
     /**
@@ -53,8 +60,26 @@ final class VolumeReadBack {
      *     when it cannot be read, or the cancellation's code
      */
     void check(VolumeInfo volume, CacheLease image, ImageInfo info) {
-        String expected = info.format() == ImageFormat.RAW ? image.sha256() : decodedDigest(image.path(), info);
-        long virtual = info.virtualSize();
+        CompletableFuture<String> expected = info.format() == ImageFormat.RAW
+                ? CompletableFuture.completedFuture(image.sha256())
+                : CompletableFuture.supplyAsync(() -> decodedDigest(image.path(), info), decoder);
+        String actual;
+        try {
+            actual = readBack(volume, info.virtualSize());
+        } catch (RuntimeException e) {
+            // The decode stops at its next checkpoint when the job was cancelled, and ends by itself otherwise.
+            expected.exceptionally(t -> null).join();
+            throw e;
+        }
+        String decoded = join(expected);
+        if (!actual.equals(decoded)) {
+            throw failed(volume, "its first " + info.virtualSize() + " bytes hash to " + actual
+                    + ", the decoded image to " + decoded);
+        }
+    }
+
+    /** The SHA-256 of the volume's first {@code virtual} bytes, once every byte after them read as zero. */
+    private String readBack(VolumeInfo volume, long virtual) {
         long capacity = volume.capacityBytes();
         MessageDigest digest = sha256();
         ByteBuffer buf = ByteBuffer.allocateDirect(BUFFER);
@@ -85,10 +110,17 @@ final class VolumeReadBack {
         } catch (IOException e) {
             throw IoFailure.of("reading volume " + volume.name() + " back", e);
         }
-        String actual = HexFormat.of().formatHex(digest.digest());
-        if (!actual.equals(expected)) {
-            throw failed(volume, "its first " + virtual + " bytes hash to " + actual + ", the decoded image to "
-                    + expected);
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    private static String join(CompletableFuture<String> decoded) {
+        try {
+            return decoded.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw e;
         }
     }
 
