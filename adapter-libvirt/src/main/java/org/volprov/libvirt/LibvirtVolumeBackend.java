@@ -280,13 +280,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
         Objects.requireNonNull(volume, "volume");
         String name = VolumeNames.validate(volume.name());
         return call("opening volume " + name + " for writing", c -> {
-            StoragePool pool = activePool(c);
-            StorageVol vol;
-            try {
-                vol = existing(pool, name);
-            } finally {
-                free(pool);
-            }
+            StorageVol vol = existing(c, name);
             boolean handedOver = false;
             try {
                 String path = vol.getPath();
@@ -324,13 +318,7 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                     + " write mode " + config.writeMode() + "; only LOCAL reads the target path");
         }
         String path = call("finding volume " + name + " to read it", c -> {
-            StoragePool pool = activePool(c);
-            StorageVol vol;
-            try {
-                vol = existing(pool, name);
-            } finally {
-                free(pool);
-            }
+            StorageVol vol = existing(c, name);
             try {
                 return vol.getPath();
             } finally {
@@ -693,6 +681,16 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                 return null;
             }
             throw e;
+        }
+    }
+
+    /** The volume {@code name} of the active pool, which the caller frees. */
+    private StorageVol existing(Connect c, String name) throws LibvirtException {
+        StoragePool pool = activePool(c);
+        try {
+            return existing(pool, name);
+        } finally {
+            free(pool);
         }
     }
 
