@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -27,6 +28,7 @@ import org.volprov.job.JobJson;
 import org.volprov.source.ImageSource;
 import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.GatedImageSource;
+import org.volprov.testing.SettableClock;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
 import org.volprov.volume.VolumeBackend;
@@ -47,6 +49,8 @@ class PrefetchTest {
     Path work;
     private DiskImageCache cache;
     private InMemoryJobStore store;
+    /** The store's clock: leases run out when a test moves it. */
+    private SettableClock storeClock;
     private CountingBackend backend;
     private final AtomicInteger locks = new AtomicInteger();
     private final List<JobEvent> events = new CopyOnWriteArrayList<>();
@@ -70,7 +74,8 @@ class PrefetchTest {
     @BeforeEach
     void setUp() {
         cache = DiskImageCache.builder().directory(work.resolve("cache")).maxBytes(1L << 30).build();
-        store = InMemoryJobStore.builder().build();
+        storeClock = new SettableClock();
+        store = InMemoryJobStore.builder().clock(storeClock).build();
         backend = new CountingBackend(FileVolumeBackend.open(work.resolve("volumes")));
     }
 
@@ -81,13 +86,17 @@ class PrefetchTest {
     }
 
     private Provisioner start(ImageSource source) {
+        return start(source, Provisioner.RecoveryMode.FAIL);
+    }
+
+    private Provisioner start(ImageSource source, Provisioner.RecoveryMode recovery) {
         VolumeGuard guard = name -> {
             locks.incrementAndGet();
             return Optional.of(() -> {
             });
         };
         Provisioner p = Provisioner.builder().source(source).cache(cache).backend(backend.backend).jobStore(store)
-                .volumeGuard(guard).workDirectory(work).listener(events::add).build();
+                .volumeGuard(guard).workDirectory(work).listener(events::add).recoveryMode(recovery).build();
         engines.add(p);
         return p;
     }
@@ -130,6 +139,7 @@ class PrefetchTest {
         assertThat(events).filteredOn(e -> e.kind() == JobEvent.Kind.STATE && e.job().id().equals(id))
                 .extracting(e -> e.job().state()).containsExactly(JobState.PENDING, JobState.RUNNING, JobState.COMPLETED);
         assertThat(p.cacheStats().entries()).isOne();
+        assertThat(p.cache()).as("the engine's own cache").isSameAs(cache);
         assertThat(p.cache().stats().admissions()).isOne();
         assertNoVolumeWasTouched();
 
@@ -226,6 +236,28 @@ class PrefetchTest {
         assertThat(done.kind()).isEqualTo(JobKind.PREFETCH);
         assertThat(q.find(job.id())).contains(done);
         assertThat(p.cacheStats().entries()).isOne();
+        assertNoVolumeWasTouched();
+    }
+
+    @Test
+    void prefetchADeadEngineLeftRunning_isResumedInResumeMode_orFailedInterrupted_withoutTouchingAVolume() {
+        Instant t = Instant.now();
+        ProvisionRequest prefetch = ProvisionRequest.prefetch(uri("disk.qcow2"));
+        store.insert(Job.pending("left-1", prefetch, t).running(t), "dead-engine", Duration.ofSeconds(30));
+        storeClock.advance(Duration.ofSeconds(31));
+        Provisioner resuming = start(new LocalDirectoryImageSource(images), Provisioner.RecoveryMode.RESUME);
+        Job resumed = resuming.await("left-1", WAIT);
+        assertThat(resumed.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(resumed.attempts()).isEqualTo(2);
+        assertThat(cache.stats().entries()).isOne();
+        resuming.close(); // so that only the next engine recovers the next job
+
+        store.insert(Job.pending("left-2", prefetch, t).running(t), "dead-engine", Duration.ofSeconds(30));
+        storeClock.advance(Duration.ofSeconds(31));
+        start();
+        Job failed = store.find("left-2").orElseThrow();
+        assertThat(failed.state()).isEqualTo(JobState.FAILED);
+        assertThat(failed.error()).contains(ErrorCode.INTERRUPTED);
         assertNoVolumeWasTouched();
     }
 
