@@ -40,13 +40,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.volprov.CacheSink;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.PublishedChecksum;
-import org.volprov.internal.IoErrors;
-
+import org.volprov.source.PublishedChecksum;
+import org.volprov.support.IoErrors;
 /**
  * The file half of a disk image cache: temp files, the hashing sink, fsync, rename into place,
  * metadata and identity-alias files, and the sweep that rebuilds the picture from disk at open.

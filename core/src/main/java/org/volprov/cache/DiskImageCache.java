@@ -20,16 +20,10 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.volprov.CacheKey;
-import org.volprov.CacheLease;
-import org.volprov.CacheStats;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageCache;
-import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
-import org.volprov.internal.IoErrors;
-
+import org.volprov.support.IoErrors;
 /**
  * The embedded {@link ImageCache}: verified images in a local directory ({@link CacheFiles}, whose
  * javadoc describes the layout), indexed in memory with Caffeine (or by another {@link CacheIndex}).

@@ -5,13 +5,12 @@ import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
 import java.nio.file.Path;
 import java.time.Duration;
-import org.volprov.ImageFormat;
 import org.volprov.Job;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
-import org.volprov.embedded.FileVolumeBackend;
-import org.volprov.embedded.LocalDirectoryImageSource;
-
+import org.volprov.image.ImageFormat;
+import org.volprov.source.LocalDirectoryImageSource;
+import org.volprov.volume.FileVolumeBackend;
 /**
  * One cold job through the engine's embedded defaults (a local-directory source, the disk cache,
  * the default converter, a file-backed volume), for the test that runs it in a JVM with a small
