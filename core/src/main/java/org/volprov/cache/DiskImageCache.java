@@ -23,6 +23,7 @@ import org.slf4j.LoggerFactory;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+import org.volprov.support.DaemonThreads;
 import org.volprov.support.IoErrors;
 /**
  * The embedded {@link ImageCache}: verified images in a local directory ({@link CacheFiles}, whose
@@ -79,11 +80,7 @@ public final class DiskImageCache implements ImageCache {
      * written never waits for a hash that no thread will run.
      */
     private final ThreadPoolExecutor hashing = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS,
-            new SynchronousQueue<>(), r -> {
-                Thread t = new Thread(r, "volprov-hash");
-                t.setDaemon(true);
-                return t;
-            }, (task, pool) -> task.run());
+            new SynchronousQueue<>(), DaemonThreads.named("volprov-hash"), (task, pool) -> task.run());
 
     private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, DirectoryLock.Handle directoryLock) {
         this.files = files;
