@@ -45,6 +45,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.source.PublishedChecksum;
 import org.volprov.support.IoErrors;
+
 /**
  * The file half of a disk image cache: temp files, the hashing sink, fsync, rename into place,
  * metadata and identity-alias files, and the sweep that rebuilds the picture from disk at open.

@@ -1,6 +1,7 @@
 package org.volprov.cache;
 
 import java.util.Optional;
+
 /**
  * The bookkeeping half of a disk image cache: which entries exist, which are leased, their use
  * order, the byte and entry budget, and the identity aliases. The files themselves belong to

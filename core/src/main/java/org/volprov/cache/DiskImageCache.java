@@ -25,6 +25,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.support.DaemonThreads;
 import org.volprov.support.IoErrors;
+
 /**
  * The embedded {@link ImageCache}: verified images in a local directory ({@link CacheFiles}, whose
  * javadoc describes the layout), indexed in memory with Caffeine (or by another {@link CacheIndex}).

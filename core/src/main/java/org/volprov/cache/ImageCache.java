@@ -3,6 +3,7 @@ package org.volprov.cache;
 import java.util.Optional;
 import org.volprov.Cancellation;
 import org.volprov.ProvisioningException;
+
 /**
  * Verified, content-addressed images on the host's disk.
  *

@@ -27,6 +27,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.contract.ImageCacheContract;
 import org.volprov.testing.SettableClock;
+
 class DiskImageCacheTest extends ImageCacheContract {
 
     @Override

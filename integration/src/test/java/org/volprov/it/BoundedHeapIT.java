@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.testing.TestImages;
+
 /**
  * The engine's memory does not grow with the image: a cold job of the 1 GiB image, in a JVM whose
  * heap is capped at 128 MiB, through the embedded defaults (the default converter onto a

@@ -11,6 +11,7 @@ import org.volprov.Provisioner;
 import org.volprov.image.ImageFormat;
 import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.volume.FileVolumeBackend;
+
 /**
  * One cold job through the engine's embedded defaults (a local-directory source, the disk cache,
  * the default converter, a file-backed volume), for the test that runs it in a JVM with a small

@@ -25,6 +25,7 @@ import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Configuration;
 import software.amazon.awssdk.services.s3.presigner.S3Presigner;
+
 /**
  * Cold (download, verify, convert, write) against cached (convert, write) provisioning of the 1 GiB
  * image, timed in the same run: the cached run must take at most half the cold one.

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+
 /**
  * A link shaped by the kernel in front of a server of this host, made and removed by
  * {@code scripts/shaped-link.sh}: a network namespace joined by a veth pair whose ends each send

@@ -22,6 +22,7 @@ import org.volprov.JobEvent;
 import org.volprov.JobState;
 import org.volprov.libvirt.WriteMode;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
+
 /**
  * A cold job in {@code STREAM} mode (libvirt's upload into a {@code dir} pool volume) writes the
  * image into the upload as it decodes it: no file of the image's size appears in the engine's work
