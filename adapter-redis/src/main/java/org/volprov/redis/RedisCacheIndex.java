@@ -1,8 +1,5 @@
 package org.volprov.redis;
 
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
@@ -20,7 +17,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.cache.CacheFiles;
 import org.volprov.cache.CacheIndex;
 
 /**
@@ -41,10 +37,8 @@ final class RedisCacheIndex implements CacheIndex {
 
     private final RedisCoordination redis;
     private final Keys keys;
-    private final CacheFiles files;
     private final long maxBytes;
     private final int maxEntries;
-    private final Duration staleTempAfter;
     private final Map<String, Lease> leases = new ConcurrentHashMap<>();
     private final Map<String, Room> rooms = new ConcurrentHashMap<>();
     private final LongAdder evictions = new LongAdder();
@@ -53,15 +47,14 @@ final class RedisCacheIndex implements CacheIndex {
     // Non-null while Redis is unreachable; replaced only under the write lock of mode.
     private volatile CacheIndex local;
     private volatile Evictor evictor;
+    private volatile Directory directory;
     private volatile boolean loaded;
 
-    RedisCacheIndex(RedisCoordination redis, CacheFiles files, long maxBytes, int maxEntries, Duration staleTempAfter) {
+    RedisCacheIndex(RedisCoordination redis, long maxBytes, int maxEntries) {
         this.redis = redis;
         this.keys = redis.keys();
-        this.files = files;
         this.maxBytes = maxBytes;
         this.maxEntries = maxEntries;
-        this.staleTempAfter = staleTempAfter;
     }
 
     // ------------------------------------------------------------------ leases and rooms
@@ -143,7 +136,8 @@ final class RedisCacheIndex implements CacheIndex {
     // ------------------------------------------------------------------ CacheIndex
 
     @Override
-    public void load(CacheFiles.Contents contents, Evictor evictor) {
+    public void load(Contents contents, Directory directory, Evictor evictor) {
+        this.directory = directory;
         this.evictor = evictor;
         try {
             reconcile(contents);
@@ -303,25 +297,21 @@ final class RedisCacheIndex implements CacheIndex {
     }
 
     /** Switches to an in-memory index built from the directory (or from {@code contents}). */
-    private void goLocal(CacheFiles.Contents contents) {
+    private void goLocal(Contents contents) {
         mode.writeLock().lock();
         try {
             if (local != null) {
                 return;
             }
-            CacheFiles.Contents c = contents != null ? contents : scan();
+            Contents c = contents != null ? contents : directory.scan();
             CacheIndex l = CacheIndex.inMemory(Long.MAX_VALUE, Integer.MAX_VALUE);
-            l.load(c, KEEP_ALL);
+            l.load(c, directory, KEEP_ALL);
             local = l;
             LOG.info("cache index of host {}: {} entries from {} are served locally until Redis answers",
-                    keys.hostId, c.entries().size(), files.directory());
+                    keys.hostId, c.entries().size(), directory.path());
         } finally {
             mode.writeLock().unlock();
         }
-    }
-
-    private CacheFiles.Contents scan() {
-        return files.scan(false, redis.clock().instant().minus(staleTempAfter));
     }
 
     /** Whether Redis held this index at some point (so that its absence means Redis lost it). */
@@ -335,18 +325,21 @@ final class RedisCacheIndex implements CacheIndex {
      * @throws RedisUnreachableException when Redis stops answering meanwhile
      */
     void reconcile() {
-        reconcile(scan());
+        Directory d = directory;
+        if (d != null) { // else not loaded yet: load reconciles
+            reconcile(d.scan());
+        }
     }
 
-    private void reconcile(CacheFiles.Contents contents) {
+    private void reconcile(Contents contents) {
         Set<String> onDisk = new HashSet<>();
-        for (CacheFiles.Entry e : contents.entries()) {
+        for (Entry e : contents.entries()) {
             onDisk.add(e.sha256());
         }
         List<String> gone = new ArrayList<>();
         for (String sha : redis.call(j -> j.hkeys(keys.entries()))) {
             // The scan is a snapshot: an entry another process installed since then is not gone.
-            if (!onDisk.contains(sha) && !Files.exists(files.entryPath(sha), LinkOption.NOFOLLOW_LINKS)) {
+            if (!onDisk.contains(sha) && !directory.contains(sha)) {
                 gone.add(sha);
             }
         }
@@ -355,12 +348,12 @@ final class RedisCacheIndex implements CacheIndex {
         try {
             List<String> a = new ArrayList<>(args(Long.toString(maxBytes), Integer.toString(maxEntries), expiry()));
             a.add(Integer.toString(contents.entries().size()));
-            for (CacheFiles.Entry e : contents.entries()) {
+            for (Entry e : contents.entries()) {
                 a.add(e.sha256());
                 a.add(Long.toString(e.size()));
             }
             a.add(Integer.toString(contents.aliases().size()));
-            for (CacheFiles.Alias al : contents.aliases()) {
+            for (Alias al : contents.aliases()) {
                 a.add(al.identity());
                 a.add(al.sha256());
             }
@@ -396,7 +389,7 @@ final class RedisCacheIndex implements CacheIndex {
         }
         if (!gone.isEmpty()) {
             LOG.info("cache index of host {}: forgot {} entries no longer in {}", keys.hostId, gone.size(),
-                    files.directory());
+                    directory.path());
         }
         evict(evicted, evictor);
     }

@@ -1,12 +1,17 @@
 package org.volprov.cache;
 
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
  * The bookkeeping half of a disk image cache: which entries exist, which are leased, their use
  * order, the byte and entry budget, and the identity aliases. The files themselves belong to
- * {@link CacheFiles}; an index deletes an entry's files only through the {@link Evictor} it is
- * given, and only when no lease is open on it.
+ * the cache; an index sees them as the {@link Contents} and the {@link Directory} it is loaded
+ * with, and deletes an entry's files only through the {@link Evictor} it is given, and only when
+ * no lease is open on it.
  *
  * <p>The default is an in-memory index on Caffeine (built by {@link DiskImageCache#builder()}); a
  * shared index (Redis) implements this interface and is handed to
@@ -42,6 +47,48 @@ public interface CacheIndex extends AutoCloseable {
         void evict(String sha256, java.util.Collection<String> identities);
     }
 
+    /** An entry found on disk. {@code lastUsed} is the data file's modification time. */
+    record Entry(String sha256, long size, Instant lastUsed) {
+        public Entry {
+            Objects.requireNonNull(sha256, "sha256");
+            Objects.requireNonNull(lastUsed, "lastUsed");
+        }
+    }
+
+    /** An identity alias found on disk: the object version {@code identity} has content {@code sha256}. */
+    record Alias(String identity, String sha256) {
+        public Alias {
+            Objects.requireNonNull(identity, "identity");
+            Objects.requireNonNull(sha256, "sha256");
+        }
+    }
+
+    /** What is valid in the directory: entries oldest use first, and the aliases whose entry exists. */
+    record Contents(List<Entry> entries, List<Alias> aliases) {
+        public Contents {
+            entries = List.copyOf(entries);
+            aliases = List.copyOf(aliases);
+        }
+    }
+
+    /**
+     * The cache's directory as an index may consult it after {@link #load}: a shared index does when
+     * it rebuilds itself after its store was unreachable. Thread-safe.
+     */
+    interface Directory {
+        /** The directory, absolute; for messages. */
+        Path path();
+
+        /**
+         * What is valid on disk now: a sweep that spares what other processes sharing the directory
+         * are still writing.
+         */
+        Contents scan();
+
+        /** Whether the data file of the entry {@code sha256} is on disk. */
+        boolean contains(String sha256);
+    }
+
     /** A hold on an entry; the entry is neither evicted nor deleted until it is released. */
     interface Hold {
         /** Releases the hold; idempotent. */
@@ -57,11 +104,11 @@ public interface CacheIndex extends AutoCloseable {
     }
 
     /**
-     * Called once, before any other method, with what {@link CacheFiles#scan} found on disk. Entries
-     * come oldest use first, and the index takes them in that order as its use order. Entries beyond
-     * the budget are evicted through {@code evictor}.
+     * Called once, before any other method, with what the sweep at open found in {@code directory}.
+     * Entries come oldest use first, and the index takes them in that order as its use order.
+     * Entries beyond the budget are evicted through {@code evictor}.
      */
-    void load(CacheFiles.Contents contents, Evictor evictor);
+    void load(Contents contents, Directory directory, Evictor evictor);
 
     /** A hold on the entry {@code sha256}, marking it as used now; empty when there is no such entry. */
     Optional<Hold> acquire(String sha256);
@@ -76,7 +123,7 @@ public interface CacheIndex extends AutoCloseable {
     /** The digest recorded for the object version {@code identity}, if any. */
     Optional<String> alias(String identity);
 
-    /** Records that {@code identity} has content {@code sha256} (the caller persists it through {@link CacheFiles}). */
+    /** Records that {@code identity} has content {@code sha256} (the cache persists it in the directory). */
     void putAlias(String identity, String sha256);
 
     /**

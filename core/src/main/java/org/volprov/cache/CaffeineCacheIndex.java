@@ -99,14 +99,14 @@ final class CaffeineCacheIndex implements CacheIndex {
     }
 
     @Override
-    public void load(CacheFiles.Contents contents, Evictor evictor) {
+    public void load(Contents contents, Directory directory, Evictor evictor) {
         lock.lock();
         try {
-            for (CacheFiles.Entry e : contents.entries()) {
+            for (Entry e : contents.entries()) {
                 entries.put(e.sha256(), new Node(e.sha256(), e.size(), uses.incrementAndGet()));
                 bytesInUse.addAndGet(e.size());
             }
-            for (CacheFiles.Alias a : contents.aliases()) {
+            for (Alias a : contents.aliases()) {
                 Node n = entries.getIfPresent(a.sha256());
                 if (n != null) {
                     aliases.put(a.identity(), a.sha256());

@@ -2,21 +2,19 @@ package org.volprov.cache;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,7 +26,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ImageCache;
 import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
-import org.volprov.internal.IoErrors;
+import org.volprov.Sleeper;
 
 /**
  * The embedded {@link ImageCache}: verified images in a local directory ({@link CacheFiles}, whose
@@ -59,24 +57,16 @@ public final class DiskImageCache implements ImageCache {
      * state there ({@link org.volprov.Provisioner.Builder#stateDirectory}).
      */
     public static final String STATE_DIRECTORY = "state";
-    private static final long WAIT_POLL_MILLIS = 20;
-    private static final long LOCK_POLL_MAX_MILLIS = 250;
 
     private final CacheFiles files;
     private final CacheIndex index;
     private final FillLock fillLock;
-    private final long reserveBytes;
+    private final Admission admission;
     private final DirectoryLock.Handle directoryLock;
-    private final ConcurrentHashMap<String, CompletableFuture<Void>> flights = new ConcurrentHashMap<>();
     /** Entries found unusable, to drop once unleased. */
     private final java.util.Set<String> discarded = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final AtomicLong pendingBytes = new AtomicLong();
     private final LongAdder hits = new LongAdder();
-    private final LongAdder misses = new LongAdder();
-    private final LongAdder admissions = new LongAdder();
-    private final LongAdder checksumFailures = new LongAdder();
-    private final LongAdder bytesDownloaded = new LongAdder();
     private final LongAdder lostEntries = new LongAdder();
     private final String description;
     /**
@@ -95,7 +85,7 @@ public final class DiskImageCache implements ImageCache {
         this.files = files;
         this.index = index;
         this.fillLock = b.fillLock;
-        this.reserveBytes = b.reserveBytes;
+        this.admission = new Admission(this, files, index, b.fillLock, b.sleeper, b.reserveBytes, hashing);
         this.directoryLock = directoryLock;
         this.description = "DiskImageCache[directory=" + files.directory()
                 + (b.index == null ? ", maxBytes=" + b.maxBytes + ", maxEntries=" + b.maxEntries : ", index=" + b.index)
@@ -146,196 +136,10 @@ public final class DiskImageCache implements ImageCache {
 
     @Override
     public CacheLease admit(CacheKey key, ImageFiller filler, Cancellation cancellation) {
-        Objects.requireNonNull(key, "key");
-        Objects.requireNonNull(filler, "filler");
-        Objects.requireNonNull(cancellation, "cancellation");
-        String flightKey = key.sha256().orElse("identity:" + key.identity());
-        while (true) {
-            checkOpen();
-            Optional<CacheLease> cached = lookup(key);
-            if (cached.isPresent()) {
-                return cached.get();
-            }
-            cancellation.checkpoint();
-            CompletableFuture<Void> mine = new CompletableFuture<>();
-            CompletableFuture<Void> running = flights.putIfAbsent(flightKey, mine);
-            if (running == null) {
-                try {
-                    return lead(key, filler, cancellation, mine);
-                } finally {
-                    flights.remove(flightKey, mine);
-                }
-            }
-            Throwable failure = await(running, key, cancellation);
-            if (failure == null) {
-                continue; // the entry is there now; the lookup above takes a lease on it
-            }
-            if (failure instanceof ProvisioningException pe
-                    && (pe.code() == ErrorCode.CANCELLED || pe.code() == ErrorCode.TIMED_OUT)) {
-                LOG.debug("the download of {} was cancelled by its caller; downloading it for this one", key.ref());
-                continue;
-            }
-            if (failure instanceof ProvisioningException pe && pe.code() == ErrorCode.IMAGE_CHANGED) {
-                // The leader's object version changed under it. This caller's filler reads its own
-                // version (possibly another object with the same digest): it fails at its first read
-                // if that changed too, and its caller starts over from a fresh stat.
-                LOG.debug("the object {} changed under another caller's download; trying this caller's", key.ref());
-                continue;
-            }
-            if (failure instanceof ProvisioningException pe) {
-                throw new ProvisioningException(pe.code(), pe.getMessage(), pe);
-            }
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "the download of " + key.ref() + " failed: "
-                    + failure, failure);
-        }
+        return admission.admit(key, filler, cancellation);
     }
 
-    /** Waits for another caller's download; null when it succeeded, else its failure. */
-    private static Throwable await(CompletableFuture<Void> running, CacheKey key, Cancellation cancellation) {
-        while (true) {
-            cancellation.checkpoint();
-            try {
-                running.get(WAIT_POLL_MILLIS, TimeUnit.MILLISECONDS);
-                return null;
-            } catch (TimeoutException e) {
-                // Poll again: the cancellation may have been signalled or its deadline passed.
-            } catch (ExecutionException e) {
-                return e.getCause();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new ProvisioningException(ErrorCode.CANCELLED, "interrupted while waiting for the download of "
-                        + key.ref(), e);
-            }
-        }
-    }
-
-    private CacheLease lead(CacheKey key, ImageFiller filler, Cancellation cancellation, CompletableFuture<Void> flight) {
-        try {
-            CacheLease lease = fillUnderLock(key, filler, cancellation);
-            flight.complete(null);
-            return lease;
-        } catch (RuntimeException | Error e) {
-            flight.completeExceptionally(e);
-            throw e;
-        }
-    }
-
-    /**
-     * Runs the download under the cross-process lock; while another process holds it, polls for
-     * that process's entry, and takes over when the lock is released without one (its download
-     * failed, or its holder died and the lock expired).
-     */
-    private CacheLease fillUnderLock(CacheKey key, ImageFiller filler, Cancellation cancellation) {
-        String lockKey = key.sha256().orElse("identity:" + key.identity());
-        long pollMillis = WAIT_POLL_MILLIS;
-        while (true) {
-            Optional<FillLock.Held> held = fillLock.tryLock(lockKey);
-            if (held.isPresent()) {
-                try (FillLock.Held h = held.get()) {
-                    // Another flight (or process) may have finished between our lookup and taking the lock.
-                    return lookup(key).orElseGet(() -> fill(key, filler, cancellation));
-                }
-            }
-            cancellation.checkpoint();
-            try {
-                TimeUnit.MILLISECONDS.sleep(pollMillis);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new ProvisioningException(ErrorCode.CANCELLED, "interrupted while another process downloads "
-                        + key.ref(), e);
-            }
-            pollMillis = Math.min(LOCK_POLL_MAX_MILLIS, pollMillis * 2);
-            cancellation.checkpoint();
-            Optional<CacheLease> cached = lookup(key);
-            if (cached.isPresent()) {
-                return cached.get();
-            }
-        }
-    }
-
-    private CacheLease fill(CacheKey key, ImageFiller filler, Cancellation cancellation) {
-        long size = key.size();
-        CacheIndex.Reservation room = index.reserve(size, this::evictFiles);
-        long pending = pendingBytes.addAndGet(size);
-        try {
-            long usable = files.usableSpace();
-            long others = pending - size;
-            if (usable - reserveBytes - others < size) {
-                throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "the file system of "
-                        + files.directory() + " has " + usable + " usable bytes; with reserveBytes " + reserveBytes
-                        + " and " + others + " bytes of downloads in progress, an image of " + size
-                        + " bytes does not fit");
-            }
-            misses.increment();
-            CacheFiles.Fill fill = files.newFill(size, cancellation, bytesDownloaded::add, hashing);
-            Path path;
-            String sha;
-            CacheIndex.Hold hold;
-            FileChannel file;
-            // The fill's temp file lives until the entry is held with its file open: it replaces an
-            // existing file that an eviction removed between the install and the index taking the entry.
-            try (fill) {
-                try {
-                    filler.fill(fill);
-                } catch (IOException e) {
-                    IoErrors.translate(e, "the download of " + key.ref() + " failed");
-                    throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE, "the download of " + key.ref()
-                            + " failed: " + e, e);
-                }
-                try {
-                    sha = fill.finish(key.sha256());
-                } catch (ProvisioningException e) {
-                    if (e.code() == ErrorCode.CHECKSUM_MISMATCH) {
-                        checksumFailures.increment();
-                    }
-                    throw new ProvisioningException(e.code(), key.ref() + ": " + e.getMessage(), e.getCause());
-                }
-                path = files.install(fill);
-                hold = index.add(room, sha, size);
-                try {
-                    file = openInstalled(fill, sha);
-                } catch (RuntimeException e) {
-                    hold.release();
-                    throw e;
-                }
-            }
-            admissions.increment();
-            try {
-                files.writeAlias(key.identity(), sha);
-                index.putAlias(key.identity(), sha);
-            } catch (ProvisioningException e) {
-                // The entry is sound; only the shortcut for unpublished checksums is lost, so the
-                // next request for this object downloads it again instead of failing this one.
-                LOG.warn("cannot record the digest of {}: {}", key.identity(), e.getMessage());
-            }
-            return new Lease(path, sha, size, false, hold, file, this);
-        } finally {
-            pendingBytes.addAndGet(-size);
-            room.release();
-        }
-    }
-
-    /**
-     * Opens the file of an entry this fill was installed as, which the index holds now. When the
-     * install kept an existing file of the same digest and an eviction removed that file before
-     * the index took the entry, the fill goes in its place.
-     */
-    private FileChannel openInstalled(CacheFiles.Fill fill, String sha) {
-        Optional<FileChannel> file = files.openEntry(sha);
-        if (file.isEmpty() && !fill.installed()) {
-            LOG.debug("cache entry {} was evicted while a copy was being installed; installing the copy", sha);
-            files.install(fill);
-            file = files.openEntry(sha);
-        }
-        if (file.isEmpty()) {
-            index.drop(sha);
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cache entry " + sha + " in "
-                    + files.directory() + " was removed while it was being installed");
-        }
-        return file.get();
-    }
-
-    private void evictFiles(String sha256, Collection<String> identities) {
+    void evictFiles(String sha256, Collection<String> identities) {
         LOG.debug("evicting cache entry {}", sha256);
         files.delete(sha256);
         for (String id : identities) {
@@ -345,8 +149,9 @@ public final class DiskImageCache implements ImageCache {
 
     @Override
     public CacheStats stats() {
-        return new CacheStats(hits.sum(), misses.sum(), admissions.sum(), index.evictions(), checksumFailures.sum(),
-                index.entries(), index.bytesInUse(), bytesDownloaded.sum(), lostEntries.sum());
+        return new CacheStats(hits.sum(), admission.misses.sum(), admission.admissions.sum(), index.evictions(),
+                admission.checksumFailures.sum(), index.entries(), index.bytesInUse(), admission.bytesDownloaded.sum(),
+                lostEntries.sum());
     }
 
     @Override
@@ -385,7 +190,7 @@ public final class DiskImageCache implements ImageCache {
     }
 
     /** A held entry; its open file keeps its bytes readable even if something unlinks it meanwhile. */
-    private record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold, FileChannel file,
+    record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold, FileChannel file,
             DiskImageCache cache) implements CacheLease {
         @Override
         public void discard() {
@@ -405,6 +210,33 @@ public final class DiskImageCache implements ImageCache {
         }
     }
 
+    /** The directory as the index sees it after load; a rescan spares young files when the directory is shared. */
+    private final class IndexedDirectory implements CacheIndex.Directory {
+        private final Duration staleTempAfter;
+        private final Clock clock;
+
+        IndexedDirectory(Duration staleTempAfter, Clock clock) {
+            this.staleTempAfter = staleTempAfter;
+            this.clock = clock;
+        }
+
+        @Override
+        public Path path() {
+            return files.directory();
+        }
+
+        @Override
+        public CacheIndex.Contents scan() {
+            return (staleTempAfter == null ? files.scan(false) : files.scan(false, clock.instant().minus(staleTempAfter)))
+                    .contents();
+        }
+
+        @Override
+        public boolean contains(String sha256) {
+            return Files.exists(files.entryPath(sha256), LinkOption.NOFOLLOW_LINKS);
+        }
+    }
+
     /** Builds a {@link DiskImageCache}; each option is checked when set, and its message names it. */
     public static final class Builder {
         private Path directory;
@@ -416,6 +248,7 @@ public final class DiskImageCache implements ImageCache {
         private FillLock fillLock = FillLock.LOCAL;
         private Duration staleTempAfter;
         private Clock clock = Clock.systemUTC();
+        private Sleeper sleeper = Sleeper.SYSTEM;
         private CacheFiles.ChannelOpener opener;
 
         private Builder() {
@@ -505,6 +338,15 @@ public final class DiskImageCache implements ImageCache {
             return this;
         }
 
+        /**
+         * How the cache waits between looks at another process's download of an image it needs;
+         * default {@link Sleeper#SYSTEM}. Tests give one that advances a clock.
+         */
+        public Builder sleeper(Sleeper sleeper) {
+            this.sleeper = Objects.requireNonNull(sleeper, "sleeper");
+            return this;
+        }
+
         /** A channel factory for the cache's data files; for tests that simulate a failing disk. */
         Builder channelOpener(CacheFiles.ChannelOpener opener) {
             this.opener = opener;
@@ -534,14 +376,15 @@ public final class DiskImageCache implements ImageCache {
             DirectoryLock.Handle directoryLock = DirectoryLock.acquire(files.directory(), LOCK_FILE, shared);
             CacheIndex idx = index != null ? index : new CaffeineCacheIndex(maxBytes, maxEntries);
             try {
-                CacheFiles.Contents contents = shared
+                CacheFiles.Scan scan = shared
                         ? files.scan(verifyOnOpen, clock.instant().minus(staleTempAfter))
                         : files.scan(verifyOnOpen);
-                if (contents.removed() > 0) {
-                    LOG.info("cache {}: removed {} stray or damaged files", files.directory(), contents.removed());
+                if (scan.removed() > 0) {
+                    LOG.info("cache {}: removed {} stray or damaged files", files.directory(), scan.removed());
                 }
                 DiskImageCache cache = new DiskImageCache(this, files, idx, directoryLock);
-                idx.load(contents, cache::evictFiles);
+                idx.load(scan.contents(), cache.new IndexedDirectory(shared ? staleTempAfter : null, clock),
+                        cache::evictFiles);
                 return cache;
             } catch (RuntimeException e) {
                 directoryLock.close();

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -28,6 +29,7 @@ import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ImageCache;
 import org.volprov.ProvisioningException;
+import org.volprov.Sleeper;
 import org.volprov.contract.ImageCacheContract;
 import org.volprov.testing.SettableClock;
 
@@ -248,8 +250,8 @@ class DiskImageCacheTest extends ImageCacheContract {
         }
 
         @Override
-        public void load(CacheFiles.Contents contents, Evictor evictor) {
-            delegate.load(contents, evictor);
+        public void load(Contents contents, Directory directory, Evictor evictor) {
+            delegate.load(contents, directory, evictor);
         }
 
         @Override
@@ -389,6 +391,30 @@ class DiskImageCacheTest extends ImageCacheContract {
             assertThat(result.get()).isEqualTo(img);
             assertThat(runs).hasValue(1);
             assertThat(fillLock.grants).hasValue(1);
+        }
+    }
+
+    @Test
+    void admit_whenAnotherProcessHoldsTheFillLock_backsOffThroughTheInjectedSleeper() {
+        ForeignFillLock fillLock = new ForeignFillLock();
+        byte[] img = image(IMAGE, 83);
+        CacheKey key = published("foreign-sleeper.qcow2", img);
+        fillLock.foreign.add(sha256(img));
+        List<Duration> slept = new ArrayList<>();
+        Sleeper sleeper = d -> {
+            slept.add(d);
+            if (slept.size() == 6) {
+                fillLock.foreign.clear(); // the other process gave up after six looks
+            }
+        };
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE)
+                .fillLock(fillLock).sleeper(sleeper).build()) {
+            AtomicInteger runs = new AtomicInteger();
+            try (CacheLease lease = cache.admit(key, filler(img, runs), Cancellation.none())) {
+                assertThat(read(lease)).isEqualTo(img);
+            }
+            assertThat(runs).hasValue(1);
+            assertThat(slept).extracting(Duration::toMillis).containsExactly(20L, 40L, 80L, 160L, 250L, 250L);
         }
     }
 
