@@ -1,11 +1,14 @@
 package org.volprov.redis;
 
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -15,6 +18,7 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.CachedImage;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.cache.CacheIndex;
@@ -148,11 +152,84 @@ final class RedisCacheIndex implements CacheIndex {
 
     @Override
     public Optional<Hold> acquire(String sha256) {
+        return hold(sha256, true);
+    }
+
+    @Override
+    public Optional<Hold> pin(String sha256) {
+        return hold(sha256, false);
+    }
+
+    private Optional<Hold> hold(String sha256, boolean use) {
         return either(() -> {
             String id = redis.newToken();
-            long ok = (Long) redis.call(j -> Scripts.ACQUIRE.run(j, args(sha256, id, expiry())));
+            long ok = (Long) redis.call(j -> Scripts.ACQUIRE.run(j, args(sha256, id, expiry(), use ? "1" : "0")));
             return ok == 1 ? Optional.of(track(new Lease(id, sha256, null))) : Optional.<Hold>empty();
-        }, l -> l.acquire(sha256).map(h -> track(new Lease(redis.newToken(), sha256, h))));
+        }, l -> (use ? l.acquire(sha256) : l.pin(sha256)).map(h -> track(new Lease(redis.newToken(), sha256, h))));
+    }
+
+    /** Leases elsewhere are the live holds in Redis less this object's own; unknown while Redis is unreachable. */
+    @Override
+    public List<CachedImage> list() {
+        return either(() -> {
+            @SuppressWarnings("unchecked")
+            List<Object> flat = (List<Object>) redis.call(j -> Scripts.LIST.run(j, args()));
+            Map<String, Integer> mine = ownLeases();
+            List<CachedImage> out = new ArrayList<>();
+            for (int i = 0; i < flat.size(); ) {
+                String sha = (String) flat.get(i);
+                long size = Long.parseLong((String) flat.get(i + 1));
+                Instant used = Instant.ofEpochMilli(Long.parseLong((String) flat.get(i + 2)));
+                int live = ((Long) flat.get(i + 3)).intValue();
+                int n = ((Long) flat.get(i + 4)).intValue();
+                List<String> ids = new ArrayList<>();
+                for (int k = 0; k < n; k++) {
+                    ids.add((String) flat.get(i + 5 + k));
+                }
+                i += 5 + n;
+                ids.sort(null);
+                int here = mine.getOrDefault(sha, 0);
+                out.add(new CachedImage(sha, size, ids, used, here, OptionalInt.of(Math.max(0, live - here))));
+            }
+            return out;
+        }, l -> {
+            Map<String, Integer> mine = ownLeases();
+            return l.list().stream().map(e -> new CachedImage(e.sha256(), e.size(), e.sources(), e.lastUsed(),
+                    mine.getOrDefault(e.sha256(), 0), OptionalInt.empty())).toList();
+        });
+    }
+
+    private Map<String, Integer> ownLeases() {
+        Map<String, Integer> mine = new HashMap<>();
+        for (Lease l : leases.values()) {
+            mine.merge(l.sha256, 1, Integer::sum);
+        }
+        return mine;
+    }
+
+    /**
+     * Removes an unleased entry in Redis. While Redis is unreachable this process cannot see the
+     * other processes' leases, so it removes nothing and answers {@code HELD}.
+     */
+    @Override
+    public Removal remove(String sha256, Evictor evictor) {
+        return either(() -> {
+            @SuppressWarnings("unchecked")
+            List<Object> r = (List<Object>) redis.call(j -> Scripts.REMOVE.run(j, args(sha256)));
+            long status = (Long) r.get(0);
+            if (status == 0) {
+                return Removal.ABSENT;
+            }
+            if (status == 1) {
+                return Removal.HELD;
+            }
+            List<String> ids = new ArrayList<>();
+            for (Object id : r.subList(1, r.size())) {
+                ids.add((String) id);
+            }
+            evictor.evict(sha256, ids);
+            return Removal.REMOVED;
+        }, l -> Removal.HELD);
     }
 
     @Override
@@ -351,6 +428,7 @@ final class RedisCacheIndex implements CacheIndex {
             for (Entry e : contents.entries()) {
                 a.add(e.sha256());
                 a.add(Long.toString(e.size()));
+                a.add(Long.toString(e.lastUsed().toEpochMilli()));
             }
             a.add(Integer.toString(contents.aliases().size()));
             for (Alias al : contents.aliases()) {

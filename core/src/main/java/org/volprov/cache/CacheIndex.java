@@ -1,10 +1,12 @@
 package org.volprov.cache;
 
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Instant;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import org.volprov.CachedImage;
 
 /**
  * The bookkeeping half of a disk image cache: which entries exist, which are leased, their use
@@ -35,7 +37,7 @@ public interface CacheIndex extends AutoCloseable {
         if (maxEntries <= 0) {
             throw new IllegalArgumentException("maxEntries must be positive, was " + maxEntries);
         }
-        return new CaffeineCacheIndex(maxBytes, maxEntries);
+        return new CaffeineCacheIndex(maxBytes, maxEntries, Clock.systemUTC());
     }
 
     /**
@@ -114,6 +116,19 @@ public interface CacheIndex extends AutoCloseable {
     Optional<Hold> acquire(String sha256);
 
     /**
+     * A hold on the entry {@code sha256} that leaves its use order and last use as they were (for a
+     * re-verification); empty when there is no such entry.
+     */
+    Optional<Hold> pin(String sha256);
+
+    /**
+     * What the index knows of each entry now, least recently used first. {@code leases} counts the
+     * holds taken through this index object; {@code leasesElsewhere} those of other processes, or
+     * empty when the index cannot see them.
+     */
+    List<CachedImage> list();
+
+    /**
      * Forgets the entry {@code sha256} and the aliases pointing at it, whoever holds it: its file was
      * found gone, so the entry no longer exists whatever the index says. Does nothing when there is
      * no such entry. The files are not touched (there are none).
@@ -141,15 +156,21 @@ public interface CacheIndex extends AutoCloseable {
      */
     Hold add(Reservation reservation, String sha256, long size);
 
+    /** What {@link #remove} did. */
+    enum Removal {
+        /** The entry is forgotten and its files removed through the evictor. */
+        REMOVED,
+        /** A hold is open on it (or the index cannot rule one out); nothing changed. */
+        HELD,
+        /** There was no such entry. */
+        ABSENT
+    }
+
     /**
      * Forgets the entry {@code sha256} and removes its files through {@code evictor}, when no hold
-     * is open on it (an entry found unusable); not counted as an eviction. Returns whether the
-     * entry is gone (also when there was none). The default keeps it and returns false: an index
-     * that cannot do this leaves such an entry to eviction.
+     * is open on it (an entry found unusable, or one an operator evicts); not counted as an eviction.
      */
-    default boolean removeIfUnheld(String sha256, Evictor evictor) {
-        return false;
-    }
+    Removal remove(String sha256, Evictor evictor);
 
     /** Entries held now. */
     long entries();

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -18,9 +19,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.CacheEviction;
 import org.volprov.CacheKey;
 import org.volprov.CacheLease;
 import org.volprov.CacheStats;
+import org.volprov.CacheVerification;
+import org.volprov.CachedImage;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ImageCache;
@@ -60,8 +64,8 @@ public final class DiskImageCache implements ImageCache {
 
     private final CacheFiles files;
     private final CacheIndex index;
-    private final FillLock fillLock;
     private final Admission admission;
+    private final CacheMaintenance maintenance;
     private final DirectoryLock.Handle directoryLock;
     /** Entries found unusable, to drop once unleased. */
     private final java.util.Set<String> discarded = ConcurrentHashMap.newKeySet();
@@ -84,8 +88,8 @@ public final class DiskImageCache implements ImageCache {
     private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, DirectoryLock.Handle directoryLock) {
         this.files = files;
         this.index = index;
-        this.fillLock = b.fillLock;
         this.admission = new Admission(this, files, index, b.fillLock, b.sleeper, b.reserveBytes, hashing);
+        this.maintenance = new CacheMaintenance(this, files, index, b.fillLock, admission);
         this.directoryLock = directoryLock;
         this.description = "DiskImageCache[directory=" + files.directory()
                 + (b.index == null ? ", maxBytes=" + b.maxBytes + ", maxEntries=" + b.maxEntries : ", index=" + b.index)
@@ -127,7 +131,7 @@ public final class DiskImageCache implements ImageCache {
     }
 
     /** Forgets an entry whose file is gone, so that the next admission fetches the image again. */
-    private void dropLost(String sha) {
+    void dropLost(String sha) {
         index.drop(sha);
         lostEntries.increment();
         LOG.warn("cache entry {} in {} had no file (removed behind the cache's back, or by an eviction that raced"
@@ -145,6 +149,35 @@ public final class DiskImageCache implements ImageCache {
         for (String id : identities) {
             files.deleteAlias(id);
         }
+    }
+
+    @Override
+    public List<CachedImage> list() {
+        checkOpen();
+        return index.list();
+    }
+
+    @Override
+    public CacheEviction evict(String sha256) {
+        checkOpen();
+        CacheEviction result = maintenance.removeUnleased(sha256);
+        if (result == CacheEviction.EVICTED) {
+            discarded.remove(sha256);
+            LOG.info("cache entry {} in {} evicted on request", sha256, files.directory());
+        }
+        return result;
+    }
+
+    @Override
+    public CacheVerification verify(String sha256, Cancellation cancellation) {
+        checkOpen();
+        return maintenance.verify(sha256, cancellation);
+    }
+
+    @Override
+    public CacheVerification verifyAll(Cancellation cancellation) {
+        checkOpen();
+        return maintenance.verifyAll(cancellation);
     }
 
     @Override
@@ -178,12 +211,22 @@ public final class DiskImageCache implements ImageCache {
         return description;
     }
 
+    /** Marks an entry unusable, to be removed once no lease holds it; tries at once. */
+    void discardWhenUnleased(String sha256) {
+        discarded.add(sha256);
+        dropIfDiscarded(sha256);
+    }
+
     /**
      * Drops an entry marked unusable once no lease holds it: tried when the marking lease closes,
      * and again when any later lease on it does.
      */
     private void dropIfDiscarded(String sha256) {
-        if (discarded.contains(sha256) && !closed.get() && index.removeIfUnheld(sha256, this::evictFiles)) {
+        if (!discarded.contains(sha256) || closed.get()) {
+            return;
+        }
+        CacheEviction r = maintenance.removeUnleased(sha256);
+        if (r == CacheEviction.EVICTED || r == CacheEviction.NOT_CACHED) {
             discarded.remove(sha256);
             LOG.info("cache entry {} was unusable and is removed", sha256);
         }
@@ -374,7 +417,7 @@ public final class DiskImageCache implements ImageCache {
             boolean shared = staleTempAfter != null;
             CacheFiles files = opener == null ? CacheFiles.open(directory) : CacheFiles.open(directory, opener);
             DirectoryLock.Handle directoryLock = DirectoryLock.acquire(files.directory(), LOCK_FILE, shared);
-            CacheIndex idx = index != null ? index : new CaffeineCacheIndex(maxBytes, maxEntries);
+            CacheIndex idx = index != null ? index : new CaffeineCacheIndex(maxBytes, maxEntries, clock);
             try {
                 CacheFiles.Scan scan = shared
                         ? files.scan(verifyOnOpen, clock.instant().minus(staleTempAfter))

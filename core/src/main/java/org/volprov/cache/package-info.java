@@ -6,7 +6,8 @@
  *       built with {@code DiskImageCache.builder()}.
  *   <li>package-private parts: {@code Admission} (single flight, room, install), {@code CacheFiles}
  *       (temp files, fsync, rename, metadata and alias files), {@code Fill} (the hashing sink),
- *       {@code CacheSweep} (the sweep at open).
+ *       {@code CacheSweep} (the sweep at open), {@code CacheMaintenance} (evict and re-verify for
+ *       {@link org.volprov.ImageCache#evict} and {@link org.volprov.ImageCache#verify}).
  *   <li>{@link org.volprov.cache.CacheIndex}: the seam for the index (entries, leases, LRU budget,
  *       aliases); the default is in memory on Caffeine, a shared one plugs in through
  *       {@code DiskImageCache.Builder#index}.

@@ -24,6 +24,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.CacheKey;
+import org.volprov.CachedImage;
 import org.volprov.CacheLease;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
@@ -257,6 +258,21 @@ class DiskImageCacheTest extends ImageCacheContract {
         @Override
         public Optional<Hold> acquire(String sha256) {
             return delegate.acquire(sha256);
+        }
+
+        @Override
+        public Optional<Hold> pin(String sha256) {
+            return delegate.pin(sha256);
+        }
+
+        @Override
+        public List<CachedImage> list() {
+            return delegate.list();
+        }
+
+        @Override
+        public Removal remove(String sha256, Evictor evictor) {
+            return delegate.remove(sha256, evictor);
         }
 
         @Override
