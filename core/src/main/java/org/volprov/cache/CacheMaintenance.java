@@ -62,13 +62,19 @@ final class CacheMaintenance {
         if (held.isEmpty()) {
             return CacheEviction.BEING_FILLED;
         }
+        CacheEviction result;
         try (FillLock.Held h = held.get()) {
-            return switch (index.remove(sha256, cache::evictFiles)) {
+            result = switch (index.remove(sha256, cache::evictFiles)) {
                 case REMOVED -> CacheEviction.EVICTED;
                 case HELD -> CacheEviction.LEASED;
                 case ABSENT -> CacheEviction.NOT_CACHED;
             };
         }
+        if (result == CacheEviction.EVICTED || result == CacheEviction.NOT_CACHED) {
+            // Gone: a later entry of the same digest is a new download, not the one found unusable.
+            cache.undiscard(sha256);
+        }
+        return result;
     }
 
     CacheVerification verify(String sha256, Cancellation cancellation) {

@@ -162,7 +162,6 @@ public final class DiskImageCache implements ImageCache {
         checkOpen();
         CacheEviction result = maintenance.removeUnleased(sha256);
         if (result == CacheEviction.EVICTED) {
-            discarded.remove(sha256);
             LOG.info("cache entry {} in {} evicted on request", sha256, files.directory());
         }
         return result;
@@ -225,11 +224,13 @@ public final class DiskImageCache implements ImageCache {
         if (!discarded.contains(sha256) || closed.get()) {
             return;
         }
-        CacheEviction r = maintenance.removeUnleased(sha256);
-        if (r == CacheEviction.EVICTED || r == CacheEviction.NOT_CACHED) {
-            discarded.remove(sha256);
+        if (maintenance.removeUnleased(sha256) == CacheEviction.EVICTED) {
             LOG.info("cache entry {} was unusable and is removed", sha256);
         }
+    }
+
+    void undiscard(String sha256) {
+        discarded.remove(sha256);
     }
 
     /** A held entry; its open file keeps its bytes readable even if something unlinks it meanwhile. */

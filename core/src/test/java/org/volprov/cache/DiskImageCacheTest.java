@@ -23,6 +23,7 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.volprov.CacheEviction;
 import org.volprov.CacheKey;
 import org.volprov.CachedImage;
 import org.volprov.CacheLease;
@@ -431,6 +432,56 @@ class DiskImageCacheTest extends ImageCacheContract {
             }
             assertThat(runs).hasValue(1);
             assertThat(slept).extracting(Duration::toMillis).containsExactly(20L, 40L, 80L, 160L, 250L, 250L);
+        }
+    }
+
+    @Test
+    void evict_whileAnotherProcessHoldsTheImagesFillLock_isRefusedAsBeingFilled() {
+        ForeignFillLock fillLock = new ForeignFillLock();
+        byte[] img = image(IMAGE, 84);
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE)
+                .fillLock(fillLock).build()) {
+            cache.admit(published("foreign-evict.qcow2", img), filler(img, new AtomicInteger()), Cancellation.none())
+                    .close();
+            fillLock.foreign.add(sha256(img)); // another process installs the same digest now
+
+            assertThat(cache.evict(sha256(img))).isEqualTo(CacheEviction.BEING_FILLED);
+            assertThat(cache.list()).extracting(CachedImage::sha256).containsExactly(sha256(img));
+
+            fillLock.foreign.clear();
+            assertThat(cache.evict(sha256(img))).isEqualTo(CacheEviction.EVICTED);
+        }
+    }
+
+    @Test
+    void evict_whileThisCacheDownloadsTheImage_isRefusedAsBeingFilled() throws Exception {
+        byte[] img = image(IMAGE, 85);
+        CacheKey key = published("evict-filling.qcow2", img);
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE).build()) {
+            java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                var download = pool.submit(() -> cache.admit(key, sink -> {
+                    started.countDown();
+                    try {
+                        release.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IOException(e);
+                    }
+                    sink.write(ByteBuffer.wrap(img));
+                }, Cancellation.none()));
+                assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+
+                assertThat(cache.evict(sha256(img))).isEqualTo(CacheEviction.BEING_FILLED);
+
+                release.countDown();
+                download.get(30, TimeUnit.SECONDS).close();
+            } finally {
+                pool.shutdownNow();
+            }
+            assertThat(cache.evict(sha256(img))).isEqualTo(CacheEviction.EVICTED);
         }
     }
 

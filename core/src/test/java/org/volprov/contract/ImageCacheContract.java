@@ -636,7 +636,7 @@ public abstract class ImageCacheContract {
     // ---------------------------------------------------------------- the operator's handles: list, evict, verify
 
     /** Overwrites the first bytes of an entry's file in place, keeping its size: damage a size check cannot see. */
-    protected static void damage(Path entry) throws IOException {
+    public static void damage(Path entry) throws IOException {
         entry.toFile().setWritable(true);
         try (var ch = java.nio.channels.FileChannel.open(entry, java.nio.file.StandardOpenOption.WRITE)) {
             ch.write(ByteBuffer.wrap(new byte[] {1, 2, 3, 4, 5, 6, 7, 8}), 0);
