@@ -51,7 +51,9 @@ import org.volprov.Sleeper;
  * reports a miss, so that the image is fetched again.
  * {@link #admit} runs one filler per image at a time (single flight; across processes too when a
  * shared {@link FillLock} is set), reserves room in the budget (evicting unleased entries, least
- * recently used first) and checks the file system's free space before the filler runs. Thread-safe.
+ * recently used first) and checks the file system's free space before the filler runs
+ * ({@link Admission}). {@link #list}, {@link #evict} and {@link #verify} are the operator's handles
+ * ({@link CacheMaintenance}). Thread-safe.
  */
 public final class DiskImageCache implements ImageCache {
     private static final Logger LOG = LoggerFactory.getLogger(DiskImageCache.class);
