@@ -229,7 +229,7 @@ final class Admission {
                 // next request for this object downloads it again instead of failing this one.
                 LOG.warn("cannot record the digest of {}: {}", key.identity(), e.getMessage());
             }
-            return new DiskImageCache.Lease(path, sha, size, false, hold, file, cache);
+            return new EntryLease(path, sha, size, false, hold, file, cache.maintenance());
         } finally {
             pendingBytes.addAndGet(-size);
             room.release();

@@ -9,6 +9,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,7 +26,7 @@ import org.volprov.PublishedChecksum;
 
 /**
  * The operator's handles on a {@link DiskImageCache}: evicting one entry and re-verifying entries
- * against their digests. Both remove an entry only under the image's {@link FillLock} and only
+ * against their digests; and the entries found unusable, removed once no lease holds them. Both remove an entry only under the image's {@link FillLock} and only
  * when the index holds no lease on it, so nothing is deleted under a reader or under a download
  * of the same image being installed, in this process or another sharing the directory.
  * Thread-safe; verifications run one at a time.
@@ -39,6 +41,8 @@ final class CacheMaintenance {
     private final FillLock fillLock;
     private final Admission admission;
     private final ReentrantLock verifying = new ReentrantLock();
+    /** Entries found unusable, to remove once unleased. */
+    private final Set<String> unusable = ConcurrentHashMap.newKeySet();
 
     CacheMaintenance(DiskImageCache cache, CacheFiles files, CacheIndex index, FillLock fillLock,
             Admission admission) {
@@ -72,9 +76,24 @@ final class CacheMaintenance {
         }
         if (result == CacheEviction.EVICTED || result == CacheEviction.NOT_CACHED) {
             // Gone: a later entry of the same digest is a new download, not the one found unusable.
-            cache.undiscard(sha256);
+            unusable.remove(sha256);
         }
         return result;
+    }
+
+    /** Marks an entry unusable (a lease's {@code discard}, or a damaged entry in use): removed once unleased. */
+    void markUnusable(String sha256) {
+        unusable.add(sha256);
+    }
+
+    /**
+     * Removes an entry marked unusable if no lease holds it now: tried when the marking lease
+     * closes, and again when any later lease on it does.
+     */
+    void dropIfUnusable(String sha256) {
+        if (unusable.contains(sha256) && !cache.isClosed() && removeUnleased(sha256) == CacheEviction.EVICTED) {
+            LOG.info("cache entry {} was unusable and is removed", sha256);
+        }
     }
 
     CacheVerification verify(String sha256, Cancellation cancellation) {
@@ -135,7 +154,8 @@ final class CacheMaintenance {
             case EVICTED -> new Result(sha256, Outcome.DROPPED, problem);
             case NOT_CACHED -> new Result(sha256, Outcome.DROPPED, problem + "; it was removed meanwhile");
             case LEASED, BEING_FILLED -> {
-                cache.discardWhenUnleased(sha256);
+                markUnusable(sha256);
+                dropIfUnusable(sha256);
                 yield new Result(sha256, Outcome.DROP_PENDING, problem + "; it is leased, and is removed once"
                         + " this cache's leases on it close");
             }

@@ -1,9 +1,6 @@
 package org.volprov.cache;
 
-import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -11,7 +8,6 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -26,7 +22,6 @@ import org.volprov.CacheStats;
 import org.volprov.CacheVerification;
 import org.volprov.CachedImage;
 import org.volprov.Cancellation;
-import org.volprov.ErrorCode;
 import org.volprov.ImageCache;
 import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
@@ -69,8 +64,6 @@ public final class DiskImageCache implements ImageCache {
     private final Admission admission;
     private final CacheMaintenance maintenance;
     private final DirectoryLock.Handle directoryLock;
-    /** Entries found unusable, to drop once unleased. */
-    private final java.util.Set<String> discarded = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final LongAdder hits = new LongAdder();
     private final LongAdder lostEntries = new LongAdder();
@@ -129,7 +122,8 @@ public final class DiskImageCache implements ImageCache {
             return Optional.empty();
         }
         hits.increment();
-        return Optional.of(new Lease(files.entryPath(sha), sha, key.size(), true, hold.get(), file.get(), this));
+        return Optional.of(new EntryLease(files.entryPath(sha), sha, key.size(), true, hold.get(), file.get(),
+                maintenance));
     }
 
     /** Forgets an entry whose file is gone, so that the next admission fetches the image again. */
@@ -212,75 +206,12 @@ public final class DiskImageCache implements ImageCache {
         return description;
     }
 
-    /** Marks an entry unusable, to be removed once no lease holds it; tries at once. */
-    void discardWhenUnleased(String sha256) {
-        discarded.add(sha256);
-        dropIfDiscarded(sha256);
+    boolean isClosed() {
+        return closed.get();
     }
 
-    /**
-     * Drops an entry marked unusable once no lease holds it: tried when the marking lease closes,
-     * and again when any later lease on it does.
-     */
-    private void dropIfDiscarded(String sha256) {
-        if (!discarded.contains(sha256) || closed.get()) {
-            return;
-        }
-        if (maintenance.removeUnleased(sha256) == CacheEviction.EVICTED) {
-            LOG.info("cache entry {} was unusable and is removed", sha256);
-        }
-    }
-
-    void undiscard(String sha256) {
-        discarded.remove(sha256);
-    }
-
-    /** A held entry; its open file keeps its bytes readable even if something unlinks it meanwhile. */
-    record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold, FileChannel file,
-            DiskImageCache cache) implements CacheLease {
-        @Override
-        public void discard() {
-            cache.discarded.add(sha256);
-        }
-
-        @Override
-        public void close() {
-            try {
-                file.close();
-            } catch (IOException e) {
-                LOG.debug("closing cache entry {}", sha256, e);
-            } finally {
-                hold.release();
-                cache.dropIfDiscarded(sha256);
-            }
-        }
-    }
-
-    /** The directory as the index sees it after load; a rescan spares young files when the directory is shared. */
-    private final class IndexedDirectory implements CacheIndex.Directory {
-        private final Duration staleTempAfter;
-        private final Clock clock;
-
-        IndexedDirectory(Duration staleTempAfter, Clock clock) {
-            this.staleTempAfter = staleTempAfter;
-            this.clock = clock;
-        }
-
-        @Override
-        public Path path() {
-            return files.directory();
-        }
-
-        @Override
-        public CacheIndex.Contents scan() {
-            return (staleTempAfter == null ? files.scan(false) : files.scan(false, clock.instant().minus(staleTempAfter)))
-                    .contents();
-        }
-
-        @Override
-        public boolean contains(String sha256) {
-            return Files.exists(files.entryPath(sha256), LinkOption.NOFOLLOW_LINKS);
-        }
+    CacheMaintenance maintenance() {
+        return maintenance;
     }
 
     /** Builds a {@link DiskImageCache}; each option is checked when set, and its message names it. */
@@ -429,7 +360,7 @@ public final class DiskImageCache implements ImageCache {
                     LOG.info("cache {}: removed {} stray or damaged files", files.directory(), scan.removed());
                 }
                 DiskImageCache cache = new DiskImageCache(this, files, idx, directoryLock);
-                idx.load(scan.contents(), cache.new IndexedDirectory(shared ? staleTempAfter : null, clock),
+                idx.load(scan.contents(), new IndexDirectory(files, shared ? staleTempAfter : null, clock),
                         cache::evictFiles);
                 return cache;
             } catch (RuntimeException e) {

@@ -4,10 +4,11 @@
  * <ul>
  *   <li>{@link org.volprov.cache.DiskImageCache}: the {@link org.volprov.ImageCache} on local disk,
  *       built with {@code DiskImageCache.builder()}.
- *   <li>package-private parts: {@code Admission} (single flight, room, install), {@code CacheFiles}
- *       (temp files, fsync, rename, metadata and alias files), {@code Fill} (the hashing sink),
- *       {@code CacheSweep} (the sweep at open), {@code CacheMaintenance} (evict and re-verify for
- *       {@link org.volprov.ImageCache#evict} and {@link org.volprov.ImageCache#verify}).
+ *   <li>package-private parts: {@code Admission} (single flight, room, install), {@code EntryLease}
+ *       (a held entry), {@code CacheFiles} (temp files, fsync, rename, metadata and alias files),
+ *       {@code Fill} (the hashing sink), {@code CacheSweep} (the sweep at open),
+ *       {@code IndexDirectory} (the directory as the index sees it), {@code CacheMaintenance}
+ *       (evict, re-verify, and entries found unusable).
  *   <li>{@link org.volprov.cache.CacheIndex}: the seam for the index (entries, leases, LRU budget,
  *       aliases); the default is in memory on Caffeine, a shared one plugs in through
  *       {@code DiskImageCache.Builder#index}.
