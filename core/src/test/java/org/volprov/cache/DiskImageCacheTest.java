@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -482,6 +483,26 @@ class DiskImageCacheTest extends ImageCacheContract {
                 pool.shutdownNow();
             }
             assertThat(cache.evict(sha256(img))).isEqualTo(CacheEviction.EVICTED);
+        }
+    }
+
+    @Test
+    void list_stampsLastUseFromTheCachesClock_andVerificationLeavesIt() {
+        SettableClock clock = new SettableClock();
+        byte[] img = image(IMAGE, 86);
+        CacheKey key = published("clock-list.qcow2", img);
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE).clock(clock)
+                .build()) {
+            Instant admitted = clock.instant();
+            cache.admit(key, filler(img, new AtomicInteger()), Cancellation.none()).close();
+            assertThat(cache.list()).extracting(CachedImage::lastUsed).containsExactly(admitted);
+
+            clock.advance(Duration.ofMinutes(5));
+            cache.lookup(key).orElseThrow().close();
+            clock.advance(Duration.ofMinutes(5));
+            assertThat(cache.verify(sha256(img), Cancellation.none()).ok()).containsExactly(sha256(img));
+
+            assertThat(cache.list()).extracting(CachedImage::lastUsed).containsExactly(admitted.plus(Duration.ofMinutes(5)));
         }
     }
 
