@@ -1,5 +1,7 @@
 package org.volprov;
 
+import org.volprov.cache.ImageCache;
+
 /** What {@link ImageCache#evict(String)} did. Only {@link #EVICTED} removed anything. */
 public enum CacheEviction {
     /** The entry and its files are gone. */

@@ -22,9 +22,8 @@ import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.volprov.internal.JobJson;
-import org.volprov.internal.Json;
-
+import org.volprov.job.JobJson;
+import org.volprov.support.Json;
 /**
  * Job ends the job store did not take, kept on local disk until it does, so that a process that
  * exits meanwhile does not leave its finished jobs looking unfinished. One file per job,

@@ -14,12 +14,19 @@ import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
+import org.volprov.cache.CacheKey;
+import org.volprov.cache.CacheLease;
+import org.volprov.image.ImageFormat;
+import org.volprov.image.ImageInfo;
 import org.volprov.internal.Download;
 import org.volprov.internal.IoFailure;
-import org.volprov.internal.Retrier;
 import org.volprov.internal.qcow2.FormatProbe;
 import org.volprov.internal.qcow2.HeaderCheck;
-
+import org.volprov.source.ObjectInfo;
+import org.volprov.support.Retrier;
+import org.volprov.volume.VolumeGuard;
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /**
  * One job's run through the stages. Its snapshot changes only on the job's own thread. Every write
  * to the volume (creating it, writing it, rolling it back) first passes the job's {@link JobLease}:

@@ -29,13 +29,20 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.volprov.cache.CacheStats;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.InMemoryJobStore;
-import org.volprov.embedded.Qcow2Converter;
-import org.volprov.internal.LocalHost;
+import org.volprov.cache.ImageCache;
+import org.volprov.image.ImageConverter;
+import org.volprov.image.Qcow2Converter;
 import org.volprov.internal.OncePerKey;
-import org.volprov.internal.Retrier;
-
+import org.volprov.job.InMemoryJobStore;
+import org.volprov.job.JobQueue;
+import org.volprov.job.JobStore;
+import org.volprov.source.ImageSource;
+import org.volprov.support.LocalHost;
+import org.volprov.support.Retrier;
+import org.volprov.volume.VolumeBackend;
+import org.volprov.volume.VolumeGuard;
 /**
  * The provisioning engine: turns {@link ProvisionRequest}s into ready volumes.
  *
@@ -851,7 +858,7 @@ public final class Provisioner implements AutoCloseable {
 
         /**
          * Inspects and converts images; default: {@link Qcow2Converter}, the qcow2 decoder in Java
-         * (no qemu-img needed). {@link org.volprov.embedded.QemuImgConverter} runs qemu-img instead.
+         * (no qemu-img needed). {@link org.volprov.image.QemuImgConverter} runs qemu-img instead.
          */
         public Builder converter(ImageConverter converter) {
             this.converter = Objects.requireNonNull(converter, "converter");

@@ -26,12 +26,15 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.volprov.cache.CacheKey;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.FileVolumeBackend;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.image.ImageFormat;
+import org.volprov.source.ImageSource;
+import org.volprov.source.LocalDirectoryImageSource;
+import org.volprov.source.ObjectInfo;
 import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.FileVolumeBackend;
 /**
  * An object rewritten while the engine downloads it, with no checksum published: the job starts over
  * from a fresh stat and ends with exactly the new version, or fails with IMAGE_CHANGED when the

@@ -32,15 +32,21 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.FileVolumeBackend;
-import org.volprov.embedded.InMemoryJobStore;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.image.ImageFormat;
+import org.volprov.job.InMemoryJobStore;
+import org.volprov.job.JobQueue;
+import org.volprov.job.JobStore;
+import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.ForwardingVolumeBackend;
 import org.volprov.testing.ForwardingVolumeWriter;
 import org.volprov.testing.OutageJobQueue;
 import org.volprov.testing.SettableClock;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.FileVolumeBackend;
+import org.volprov.volume.VolumeBackend;
+import org.volprov.volume.VolumeGuard;
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /**
  * Several engines on one job store, in one JVM: each engine's leases keep its jobs its own, a lost
  * lease stops a job without touching what is now another engine's, a lease in doubt pauses a job's

@@ -32,10 +32,13 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.FileVolumeBackend;
-import org.volprov.embedded.InMemoryJobStore;
-import org.volprov.embedded.LocalDirectoryImageSource;
-import org.volprov.embedded.QemuImgConverter;
+import org.volprov.image.ImageFormat;
+import org.volprov.image.QemuImgConverter;
+import org.volprov.job.InMemoryJobStore;
+import org.volprov.job.JobQueue;
+import org.volprov.source.ImageSource;
+import org.volprov.source.LocalDirectoryImageSource;
+import org.volprov.source.ObjectInfo;
 import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.ForwardingJobQueue;
 import org.volprov.testing.ForwardingVolumeBackend;
@@ -45,7 +48,11 @@ import org.volprov.testing.OutageJobQueue;
 import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.SettableClock;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.FileVolumeBackend;
+import org.volprov.volume.VolumeBackend;
+import org.volprov.volume.VolumeGuard;
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /** The engine against real files, a real cache and real qemu-img; faults come from small decorators. */
 class ProvisionerTest {
     private static final long IMAGE_SIZE = 12L << 20;

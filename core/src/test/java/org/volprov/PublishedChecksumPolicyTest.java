@@ -20,11 +20,13 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.FileVolumeBackend;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.image.ImageFormat;
+import org.volprov.source.ImageSource;
+import org.volprov.source.LocalDirectoryImageSource;
+import org.volprov.source.ObjectInfo;
 import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.FileVolumeBackend;
 /**
  * A checksum sibling that the source refuses: with a least-privilege policy (GetObject without
  * ListBucket) S3 answers 403 for a missing object, so a refused sibling of a readable object counts

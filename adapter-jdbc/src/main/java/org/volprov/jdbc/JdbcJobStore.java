@@ -12,9 +12,9 @@ import java.time.Instant;
 import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -31,16 +31,15 @@ import org.sqlite.SQLiteDataSource;
 import org.volprov.ErrorCode;
 import org.volprov.Job;
 import org.volprov.JobFilter;
-import org.volprov.JobQueue;
 import org.volprov.JobState;
 import org.volprov.Progress;
 import org.volprov.ProvisioningException;
 import org.volprov.Stage;
-import org.volprov.internal.ConfigChecks;
-import org.volprov.internal.JobJson;
-
+import org.volprov.job.JobJson;
+import org.volprov.job.JobQueue;
+import org.volprov.support.ConfigChecks;
 /**
- * A {@link JobQueue} (and so a {@link org.volprov.JobStore}) on Jdbi 3, in SQLite (one file, WAL
+ * A {@link JobQueue} (and so a {@link org.volprov.job.JobStore}) on Jdbi 3, in SQLite (one file, WAL
  * journal, busy timeout) or PostgreSQL (the fleet's shared queue, claims with
  * {@code FOR UPDATE SKIP LOCKED}).
  *

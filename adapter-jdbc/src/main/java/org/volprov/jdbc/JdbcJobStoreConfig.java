@@ -8,10 +8,9 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import org.volprov.ProvisioningException;
-import org.volprov.internal.ConfigChecks;
-import org.volprov.internal.LocalHost;
-import org.volprov.internal.Redaction;
-
+import org.volprov.support.ConfigChecks;
+import org.volprov.support.LocalHost;
+import org.volprov.support.Redaction;
 /**
  * Immutable settings of a {@link JdbcJobStore}. Start from {@link #sqlite(Path)} or
  * {@link #postgres(String)}; every setter checks its argument and refuses it with

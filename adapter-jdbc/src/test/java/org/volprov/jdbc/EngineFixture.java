@@ -10,13 +10,12 @@ import java.util.concurrent.TimeUnit;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeBackend;
-import org.volprov.VolumeInfo;
-import org.volprov.VolumeWriter;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.ForwardingVolumeBackend;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.VolumeBackend;
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /** Real images and real embedded parts for tests that run the engine on this store. */
 final class EngineFixture {
     static final long IMAGE_SIZE = 6L << 20;

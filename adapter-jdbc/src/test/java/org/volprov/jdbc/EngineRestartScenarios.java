@@ -18,15 +18,14 @@ import org.volprov.ErrorCode;
 import org.volprov.Job;
 import org.volprov.JobEvent;
 import org.volprov.JobState;
-import org.volprov.JobStore;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
-import org.volprov.VolumeBackend;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.FileVolumeBackend;
+import org.volprov.job.JobStore;
 import org.volprov.testing.OutageJobQueue;
 import org.volprov.testing.SettableClock;
-
+import org.volprov.volume.FileVolumeBackend;
+import org.volprov.volume.VolumeBackend;
 /**
  * Real engines on this store, each with a store instance of its own over the same database, all
  * acting for host {@code hv-1} (as the engines of one host do): a first engine dies mid-job, after

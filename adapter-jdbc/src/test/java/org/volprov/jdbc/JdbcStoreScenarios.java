@@ -18,15 +18,14 @@ import org.jdbi.v3.core.Jdbi;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
-import org.volprov.ImageFormat;
 import org.volprov.Job;
 import org.volprov.JobFilter;
 import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
-import org.volprov.internal.JobJson;
+import org.volprov.image.ImageFormat;
+import org.volprov.job.JobJson;
 import org.volprov.testing.SettableClock;
-
 /**
  * What the JDBC store does beyond core's contracts: migrations, retention, persistence, lifecycle.
  * A dialect's test supplies config builders on storage that is fresh for each test method.

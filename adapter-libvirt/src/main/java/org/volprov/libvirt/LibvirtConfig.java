@@ -6,8 +6,7 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
-import org.volprov.internal.Redaction;
-
+import org.volprov.support.Redaction;
 /**
  * Immutable settings of a {@link LibvirtVolumeBackend}. Built with {@link #builder()}; every setter
  * checks its argument and names the field it refuses.

@@ -20,14 +20,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeBackend;
-import org.volprov.VolumeInfo;
-import org.volprov.VolumeNames;
-import org.volprov.VolumeWriter;
-import org.volprov.embedded.LocalVolumeWriter;
-import org.volprov.internal.IoErrors;
-import org.volprov.internal.Redaction;
-
+import org.volprov.support.IoErrors;
+import org.volprov.support.Redaction;
+import org.volprov.volume.LocalVolumeWriter;
+import org.volprov.volume.VolumeBackend;
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeNames;
+import org.volprov.volume.VolumeWriter;
 /**
  * A {@link VolumeBackend} on one libvirt storage pool: a {@code logical} (LVM) pool in production,
  * a {@code disk} pool (partitions of one device), or a {@code dir} or {@code fs} pool elsewhere;

@@ -11,9 +11,8 @@ import org.libvirt.StorageVol;
 import org.libvirt.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.volprov.VolumeWriter;
-import org.volprov.internal.IoErrors;
-
+import org.volprov.support.IoErrors;
+import org.volprov.volume.VolumeWriter;
 /**
  * Writes a volume through {@code virStorageVolUpload}: every byte, zeros included, travels over the
  * libvirt connection, so it works wherever libvirtd runs. libvirt-java 0.5.2 binds neither

@@ -5,11 +5,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.io.IOException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.volprov.VolumeBackend;
-import org.volprov.VolumeInfo;
 import org.volprov.contract.VolumeBackendContract;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
-
+import org.volprov.volume.VolumeBackend;
+import org.volprov.volume.VolumeInfo;
 /** Core's {@link VolumeBackendContract} on one test pool in one write mode. */
 abstract class LibvirtContract extends VolumeBackendContract {
     private final LibvirtTestPool pool;

@@ -16,11 +16,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeInfo;
-import org.volprov.VolumeWriter;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.testing.LoopDevice;
-
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /**
  * Behaviour beyond the shared contract that every pool shows which makes its own volumes, against a
  * real libvirtd: a {@code dir} pool of sparse files and a {@code disk} pool of thick partitions.

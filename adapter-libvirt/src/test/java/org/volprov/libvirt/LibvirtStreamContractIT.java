@@ -3,9 +3,8 @@ package org.volprov.libvirt;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.volprov.VolumeBackend;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
-
+import org.volprov.volume.VolumeBackend;
 /** The shared {@link VolumeBackend} contract, writing through virStorageVolUpload streams, on a file and a block-device pool. */
 class LibvirtStreamContractIT {
     @Nested

@@ -23,11 +23,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeInfo;
-import org.volprov.VolumeWriter;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.testing.LoopDevice;
-
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /**
  * Behaviour beyond the shared contract, against a real libvirtd: {@link LibvirtScenarios} and what
  * only a {@code dir} pool has, on a {@code dir} pool; the same scenarios and the partition rules on

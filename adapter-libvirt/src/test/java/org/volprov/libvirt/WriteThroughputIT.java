@@ -9,10 +9,9 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.volprov.VolumeInfo;
-import org.volprov.VolumeWriter;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
-
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /**
  * Prints LOCAL and STREAM write throughput into the same pool in the same run, on a {@code dir}
  * pool and on a {@code disk} pool. No absolute thresholds: machines differ ({@code scripts/bench.sh}

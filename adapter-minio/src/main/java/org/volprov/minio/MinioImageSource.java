@@ -31,14 +31,13 @@ import okio.ForwardingSource;
 import okio.Okio;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
-import org.volprov.ObjectInfo;
 import org.volprov.ProvisioningException;
-import org.volprov.PublishedChecksum;
-import org.volprov.internal.ExactLengthInputStream;
-import org.volprov.internal.ObjectStoreReplies;
-import org.volprov.internal.PemTrust;
-
+import org.volprov.source.ImageSource;
+import org.volprov.source.ObjectInfo;
+import org.volprov.source.ObjectStoreReplies;
+import org.volprov.source.PublishedChecksum;
+import org.volprov.support.ExactLengthInputStream;
+import org.volprov.support.PemTrust;
 /**
  * An {@link ImageSource} on the MinIO Java SDK, for MinIO and other S3-compatible servers.
  *

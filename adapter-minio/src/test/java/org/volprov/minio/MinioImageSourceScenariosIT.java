@@ -11,10 +11,9 @@ import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
 import org.volprov.ProvisioningException;
 import org.volprov.s3.testkit.ImageSourceServerScenarios;
-
+import org.volprov.source.ImageSource;
 /** Error mapping, outages, dropped connections and resume for {@link MinioImageSource}. */
 class MinioImageSourceScenariosIT extends ImageSourceServerScenarios {
 

@@ -21,9 +21,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeGuard;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.cache.FillLock;
+import org.volprov.volume.VolumeGuard;
 import redis.clients.jedis.Connection;
 import redis.clients.jedis.DefaultJedisClientConfig;
 import redis.clients.jedis.HostAndPort;
@@ -34,7 +34,6 @@ import redis.clients.jedis.exceptions.JedisAccessControlException;
 import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisDataException;
 import redis.clients.jedis.exceptions.JedisException;
-
 /**
  * One process's connection to the Redis that several provisioner processes share: a pool of Jedis
  * connections, a timer that renews this process's locks and leases, and the state of the link. From

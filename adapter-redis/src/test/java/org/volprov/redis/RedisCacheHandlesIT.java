@@ -20,13 +20,12 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.CacheEviction;
-import org.volprov.CacheLease;
 import org.volprov.CacheVerification;
 import org.volprov.CachedImage;
 import org.volprov.Cancellation;
-import org.volprov.ImageFiller;
+import org.volprov.cache.CacheLease;
+import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.RedisTestServer;
-
 /**
  * The operator's handles (list, evict, re-verify) with two processes of one host on one directory
  * and one Redis: what one process may remove while the other reads or downloads the same image.

@@ -18,15 +18,14 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.CacheEviction;
-import org.volprov.CacheLease;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeGuard;
+import org.volprov.cache.CacheLease;
+import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.PrivateRedisServer;
+import org.volprov.volume.VolumeGuard;
 import redis.clients.jedis.RedisClient;
-
 /**
  * Redis stopped and restarted under running caches. The server is a private {@code redis-server}
  * child of this test (no persistence: a restart comes back empty), never the shared one. Probing is

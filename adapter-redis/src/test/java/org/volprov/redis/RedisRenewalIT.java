@@ -15,16 +15,15 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.volprov.CacheKey;
-import org.volprov.CacheLease;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeGuard;
+import org.volprov.cache.CacheKey;
+import org.volprov.cache.CacheLease;
+import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.testing.SettableClock;
-
+import org.volprov.volume.VolumeGuard;
 /**
  * What the timer does: renew leases and locks, take back a lock Redis lost, and rebuild the index
  * when Redis answers but no longer holds it. The timers of these processes fire once an hour, so

@@ -27,16 +27,15 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.volprov.CacheKey;
-import org.volprov.CacheLease;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeGuard;
+import org.volprov.cache.CacheKey;
+import org.volprov.cache.CacheLease;
+import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.testing.SettableClock;
-
+import org.volprov.volume.VolumeGuard;
 /**
  * Several processes of one host (and hosts of a fleet) on one Redis. Each "process" is a
  * coordination and a cache of its own in this JVM; those of one host share a directory.

@@ -19,13 +19,12 @@ import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeGuard;
-import org.volprov.embedded.FileVolumeBackend;
-import org.volprov.embedded.InMemoryJobStore;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.job.InMemoryJobStore;
 import org.volprov.redis.testkit.RedisTestServer;
+import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.FileVolumeBackend;
+import org.volprov.volume.VolumeGuard;
 /**
  * Two provisioner engines of one host, each with its own Redis coordination (as two processes
  * would have), one cache directory and one volume directory: a real qcow2 image goes through the

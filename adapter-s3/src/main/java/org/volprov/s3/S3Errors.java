@@ -2,11 +2,10 @@ package org.volprov.s3;
 
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.internal.ObjectStoreReplies;
+import org.volprov.source.ObjectStoreReplies;
 import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.exception.SdkServiceException;
-
 /**
  * Translates AWS SDK exceptions into {@link ProvisioningException}s, keeping them as the cause. An
  * error reply is classified by {@link ObjectStoreReplies}, the table the MinIO adapter uses too.

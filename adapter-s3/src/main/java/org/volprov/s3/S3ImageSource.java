@@ -10,10 +10,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import javax.net.ssl.TrustManager;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
-import org.volprov.ObjectInfo;
 import org.volprov.ProvisioningException;
-import org.volprov.PublishedChecksum;
+import org.volprov.source.ImageSource;
+import org.volprov.source.ObjectInfo;
+import org.volprov.source.ObjectStoreReplies;
+import org.volprov.source.PublishedChecksum;
+import org.volprov.support.ExactLengthInputStream;
+import org.volprov.support.PemTrust;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
@@ -34,10 +37,6 @@ import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.utils.AttributeMap;
-import org.volprov.internal.ExactLengthInputStream;
-import org.volprov.internal.ObjectStoreReplies;
-import org.volprov.internal.PemTrust;
-
 /**
  * An {@link ImageSource} on AWS SDK for Java v2: AWS S3 itself, or any S3-compatible server
  * (MinIO, Ceph RGW, s3proxy...) through an endpoint override and path-style addressing.

@@ -2,9 +2,8 @@ package org.volprov.s3;
 
 import java.net.URI;
 import java.time.Duration;
-import org.volprov.ImageSource;
 import org.volprov.s3.testkit.ImageSourceServerScenarios;
-
+import org.volprov.source.ImageSource;
 /** Error mapping, outages, dropped connections and resume for {@link S3ImageSource}. */
 class S3ImageSourceScenariosIT extends ImageSourceServerScenarios {
 

@@ -8,13 +8,12 @@ import java.util.UUID;
 import org.libvirt.Connect;
 import org.libvirt.LibvirtException;
 import org.libvirt.StoragePool;
-import org.volprov.VolumeBackend;
-import org.volprov.embedded.FileVolumeBackend;
 import org.volprov.libvirt.LibvirtConfig;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.libvirt.WriteMode;
 import org.volprov.testing.LoopDevice;
-
+import org.volprov.volume.FileVolumeBackend;
+import org.volprov.volume.VolumeBackend;
 /**
  * A volume backend in a directory of its own, removed on {@link #close()}: {@code file} (the
  * embedded {@link FileVolumeBackend}), {@code libvirt-local} / {@code libvirt-stream} (a

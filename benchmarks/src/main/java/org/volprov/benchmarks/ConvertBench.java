@@ -19,12 +19,11 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.volprov.Cancellation;
-import org.volprov.ImageConverter;
-import org.volprov.ImageFormat;
-import org.volprov.ImageInfo;
-import org.volprov.embedded.Qcow2Converter;
-import org.volprov.embedded.QemuImgConverter;
-
+import org.volprov.image.ImageConverter;
+import org.volprov.image.ImageFormat;
+import org.volprov.image.ImageInfo;
+import org.volprov.image.Qcow2Converter;
+import org.volprov.image.QemuImgConverter;
 /**
  * The conversion stage: {@link ImageConverter#convertToRaw} of a cached image onto a fresh sparse
  * volume file, as the engine does for a volume with a local path, by the engine's default

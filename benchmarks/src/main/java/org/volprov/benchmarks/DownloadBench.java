@@ -19,13 +19,12 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 import org.volprov.Cancellation;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
-import org.volprov.ObjectInfo;
 import org.volprov.RetryPolicy;
 import org.volprov.Sleeper;
 import org.volprov.internal.Download;
-import org.volprov.internal.Retrier;
-
+import org.volprov.source.ImageSource;
+import org.volprov.source.ObjectInfo;
+import org.volprov.support.Retrier;
 /**
  * The download stage alone: the engine's {@link Download} filler reading the object from the S3
  * server through an adapter, into a sink that discards the bytes. Compare with {@code curl} of the

@@ -10,12 +10,12 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
 import org.volprov.minio.MinioImageSource;
 import org.volprov.minio.MinioSourceConfig;
 import org.volprov.s3.S3ImageSource;
 import org.volprov.s3.S3SourceConfig;
 import org.volprov.s3.testkit.S3TestServer;
+import org.volprov.source.ImageSource;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
@@ -24,7 +24,6 @@ import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3Configuration;
-
 /**
  * What the benchmarks read: the {@link Images} on local disk, and the same object and image in an
  * S3 server on loopback, each with its {@code .sha256} sibling.

@@ -25,16 +25,15 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
-import org.volprov.CacheKey;
-import org.volprov.CacheLease;
 import org.volprov.Cancellation;
 import org.volprov.ImageRef;
 import org.volprov.RetryPolicy;
 import org.volprov.Sleeper;
+import org.volprov.cache.CacheKey;
+import org.volprov.cache.CacheLease;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.internal.Download;
-import org.volprov.internal.Retrier;
-
+import org.volprov.support.Retrier;
 /**
  * The cache's admission against the disk: the same bytes, from memory through the engine's
  * download loop, either admitted into a {@link DiskImageCache} (SHA-256 as they are written, temp

@@ -8,9 +8,8 @@ import java.util.HexFormat;
 import java.util.Optional;
 import java.util.SplittableRandom;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
-import org.volprov.ObjectInfo;
-
+import org.volprov.source.ImageSource;
+import org.volprov.source.ObjectInfo;
 /**
  * An object served from memory: a 16 MiB random block repeated up to {@code size} bytes. It feeds
  * the engine's download loop without a network, so that a benchmark of what comes after the

@@ -17,14 +17,13 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
-import org.volprov.ImageFormat;
-import org.volprov.ImageSource;
 import org.volprov.Job;
 import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.cache.DiskImageCache;
-
+import org.volprov.image.ImageFormat;
+import org.volprov.source.ImageSource;
 /**
  * The whole job through the engine: the qcow2 image (random content, every cluster allocated) from
  * the S3 server into a new volume. {@code cold} starts with an empty cache (download, SHA-256 check,

@@ -16,8 +16,7 @@ import org.openjdk.jmh.runner.BenchmarkList;
 import org.openjdk.jmh.runner.BenchmarkListEntry;
 import org.openjdk.jmh.runner.format.OutputFormatFactory;
 import org.openjdk.jmh.runner.options.VerboseMode;
-import org.volprov.internal.Json;
-
+import org.volprov.support.Json;
 class ReportTest {
 
     @Test

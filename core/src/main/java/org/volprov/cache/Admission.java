@@ -16,15 +16,11 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.volprov.CacheKey;
-import org.volprov.CacheLease;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
 import org.volprov.Sleeper;
-import org.volprov.internal.IoErrors;
-
+import org.volprov.support.IoErrors;
 /**
  * How a {@link DiskImageCache} admits an image it does not hold: one download per image at a time
  * (single flight in this process, and across processes through the {@link FillLock}), room reserved

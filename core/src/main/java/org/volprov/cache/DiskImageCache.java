@@ -16,17 +16,11 @@ import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.CacheEviction;
-import org.volprov.CacheKey;
-import org.volprov.CacheLease;
-import org.volprov.CacheStats;
 import org.volprov.CacheVerification;
 import org.volprov.CachedImage;
 import org.volprov.Cancellation;
-import org.volprov.ImageCache;
-import org.volprov.ImageFiller;
 import org.volprov.ProvisioningException;
 import org.volprov.Sleeper;
-
 /**
  * The embedded {@link ImageCache}: verified images in a local directory ({@link CacheFiles}, whose
  * javadoc describes the layout), indexed in memory with Caffeine (or by another {@link CacheIndex}).

@@ -15,12 +15,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.volprov.CacheSink;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.internal.IoErrors;
-
+import org.volprov.support.IoErrors;
 /**
  * One download in progress: a temp file in the cache directory and the SHA-256 of what was
  * written so far. Writes append; {@link #position()} is exact, so a filler that lost its source

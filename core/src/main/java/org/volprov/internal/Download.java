@@ -17,14 +17,14 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongConsumer;
-import org.volprov.CacheSink;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageFiller;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
 import org.volprov.ProvisioningException;
-
+import org.volprov.cache.CacheSink;
+import org.volprov.cache.ImageFiller;
+import org.volprov.source.ImageSource;
+import org.volprov.support.Retrier;
 /**
  * Copies one version of an object from a source into a cache sink. A broken connection is resumed
  * with a ranged read from the last byte written, under the retry policy; the count of failures

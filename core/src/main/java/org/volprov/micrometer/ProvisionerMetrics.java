@@ -18,7 +18,6 @@ import org.volprov.JobEvent;
 import org.volprov.JobListener;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
-
 /**
  * Publishes a {@link Provisioner}'s activity to Micrometer. Micrometer is an optional dependency
  * of core: this class is the only one that needs it, and only callers who use it need it on the

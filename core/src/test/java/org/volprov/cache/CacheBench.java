@@ -8,11 +8,8 @@ import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.util.Optional;
 import java.util.Random;
-import org.volprov.CacheKey;
-import org.volprov.CacheLease;
 import org.volprov.Cancellation;
 import org.volprov.ImageRef;
-
 /**
  * Prints the cost of a cache hit and the admission throughput (hashed, written, fsynced, renamed)
  * next to a plain write + fsync of the same bytes in the same run. Not a test: run it by hand,

@@ -27,19 +27,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.volprov.CacheKey;
-import org.volprov.CacheLease;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageCache;
-import org.volprov.ImageFiller;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
-import org.volprov.ObjectInfo;
 import org.volprov.ProvisioningException;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.source.ImageSource;
+import org.volprov.source.LocalDirectoryImageSource;
+import org.volprov.source.ObjectInfo;
 import org.volprov.testing.SettableClock;
-
 class CachingImageSourceTest {
     @TempDir
     Path root;

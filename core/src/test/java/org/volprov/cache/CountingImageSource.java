@@ -4,9 +4,8 @@ import java.io.InputStream;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
-import org.volprov.ObjectInfo;
-
+import org.volprov.source.ImageSource;
+import org.volprov.source.ObjectInfo;
 /** Counts the calls that reach a real source. */
 final class CountingImageSource implements ImageSource {
     final AtomicInteger stats = new AtomicInteger();

@@ -25,17 +25,13 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.CacheEviction;
-import org.volprov.CacheKey;
 import org.volprov.CachedImage;
-import org.volprov.CacheLease;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageCache;
 import org.volprov.ProvisioningException;
 import org.volprov.Sleeper;
 import org.volprov.contract.ImageCacheContract;
 import org.volprov.testing.SettableClock;
-
 class DiskImageCacheTest extends ImageCacheContract {
 
     @Override

@@ -28,18 +28,17 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.CacheEviction;
-import org.volprov.CacheKey;
-import org.volprov.CacheLease;
-import org.volprov.CacheStats;
 import org.volprov.CacheVerification;
 import org.volprov.CachedImage;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
-import org.volprov.ImageCache;
-import org.volprov.ImageFiller;
 import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
-
+import org.volprov.cache.CacheKey;
+import org.volprov.cache.CacheLease;
+import org.volprov.cache.CacheStats;
+import org.volprov.cache.ImageCache;
+import org.volprov.cache.ImageFiller;
 /**
  * The behaviour every {@link ImageCache} shares. An implementation's test extends this class and
  * opens a cache over a directory; opening the same directory again must find what an earlier
@@ -117,7 +116,7 @@ public abstract class ImageCacheContract {
         };
     }
 
-    protected static void writeFrom(org.volprov.CacheSink sink, byte[] content, int from, int to) throws IOException {
+    protected static void writeFrom(org.volprov.cache.CacheSink sink, byte[] content, int from, int to) throws IOException {
         for (int off = from; off < to; off += CHUNK) {
             sink.write(ByteBuffer.wrap(content, off, Math.min(CHUNK, to - off)));
         }

@@ -10,10 +10,9 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
-import org.volprov.ObjectInfo;
 import org.volprov.ProvisioningException;
-
+import org.volprov.source.ImageSource;
+import org.volprov.source.ObjectInfo;
 /**
  * The behaviour every {@link ImageSource} shares. An implementation's test extends this class,
  * provides a bucket that exists and a way to put objects into it.

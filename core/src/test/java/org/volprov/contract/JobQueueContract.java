@@ -21,13 +21,12 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
 import org.volprov.Job;
-import org.volprov.JobQueue;
 import org.volprov.JobState;
 import org.volprov.Progress;
 import org.volprov.ProvisioningException;
 import org.volprov.Stage;
+import org.volprov.job.JobQueue;
 import org.volprov.testing.SettableClock;
-
 /**
  * The behaviour every {@link JobQueue} shares. An implementation's test extends this class and
  * returns from {@link #createQueue} a store on empty storage, acting for the given host and reading

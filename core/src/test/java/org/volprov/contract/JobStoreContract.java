@@ -21,17 +21,16 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
-import org.volprov.ImageFormat;
 import org.volprov.Job;
 import org.volprov.JobFilter;
 import org.volprov.JobState;
-import org.volprov.JobStore;
 import org.volprov.Progress;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
 import org.volprov.Stage;
+import org.volprov.image.ImageFormat;
+import org.volprov.job.JobStore;
 import org.volprov.testing.SettableClock;
-
 /**
  * The behaviour every {@link JobStore} shares: records, holders fenced by engine, leases that run
  * out, atomic take-over. An implementation's test extends this class and returns from

@@ -10,10 +10,9 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.VolumeBackend;
-import org.volprov.VolumeInfo;
-import org.volprov.VolumeWriter;
-
+import org.volprov.volume.VolumeBackend;
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /**
  * The behaviour every {@link VolumeBackend} shares. An implementation's test extends this class;
  * every volume name the tests use comes from {@link #name(String)}, by default {@link #prefix()}

@@ -13,11 +13,10 @@ import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.FileVolumeBackend;
-import org.volprov.embedded.InMemoryJobStore;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.job.InMemoryJobStore;
+import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.FileVolumeBackend;
 /**
  * The main job on embedded defaults: a real qcow2 image made with qemu-img is provisioned twice
  * through the engine into file-backed volumes; the volumes' bytes are checked against

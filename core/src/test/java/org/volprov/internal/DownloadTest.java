@@ -22,16 +22,16 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.volprov.CacheSink;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
 import org.volprov.ProvisioningException;
 import org.volprov.RetryPolicy;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.cache.CacheSink;
+import org.volprov.source.ImageSource;
+import org.volprov.source.LocalDirectoryImageSource;
+import org.volprov.support.Retrier;
 import org.volprov.testing.ForwardingImageSource;
-
 /** The download loop against a real local source; faults come from a decorator. */
 class DownloadTest {
     private static final int MIB = 1 << 20;

@@ -13,10 +13,9 @@ import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.FileVolumeBackend;
-import org.volprov.embedded.LocalDirectoryImageSource;
+import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.FileVolumeBackend;
 class ProvisionerMetricsTest {
     @TempDir
     Path dir;

@@ -1,10 +1,9 @@
 package org.volprov.testing;
 
 import java.util.Optional;
-import org.volprov.VolumeBackend;
-import org.volprov.VolumeInfo;
-import org.volprov.VolumeWriter;
-
+import org.volprov.volume.VolumeBackend;
+import org.volprov.volume.VolumeInfo;
+import org.volprov.volume.VolumeWriter;
 /** A real {@link VolumeBackend} passed through, for tests to override one call and inject a fault. */
 public class ForwardingVolumeBackend implements VolumeBackend {
     protected final VolumeBackend delegate;

@@ -6,9 +6,8 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.volprov.ErrorCode;
 import org.volprov.Job;
-import org.volprov.JobQueue;
 import org.volprov.ProvisioningException;
-
+import org.volprov.job.JobQueue;
 /**
  * A real {@link JobQueue} whose writes and lease renewals fail while {@link #down}, as a database
  * that went away (or that one engine cannot reach) does; reads still answer.

@@ -9,22 +9,21 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.volprov.ImageFormat;
 import org.volprov.Job;
 import org.volprov.JobEvent;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.embedded.InMemoryJobStore;
-import org.volprov.embedded.QemuImgConverter;
+import org.volprov.image.ImageFormat;
+import org.volprov.image.QemuImgConverter;
+import org.volprov.job.InMemoryJobStore;
 import org.volprov.libvirt.LibvirtConfig;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.redis.RedisConfig;
 import org.volprov.redis.RedisCoordination;
 import org.volprov.s3.S3ImageSource;
 import org.volprov.s3.S3SourceConfig;
-
 /**
  * An engine process beside the test's own, for the scenarios with several engines on one host: it
  * runs one job and holds it at its first progress in a stage (the job's thread waits in a listener

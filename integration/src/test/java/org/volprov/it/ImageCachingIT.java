@@ -10,13 +10,12 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
-import org.volprov.CacheStats;
 import org.volprov.Job;
 import org.volprov.JobState;
+import org.volprov.cache.CacheStats;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.s3.testkit.FaultProxy;
-
 /**
  * The cache makes reprovisioning fast and never serves a stale image: a repeat request downloads
  * nothing, a changed image is fetched again, a small budget evicts the least recently used image.

@@ -21,7 +21,6 @@ import org.volprov.JobFilter;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
-
 /**
  * Every invalid field is refused at submit with INVALID_REQUEST naming it; hostile names never
  * reach libvirt, even when the backend is called directly.
@@ -78,7 +77,7 @@ class InvalidInputsIT {
                 field("volumeSizeBytes", b -> b.volumeSizeBytes(0)),
                 field("volumeSizeBytes", b -> b.volumeSizeBytes(-1)),
                 field("volumeSizeBytes", b -> b.volumeSizeBytes(Long.MAX_VALUE)),
-                field("format", b -> b.format((org.volprov.ImageFormat) null)),
+                field("format", b -> b.format((org.volprov.image.ImageFormat) null)),
                 field("format", b -> b.format("vmdk")),
                 field("correlationId", b -> b.correlationId("")),
                 field("correlationId", b -> b.correlationId("c".repeat(129))),

@@ -10,19 +10,18 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.volprov.ImageFormat;
 import org.volprov.Job;
 import org.volprov.JobEvent;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
 import org.volprov.cache.DiskImageCache;
+import org.volprov.image.ImageFormat;
 import org.volprov.jdbc.JdbcJobStore;
 import org.volprov.libvirt.LibvirtConfig;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.s3.S3ImageSource;
 import org.volprov.s3.S3SourceConfig;
-
 /**
  * A provisioner process, wired as a host application would wire it, for the tests that kill one
  * or run two: it submits one job and stops moving at a given point of it (the job's thread parks

@@ -13,10 +13,10 @@ import java.util.UUID;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.volprov.ErrorCode;
 import org.volprov.Job;
 import org.volprov.JobEvent;
@@ -27,7 +27,6 @@ import org.volprov.RetryPolicy;
 import org.volprov.Stage;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.s3.testkit.FaultProxy;
-
 /**
  * After a series of jobs failing every way a job fails: no volume but those expected, no temporary
  * file in the cache, every job terminal in the store, and no thread or file descriptor more in this

@@ -21,7 +21,6 @@ import org.volprov.JobEvent;
 import org.volprov.JobState;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
-import org.volprov.VolumeInfo;
 import org.volprov.jdbc.JdbcJobStore;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
 import org.volprov.jdbc.testkit.PrivatePostgres;
@@ -32,7 +31,7 @@ import org.volprov.s3.testkit.S3TestServer;
 import org.volprov.testing.LoopDevice;
 import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.TestImages;
-
+import org.volprov.volume.VolumeInfo;
 /**
  * Services fail under a running job: the provisioner's own process (killed with SIGKILL and started
  * again on the same job store and cache), libvirtd, PostgreSQL and Redis (each restarted during a

@@ -14,16 +14,15 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
-import org.volprov.ImageFormat;
-import org.volprov.ImageSource;
 import org.volprov.Job;
 import org.volprov.JobEvent;
-import org.volprov.JobStore;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
 import org.volprov.cache.DiskImageCache;
+import org.volprov.image.ImageFormat;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
+import org.volprov.job.JobStore;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.libvirt.WriteMode;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
@@ -34,7 +33,7 @@ import org.volprov.redis.RedisCoordination;
 import org.volprov.s3.S3ImageSource;
 import org.volprov.s3.S3SourceConfig;
 import org.volprov.s3.testkit.S3TestServer;
-
+import org.volprov.source.ImageSource;
 /**
  * One engine wired as a user wires it: the S3 or MinIO adapter -> a disk cache (its index in
  * memory, or shared through Redis) -> the libvirt backend on the test class's pool -> a PostgreSQL

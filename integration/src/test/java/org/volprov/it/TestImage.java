@@ -1,8 +1,7 @@
 package org.volprov.it;
 
 import java.nio.file.Path;
-import org.volprov.ImageFormat;
-
+import org.volprov.image.ImageFormat;
 /**
  * An image file of the suite and what a volume provisioned from it must hold.
  *

@@ -30,12 +30,11 @@ import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
-import org.volprov.VolumeInfo;
 import org.volprov.libvirt.LibvirtConfig;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.libvirt.WriteMode;
 import org.volprov.testing.LoopDevice;
-
+import org.volprov.volume.VolumeInfo;
 /**
  * A real libvirt storage pool for one test class, of one of three {@link Kind kinds}. Register with
  * {@code @RegisterExtension static final LibvirtTestPool POOL = new LibvirtTestPool();} (a

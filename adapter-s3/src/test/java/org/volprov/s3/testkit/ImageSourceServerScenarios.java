@@ -27,9 +27,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
-import org.volprov.ImageSource;
 import org.volprov.ProvisioningException;
-
+import org.volprov.source.ImageSource;
 /**
  * Scenarios every S3-backed {@link ImageSource} runs against a real server ({@link S3TestServer}),
  * on top of core's {@code ImageSourceContract}: error mapping, outages and dropped connections

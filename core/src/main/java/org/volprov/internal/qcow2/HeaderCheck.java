@@ -3,10 +3,9 @@ package org.volprov.internal.qcow2;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Objects;
-import org.volprov.CacheSink;
-import org.volprov.ImageFiller;
-import org.volprov.ImageFormat;
-
+import org.volprov.cache.CacheSink;
+import org.volprov.cache.ImageFiller;
+import org.volprov.image.ImageFormat;
 /**
  * Judges an image from its first bytes while it downloads, before the rest is fetched: the format
  * (qcow2, raw, or another known format, refused) against the requested one, and for qcow2 the

@@ -18,11 +18,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.volprov.Cancellation;
-import org.volprov.ImageFormat;
-import org.volprov.ImageInfo;
-import org.volprov.embedded.Qcow2Converter;
+import org.volprov.image.ImageFormat;
+import org.volprov.image.ImageInfo;
+import org.volprov.image.Qcow2Converter;
 import org.volprov.testing.TestImages;
-
 /**
  * Every corpus image through every way of decoding it gives exactly the bytes of
  * {@code qemu-img convert -O raw}: the converter onto a file, the random-access decoder into a

@@ -1,8 +1,0 @@
-package org.volprov;
-
-/** The format of a source image. {@code AUTO} detects it from the image's first bytes. */
-public enum ImageFormat {
-    QCOW2,
-    RAW,
-    AUTO
-}
