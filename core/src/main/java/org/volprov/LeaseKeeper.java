@@ -8,19 +8,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.job.JobStore;
 /**
  * Keeps this engine's leases on the jobs it holds (running, waiting for a slot, or ended with an end
- * the store did not take yet): renews them all every third of the lease, from a thread of its own,
- * so that neither a busy job nor a slow deadline check can make them run out, and tells each
- * {@link JobLease} what the store answered. Thread-safe.
+ * the store did not take yet): renews them all every third of the lease, when the engine's lease
+ * thread calls {@link #renewIfDue} (a thread of its own, so that neither a busy job nor a slow
+ * deadline check can make them run out), and tells each {@link JobLease} what the store answered.
+ * Thread-safe.
  */
-final class LeaseKeeper implements AutoCloseable {
+final class LeaseKeeper {
     private static final Logger LOG = LoggerFactory.getLogger(LeaseKeeper.class);
 
     private final JobStore store;
@@ -30,7 +28,6 @@ final class LeaseKeeper implements AutoCloseable {
     private final Clock clock;
     private final long tickMillis;
     private final Map<String, JobLease> held = new ConcurrentHashMap<>();
-    private final ScheduledExecutorService thread;
     private Instant lastRenewal; // only the keeper's thread reads and writes it
     private boolean failing; // only the keeper's thread reads and writes it
 
@@ -42,12 +39,6 @@ final class LeaseKeeper implements AutoCloseable {
         this.clock = clock;
         this.tickMillis = tickMillis;
         this.lastRenewal = clock.instant();
-        this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "volprov-lease");
-            t.setDaemon(true);
-            return t;
-        });
-        thread.scheduleWithFixedDelay(this::renewIfDue, tickMillis, tickMillis, TimeUnit.MILLISECONDS);
     }
 
     /** The engine's lease length. */
@@ -72,7 +63,8 @@ final class LeaseKeeper implements AutoCloseable {
         held.remove(jobId);
     }
 
-    private void renewIfDue() {
+    /** Renews the held leases when a third of the lease has passed since the last renewal; the lease thread's task. */
+    void renewIfDue() {
         try {
             if (held.isEmpty() || clock.instant().isBefore(lastRenewal.plus(every))) {
                 return;
@@ -119,12 +111,5 @@ final class LeaseKeeper implements AutoCloseable {
     /** Jobs whose lease is in doubt stop waiting for the store: the engine is closing. */
     void giveUpDoubts() {
         held.values().forEach(JobLease::giveUp);
-    }
-
-    /** Stops renewing; writers waiting out a doubt stop waiting. Idempotent. */
-    @Override
-    public void close() {
-        thread.shutdownNow();
-        giveUpDoubts();
     }
 }

@@ -4,28 +4,17 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -71,84 +60,53 @@ import org.volprov.volume.VolumeGuard;
 public final class Provisioner implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Provisioner.class);
     private static final Pattern ENGINE_ID = Pattern.compile("\\p{Graph}{1,128}");
+    /** How long close() waits for each job it cancelled. */
+    private static final long STOP_WAIT_SECONDS = 30;
 
-    final Settings settings;
-    /** Images whose checksum sibling the source refused; warned about once each. */
-    final OncePerKey<ImageRef> refusedChecksumSiblings = new OncePerKey<>(10_000);
+    private final EngineSettings settings;
+    private final JobParts parts;
+    private final Dispatcher dispatcher;
     final LeaseKeeper leases;
-    final UnrecordedEnds ends;
-    private final Recovery recovery;
-    private final Retrier retrier;
-    private final List<JobListener> listeners = new CopyOnWriteArrayList<>();
-    private final Object lock = new Object();
-    private final ArrayDeque<JobRun> queue = new ArrayDeque<>();
-    private final Map<String, JobRun> active = new LinkedHashMap<>();
-    private final ExecutorService ownedExecutor;
-    private final Executor executor;
-    private final ScheduledExecutorService watchdog;
-    private final ScheduledExecutorService storeWorker;
-    private final AtomicBoolean closed = new AtomicBoolean();
-    // Only the store worker's thread (and close(), once it has stopped) read and write these.
-    private boolean queueFailing;
-    private boolean recoveryFailing;
-    private Instant recoveredAt;
-    private long endsRetryAtNanos;
-    private int running;
-    private int reserved;
+    private final UnrecordedEnds ends;
+    private final EngineThreads threads;
 
-    private Provisioner(Builder b) {
-        this.settings = new Settings(b);
-        this.retrier = new Retrier(settings.retryPolicy, settings.clock, settings.sleeper);
-        this.listeners.addAll(b.listeners);
-        long tick = settings.watchdogInterval.toMillis();
-        this.leases = new LeaseKeeper(settings.jobStore, settings.engineId, settings.jobLease, settings.clock, tick);
-        EndJournal journal = settings.journal;
-        if (journal == null && !settings.ownsJobStore) {
-            LOG.warn("engine {} has no state directory: an end the job store does not take is kept in memory only, and"
-                    + " is lost if the process exits first; set stateDirectory", settings.engineId);
-        }
-        this.ends = new UnrecordedEnds(settings.jobStore, settings.engineId, journal, leases);
-        this.recovery = new Recovery(this);
-        if (b.executor == null) {
-            AtomicInteger n = new AtomicInteger();
-            this.ownedExecutor = Executors.newFixedThreadPool(settings.maxConcurrentJobs, r -> {
-                Thread t = new Thread(r, "volprov-job-" + n.incrementAndGet());
-                t.setDaemon(true);
-                return t;
-            });
-            this.executor = ownedExecutor;
-        } else {
-            this.ownedExecutor = null;
-            this.executor = b.executor;
-        }
-        this.watchdog = daemonScheduler("volprov-watchdog");
-        watchdog.scheduleWithFixedDelay(this::checkDeadlines, tick, tick, TimeUnit.MILLISECONDS);
-        // The ends an earlier process kept go in first: a job that ended is never recovered as unfinished.
-        recoveredAt = settings.clock.instant();
-        try {
-            if (ends.writeAll()) {
-                recovery.pass();
-            }
-        } catch (RuntimeException e) {
-            recoveryFailing = true;
-            LOG.warn("cannot recover jobs from the job store at start; trying again every {}: {}",
-                    settings.jobLease.dividedBy(3), e.getMessage());
-        }
-        // Its own thread: a slow or unreachable database must delay neither deadlines nor lease renewals.
-        this.storeWorker = daemonScheduler("volprov-store");
-        storeWorker.scheduleWithFixedDelay(this::keepStore, tick, tick, TimeUnit.MILLISECONDS);
-        if (settings.queue != null) {
-            long poll = settings.queuePoll.toMillis();
-            storeWorker.scheduleWithFixedDelay(this::pollQueue, 0, poll, TimeUnit.MILLISECONDS);
-        }
+    private Provisioner(JobParts parts, Dispatcher dispatcher, LeaseKeeper leases, UnrecordedEnds ends,
+            EngineThreads threads) {
+        this.settings = parts.settings();
+        this.parts = parts;
+        this.dispatcher = dispatcher;
+        this.leases = leases;
+        this.ends = ends;
+        this.threads = threads;
     }
 
-    private static ScheduledExecutorService daemonScheduler(String name) {
-        return Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, name);
-            t.setDaemon(true);
-            return t;
-        });
+    /**
+     * Makes the engine's parts from {@code s}, then starts it: the kept ends and recovery first,
+     * then the periodic tasks.
+     */
+    private static Provisioner start(EngineSettings s, List<JobListener> listeners) {
+        long tick = s.watchdogMillis();
+        LeaseKeeper leases = new LeaseKeeper(s.jobStore(), s.engineId(), s.jobLease(), s.clock(), tick);
+        if (s.journal() == null && !s.ownsJobStore()) {
+            LOG.warn("engine {} has no state directory: an end the job store does not take is kept in memory only, and"
+                    + " is lost if the process exits first; set stateDirectory", s.engineId());
+        }
+        UnrecordedEnds ends = new UnrecordedEnds(s.jobStore(), s.engineId(), s.journal(), leases);
+        EngineThreads threads = new EngineThreads(s);
+        JobParts parts = new JobParts(s, new Retrier(s.retryPolicy(), s.clock(), s.sleeper()),
+                new JobRecords(s, leases, ends), new JobEvents(listeners), new OncePerKey<>(10_000),
+                threads.downloads());
+        Dispatcher dispatcher = new Dispatcher(parts, threads.jobs(), leases);
+        Recovery recovery = new Recovery(parts, dispatcher, leases, ends);
+        threads.every(EngineThreads.Task.LEASES, leases::renewIfDue, tick, tick);
+        threads.every(EngineThreads.Task.WATCHDOG, dispatcher::checkDeadlines, tick, tick);
+        recovery.atStart();
+        threads.every(EngineThreads.Task.STORE, recovery::tick, tick, tick);
+        if (s.queue() != null) {
+            QueueWorker queue = new QueueWorker(parts, dispatcher, recovery, leases);
+            threads.every(EngineThreads.Task.STORE, queue::poll, 0, s.queuePoll().toMillis());
+        }
+        return new Provisioner(parts, dispatcher, leases, ends, threads);
     }
 
     public static Builder builder() {
@@ -157,7 +115,7 @@ public final class Provisioner implements AutoCloseable {
 
     /** This engine's id: the holder of the jobs it runs, in the job store. */
     public String engineId() {
-        return settings.engineId;
+        return settings.engineId();
     }
 
     /**
@@ -169,12 +127,7 @@ public final class Provisioner implements AutoCloseable {
      * @throws ProvisioningException {@code INVALID_REQUEST} naming the field
      */
     public void validate(ProvisionRequest request) {
-        Objects.requireNonNull(request, "request");
-        if (request.volumeSizeBytes() > settings.maxVolumeBytes) {
-            throw ProvisioningException.invalid("volumeSizeBytes", "must be at most " + settings.maxVolumeBytes
-                    + " bytes (the configured maximum)");
-        }
-        ImageRef.parse(request.imageUri(), settings.source.endpoint());
+        settings.validate(request);
     }
 
     /**
@@ -185,115 +138,17 @@ public final class Provisioner implements AutoCloseable {
      * @throws IllegalStateException when the provisioner is closed
      */
     public String submit(ProvisionRequest request) {
-        validate(request);
-        Job job = Job.pending(UUID.randomUUID().toString(), request, settings.clock.instant());
-        VolumeGuard.Lock volumeLock = settings.volumeGuard.tryLock(request.volumeName()).orElseThrow(
-                () -> new ProvisioningException(ErrorCode.VOLUME_BUSY,
-                        "volume " + request.volumeName() + " has a job running or queued already"));
-        try {
-            reserveSlot();
-        } catch (RuntimeException e) {
-            volumeLock.close();
-            throw e;
-        }
-        JobLease lease;
-        try {
-            Instant sentAt = settings.clock.instant();
-            settings.jobStore.insert(job, settings.engineId, settings.jobLease);
-            lease = leases.hold(job.id(), sentAt);
-        } catch (RuntimeException e) {
-            unreserveSlot();
-            volumeLock.close();
-            throw e;
-        }
-        publish(JobEvent.Kind.STATE, job);
-        queueRun(new JobRun(this, job, volumeLock, lease, retrier, JobRun.Origin.SUBMITTED));
-        return job.id();
-    }
-
-    /**
-     * Runs a job this engine took from the store (claimed, or recovered to resume), holding
-     * {@code guard} and {@code lease}. False when it could not be taken on (the engine is full or
-     * closing, or the lease was lost meanwhile); the caller then releases {@code guard}.
-     */
-    boolean runTaken(Job job, VolumeGuard.Lock guard, JobLease lease, JobRun.Origin origin) {
-        try {
-            reserveSlot();
-        } catch (ProvisioningException | IllegalStateException e) {
-            giveBack(job.id(), origin);
-            return false;
-        }
-        Job queued = job.withProgress(Progress.of(Stage.QUEUED), settings.clock.instant());
-        boolean held;
-        try {
-            held = settings.jobStore.update(queued, settings.engineId);
-        } catch (RuntimeException e) {
-            unreserveSlot();
-            giveBack(job.id(), origin);
-            throw e;
-        }
-        if (!held) {
-            unreserveSlot();
-            leases.drop(job.id());
-            return false;
-        }
-        queueRun(new JobRun(this, queued, guard, lease, retrier, origin));
-        return true;
-    }
-
-    /** Lets go of a taken job that will not run here: a claim goes back to the queue, a recovered job waits for its lease to run out. */
-    private void giveBack(String id, JobRun.Origin origin) {
-        leases.drop(id);
-        if (origin == JobRun.Origin.CLAIMED) {
-            try {
-                settings.queue.release(id, settings.engineId);
-            } catch (RuntimeException e) {
-                LOG.warn("cannot give job {} back to the queue; it is claimable again when its lease runs out: {}", id,
-                        e.getMessage());
-            }
-        }
-    }
-
-    private void reserveSlot() {
-        synchronized (lock) {
-            if (closed.get()) {
-                throw new IllegalStateException("the provisioner is closed");
-            }
-            if (running + queue.size() + reserved >= settings.maxConcurrentJobs + settings.queueCapacity) {
-                throw new ProvisioningException(ErrorCode.QUEUE_FULL, "the provisioner has " + running
-                        + " jobs running and " + queue.size() + " waiting (capacity "
-                        + settings.queueCapacity + "); submit again later");
-            }
-            reserved++;
-        }
-    }
-
-    private void unreserveSlot() {
-        synchronized (lock) {
-            reserved--;
-        }
-    }
-
-    private void queueRun(JobRun run) {
-        synchronized (lock) {
-            reserved--;
-            queue.add(run);
-            active.put(run.id(), run);
-            dispatchLocked();
-        }
+        return dispatcher.submit(request);
     }
 
     /** The job's latest snapshot, from the engine while it runs, else from the store. */
     public Optional<Job> status(String id) {
-        JobRun run;
-        synchronized (lock) {
-            run = active.get(id);
-        }
-        if (run != null) {
-            return Optional.of(run.snapshot());
+        Optional<JobRun> run = dispatcher.find(id);
+        if (run.isPresent()) {
+            return Optional.of(run.get().snapshot());
         }
         Optional<Job> unrecorded = ends.get(id);
-        return unrecorded.isPresent() ? unrecorded : settings.jobStore.find(id);
+        return unrecorded.isPresent() ? unrecorded : settings.jobStore().find(id);
     }
 
     /**
@@ -316,12 +171,9 @@ public final class Provisioner implements AutoCloseable {
 
     /** Completes with the job's terminal snapshot; never completes exceptionally. */
     public CompletableFuture<Job> completion(String id) {
-        JobRun run;
-        synchronized (lock) {
-            run = active.get(id);
-        }
-        if (run != null) {
-            return run.future.thenApply(j -> j);
+        Optional<JobRun> run = dispatcher.find(id);
+        if (run.isPresent()) {
+            return run.get().future.thenApply(j -> j);
         }
         Job job = status(id).orElseThrow(() -> ProvisioningException.invalid("jobId", "no job " + id));
         return CompletableFuture.completedFuture(job);
@@ -332,57 +184,36 @@ public final class Provisioner implements AutoCloseable {
      * are stopped. Returns false when the job is not queued or running.
      */
     public boolean cancel(String id) {
-        JobRun run;
-        boolean wasQueued;
-        synchronized (lock) {
-            run = active.get(id);
-            if (run == null) {
-                return false;
-            }
-            wasQueued = queue.remove(run);
-            if (wasQueued) {
-                active.remove(id);
-            }
-        }
-        if (wasQueued) {
-            run.finishUnstarted(JobState.CANCELLED, ErrorCode.CANCELLED, "cancelled before it started");
-        } else {
-            run.cancellation().cancel(ErrorCode.CANCELLED, "cancelled by the caller");
-        }
-        return true;
+        return dispatcher.cancel(id);
     }
 
     /** Jobs from the store that pass {@code filter}, newest first. */
     public List<Job> list(JobFilter filter) {
-        return settings.jobStore.list(filter);
+        return settings.jobStore().list(filter);
     }
 
     /** Adds a listener for every job's events. */
     public void addListener(JobListener listener) {
-        listeners.add(Objects.requireNonNull(listener, "listener"));
+        parts.events().add(listener);
     }
 
     public void removeListener(JobListener listener) {
-        listeners.remove(listener);
+        parts.events().remove(listener);
     }
 
     /** The cache's counters. */
     public CacheStats cacheStats() {
-        return settings.cache.stats();
+        return settings.cache().stats();
     }
 
     /** How many jobs wait for a slot. */
     public int queueDepth() {
-        synchronized (lock) {
-            return queue.size();
-        }
+        return dispatcher.queueDepth();
     }
 
     /** How many jobs run now. */
     public int runningJobs() {
-        synchronized (lock) {
-            return running;
-        }
+        return dispatcher.runningJobs();
     }
 
     /**
@@ -393,44 +224,23 @@ public final class Provisioner implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) {
+        if (!dispatcher.close()) {
             return;
         }
-        List<JobRun> all;
-        synchronized (lock) {
-            all = new ArrayList<>(active.values());
+        if (settings.shutdownMode() == ShutdownMode.AWAIT) {
+            awaitJobs(dispatcher.active());
         }
-        if (settings.shutdownMode == ShutdownMode.AWAIT) {
-            long deadline = System.nanoTime() + settings.shutdownGrace.toNanos();
-            for (JobRun run : all) {
-                long left = deadline - System.nanoTime();
-                try {
-                    run.future.get(Math.max(0, left), TimeUnit.NANOSECONDS);
-                } catch (TimeoutException | ExecutionException e) {
-                    break;
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    break;
-                }
-            }
-        }
-        List<JobRun> queued;
-        synchronized (lock) {
-            queued = new ArrayList<>(queue);
-            queue.clear();
-            queued.forEach(r -> active.remove(r.id()));
-            all = new ArrayList<>(active.values());
-        }
-        for (JobRun r : queued) {
+        for (JobRun r : dispatcher.drainQueue()) {
             if (r.origin() == JobRun.Origin.SUBMITTED) {
                 r.finishUnstarted(JobState.CANCELLED, ErrorCode.CANCELLED,
                         "the provisioner closed before the job started");
             } else {
                 // Back to the store as it was: another engine of this host runs it.
                 r.abandon();
-                giveBack(r.id(), r.origin());
+                dispatcher.giveBack(r.id(), r.origin());
             }
         }
+        List<JobRun> all = dispatcher.active();
         for (JobRun r : all) {
             r.cancellation().cancel(ErrorCode.CANCELLED, "the provisioner is closing");
         }
@@ -438,18 +248,18 @@ public final class Provisioner implements AutoCloseable {
         leases.giveUpDoubts();
         for (JobRun r : all) {
             try {
-                r.future.get(30, TimeUnit.SECONDS);
+                r.future.get(STOP_WAIT_SECONDS, TimeUnit.SECONDS);
             } catch (TimeoutException | ExecutionException e) {
-                LOG.warn("job {} did not stop within 30 s of being cancelled", r.id());
+                LOG.warn("job {} did not stop within {} s of being cancelled", r.id(), STOP_WAIT_SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 break;
             }
         }
-        watchdog.shutdownNow();
-        stopStoreWorker();
+        threads.stop(EngineThreads.Task.WATCHDOG, false);
+        threads.stop(EngineThreads.Task.STORE, true);
         try {
-            ends.writeAll();
+            parts.records().writeKept(true);
         } catch (RuntimeException e) {
             LOG.debug("writing the ends the store did not take failed", e);
         }
@@ -458,206 +268,30 @@ public final class Provisioner implements AutoCloseable {
                     ? "they are kept in the state directory, and written before recovery at the next start"
                     : "the store holds them as running, and the next start recovers them as unfinished");
         }
-        leases.close();
-        if (ownedExecutor != null) {
-            ownedExecutor.shutdownNow();
+        threads.stop(EngineThreads.Task.LEASES, false);
+        leases.giveUpDoubts();
+        threads.close();
+        if (settings.ownsJobStore()) {
+            settings.jobStore().close();
         }
-        if (settings.ownsJobStore) {
-            settings.jobStore.close();
-        }
-        if (settings.ownsCache) {
-            settings.cache.close();
-        }
-    }
-
-    private void stopStoreWorker() {
-        storeWorker.shutdown();
-        try {
-            if (!storeWorker.awaitTermination(10, TimeUnit.SECONDS)) {
-                storeWorker.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            storeWorker.shutdownNow();
+        if (settings.ownsCache()) {
+            settings.cache().close();
         }
     }
 
-    // ---- engine internals, used by JobRun and Recovery ----
-
-    void publish(JobEvent.Kind kind, Job job) {
-        JobEvent event = new JobEvent(kind, job);
-        for (JobListener l : listeners) {
+    /** Waits up to the grace period, on the ticker, for {@code runs} to end. */
+    private void awaitJobs(List<JobRun> runs) {
+        Ticker ticker = settings.ticker();
+        long deadline = ticker.nanos() + settings.shutdownGrace().toNanos();
+        for (JobRun run : runs) {
+            long left = deadline - ticker.nanos();
             try {
-                l.onEvent(event);
-            } catch (RuntimeException e) {
-                LOG.warn("listener {} failed on {} of job {}: {}", l, kind, job.id(), e.toString());
-                LOG.debug("listener failure", e);
-            }
-        }
-    }
-
-    void finished(JobRun run) {
-        synchronized (lock) {
-            if (active.remove(run.id()) != null && run.started) {
-                running--;
-            }
-            dispatchLocked();
-        }
-    }
-
-    private void dispatchLocked() {
-        while (running < settings.maxConcurrentJobs && !queue.isEmpty()) {
-            JobRun run = queue.poll();
-            running++;
-            run.started = true;
-            try {
-                executor.execute(run);
-            } catch (RejectedExecutionException e) {
-                running--;
-                active.remove(run.id());
-                run.finishUnstarted(JobState.FAILED, ErrorCode.BACKEND_FAILURE, "the executor refused the job: " + e);
-            }
-        }
-    }
-
-    /** Slots free for more jobs, running or waiting. */
-    int freeSlots() {
-        synchronized (lock) {
-            return settings.maxConcurrentJobs + settings.queueCapacity - running - queue.size() - reserved;
-        }
-    }
-
-    /** Whether this engine runs job {@code id}, or keeps its end for the store. */
-    boolean holds(String id) {
-        synchronized (lock) {
-            if (active.containsKey(id)) {
-                return true;
-            }
-        }
-        return ends.get(id).isPresent();
-    }
-
-    /**
-     * Writes the end of a job this engine holds under {@code lease}; when the store does not take it
-     * now, keeps it (on disk, with a state directory) and writes it later from the store thread.
-     */
-    void recordEnd(Job end, JobLease lease) {
-        try {
-            if (!settings.jobStore.update(end, settings.engineId)) {
-                LOG.warn("the job store refused the end of job {} ({}): another engine holds the job, or it ended"
-                        + " already", end.id(), end.state());
-            }
-            leases.drop(end.id());
-        } catch (RuntimeException e) {
-            LOG.warn("cannot record the end of job {} ({}) yet; the engine tries again while it runs: {}", end.id(),
-                    end.state(), e.getMessage());
-            ends.keep(end, lease);
-        }
-    }
-
-    private void checkDeadlines() {
-        List<JobRun> runs;
-        synchronized (lock) {
-            runs = new ArrayList<>(active.values());
-        }
-        for (JobRun r : runs) {
-            if (r.started) {
-                r.cancellation().isCancelled(); // fires the timeout when the deadline has passed
-            }
-        }
-    }
-
-    // ---- the store thread: unrecorded ends, recovery, the fleet queue ----
-
-    /**
-     * Writes the ends the store did not take (at most once per {@link JobRun#STORE_RETRY_NANOS}),
-     * then, every third of the lease, recovers the jobs of engines whose lease ran out. A recovery
-     * pass always writes the kept ends first, and runs only when they all went in: a job that ended
-     * here, or on a dead engine that kept its end in the shared state directory, is never
-     * recovered as unfinished.
-     */
-    private void keepStore() {
-        try {
-            long t = System.nanoTime();
-            Instant now = settings.clock.instant();
-            boolean recoveryDue = !closed.get() && !now.isBefore(recoveredAt.plus(settings.jobLease.dividedBy(3)));
-            if (recoveryDue || t - endsRetryAtNanos >= 0) {
-                endsRetryAtNanos = t + JobRun.STORE_RETRY_NANOS;
-                if (!ends.writeAll()) {
-                    return; // the store is down; tried again at the next tick that is due
-                }
-            }
-            if (recoveryDue) {
-                recoveredAt = now;
-                recovery.pass();
-                if (recoveryFailing) {
-                    recoveryFailing = false;
-                    LOG.info("recovering jobs from the job store works again");
-                }
-            }
-        } catch (RuntimeException e) {
-            if (!recoveryFailing) {
-                recoveryFailing = true;
-                LOG.warn("cannot recover jobs from the job store; trying again every {}: {}",
-                        settings.jobLease.dividedBy(3), e.getMessage());
-            }
-        }
-    }
-
-    private void pollQueue() {
-        try {
-            // A job is claimed only for a free slot, so claimed jobs never wait behind submitted ones.
-            while (!closed.get() && hasFreeSlot()) {
-                Instant sentAt = settings.clock.instant();
-                Optional<Job> next = settings.queue.claim(settings.queue.host(), settings.engineId, settings.jobLease);
-                if (next.isEmpty()) {
-                    break;
-                }
-                take(next.get(), sentAt);
-            }
-            if (queueFailing) {
-                queueFailing = false;
-                LOG.info("the job queue answers again");
-            }
-        } catch (RuntimeException e) {
-            if (!queueFailing) {
-                queueFailing = true;
-                LOG.warn("cannot reach the job queue; trying again every {}: {}", settings.queuePoll, e.getMessage());
-            }
-        }
-    }
-
-    private boolean hasFreeSlot() {
-        synchronized (lock) {
-            return running + queue.size() + reserved < settings.maxConcurrentJobs;
-        }
-    }
-
-    private void take(Job job, Instant sentAt) {
-        synchronized (lock) {
-            JobRun mine = active.get(job.id());
-            if (mine != null) {
-                // This engine has it already, waiting for a slot; its lease ran out while the store was unreachable.
-                mine.lease().confirmed(sentAt);
+                run.future.get(Math.max(0, left), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException | ExecutionException e) {
                 return;
-            }
-        }
-        JobLease lease = leases.hold(job.id(), sentAt);
-        Optional<VolumeGuard.Lock> guard = settings.volumeGuard.tryLock(job.request().volumeName());
-        if (guard.isEmpty()) {
-            // As submit refuses it: a queued job never started, so nothing of it is on the volume.
-            Job failed = job.finished(JobState.FAILED, ErrorCode.VOLUME_BUSY, "volume " + job.request().volumeName()
-                    + " has a job running or queued already", settings.clock.instant());
-            recordEnd(failed, lease);
-            publish(JobEvent.Kind.STATE, failed);
-            return;
-        }
-        boolean handedOn = false;
-        try {
-            handedOn = recovery.adopt(job, guard.get(), lease, true);
-        } finally {
-            if (!handedOn) {
-                guard.get().close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
             }
         }
     }
@@ -678,104 +312,6 @@ public final class Provisioner implements AutoCloseable {
         CANCEL
     }
 
-    /** The validated settings, immutable. */
-    static final class Settings {
-        final ImageSource source;
-        final ImageCache cache;
-        final boolean ownsCache;
-        final VolumeBackend backend;
-        final JobStore jobStore;
-        final boolean ownsJobStore;
-        final ImageConverter converter;
-        final VolumeGuard volumeGuard;
-        final int maxConcurrentJobs;
-        final int queueCapacity;
-        final Duration jobTimeout;
-        final RetryPolicy retryPolicy;
-        final Clock clock;
-        final Sleeper sleeper;
-        final RecoveryMode recoveryMode;
-        final ShutdownMode shutdownMode;
-        final Duration shutdownGrace;
-        final long maxVolumeBytes;
-        final long sizeToleranceBytes;
-        final Duration watchdogInterval;
-        final Path workDirectory;
-        final int bufferSize;
-        final int downloadParallelism;
-        final long downloadPartSize;
-        final boolean requirePublishedChecksum;
-        final JobQueue queue;
-        final Duration queuePoll;
-        final String engineId;
-        final Duration jobLease;
-        /** Where ends the store did not take are kept; null when the engine has no state directory. */
-        final EndJournal journal;
-
-        Settings(Builder b) {
-            this.source = require(b.source, "source");
-            this.backend = require(b.backend, "backend");
-            if (b.queue != null && b.jobStore != null && b.queue != b.jobStore) {
-                throw new IllegalStateException("queue and jobStore must be the same store when both are set");
-            }
-            this.queue = b.queue;
-            this.queuePoll = b.queuePoll;
-            this.engineId = b.engineId != null ? b.engineId : LocalHost.name() + "-" + randomSuffix();
-            this.jobLease = b.jobLease;
-            if (jobLease.compareTo(b.watchdogInterval.multipliedBy(3)) < 0) {
-                throw new IllegalStateException("jobLease must be at least 3 watchdog intervals, so that it is renewed"
-                        + " before it runs out");
-            }
-            JobStore given = b.queue != null ? b.queue : b.jobStore;
-            this.ownsJobStore = given == null;
-            this.jobStore = given == null ? new InMemoryJobStore() : given;
-            this.converter = b.converter == null ? new Qcow2Converter() : b.converter;
-            this.volumeGuard = b.volumeGuard == null ? new InProcessVolumeGuard() : b.volumeGuard;
-            this.maxConcurrentJobs = b.maxConcurrentJobs;
-            this.queueCapacity = b.queueCapacity;
-            this.jobTimeout = b.jobTimeout;
-            this.retryPolicy = b.retryPolicy;
-            this.clock = b.clock;
-            this.sleeper = b.sleeper;
-            this.recoveryMode = b.recoveryMode;
-            this.shutdownMode = b.shutdownMode;
-            this.shutdownGrace = b.shutdownGrace;
-            this.maxVolumeBytes = b.maxVolumeBytes;
-            this.sizeToleranceBytes = b.sizeToleranceBytes;
-            this.watchdogInterval = b.watchdogInterval;
-            this.workDirectory = b.workDirectory == null ? Path.of(System.getProperty("java.io.tmpdir")) : b.workDirectory;
-            this.bufferSize = b.bufferSize;
-            this.downloadParallelism = b.downloadParallelism;
-            this.downloadPartSize = b.downloadPartSize;
-            this.requirePublishedChecksum = b.requirePublishedChecksum;
-            if (b.cache == null && b.cacheDirectory == null) {
-                throw new IllegalStateException("cache or cacheDirectory must be set");
-            }
-            // An end kept for a store that dies with the process would be written nowhere.
-            Path cacheDir = b.cache instanceof DiskImageCache disk ? disk.directory()
-                    : b.cache == null ? b.cacheDirectory : null;
-            Path state = b.stateDirectory != null ? b.stateDirectory
-                    : !ownsJobStore && cacheDir != null ? cacheDir.resolve(DiskImageCache.STATE_DIRECTORY) : null;
-            this.journal = state == null ? null : new EndJournal(state);
-            // Opened last, so that a missing option cannot leave an open cache behind.
-            this.ownsCache = b.cache == null;
-            this.cache = b.cache != null ? b.cache
-                    : DiskImageCache.builder().directory(b.cacheDirectory).maxBytes(b.cacheMaxBytes).build();
-        }
-
-        private static String randomSuffix() {
-            byte[] b = new byte[4];
-            new SecureRandom().nextBytes(b);
-            return HexFormat.of().formatHex(b);
-        }
-
-        private static <T> T require(T value, String option) {
-            if (value == null) {
-                throw new IllegalStateException(option + " must be set");
-            }
-            return value;
-        }
-    }
 
     /**
      * Builds a {@link Provisioner}. The image source, the cache (or a cache directory) and the volume
@@ -795,8 +331,10 @@ public final class Provisioner implements AutoCloseable {
         private Duration jobTimeout = Duration.ofMinutes(30);
         private RetryPolicy retryPolicy = RetryPolicy.DEFAULT;
         private Clock clock = Clock.systemUTC();
+        private Ticker ticker = Ticker.SYSTEM;
         private Sleeper sleeper = Sleeper.SYSTEM;
         private Executor executor;
+        private ScheduledExecutorService scheduler;
         private RecoveryMode recoveryMode = RecoveryMode.FAIL;
         private ShutdownMode shutdownMode = ShutdownMode.AWAIT;
         private Duration shutdownGrace = Duration.ofSeconds(30);
@@ -910,6 +448,16 @@ public final class Provisioner implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The source of elapsed time for the progress throttle, the spacing of job-store retries and
+         * close's grace period; default {@link Ticker#SYSTEM}. Timestamps, deadlines and leases
+         * follow the {@link #clock} instead.
+         */
+        public Builder ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker");
+            return this;
+        }
+
         /** How the engine waits between retries; default real sleeping. */
         public Builder sleeper(Sleeper sleeper) {
             this.sleeper = Objects.requireNonNull(sleeper, "sleeper");
@@ -922,6 +470,18 @@ public final class Provisioner implements AutoCloseable {
          */
         public Builder executor(Executor executor) {
             this.executor = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
+
+        /**
+         * Runs the engine's periodic tasks (deadline checks, lease renewals, the job-store thread's
+         * retries, recovery and queue polling); default one daemon thread per kind of task, owned by
+         * the engine. Give one with at least three threads, so that a slow job store delays neither
+         * deadlines nor lease renewals. A given scheduler is not shut down by
+         * {@link Provisioner#close()}; the engine's tasks on it are cancelled.
+         */
+        public Builder scheduler(ScheduledExecutorService scheduler) {
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
             return this;
         }
 
@@ -1101,7 +661,54 @@ public final class Provisioner implements AutoCloseable {
          * @throws IllegalStateException naming a required option that was not set
          */
         public Provisioner build() {
-            return new Provisioner(this);
+            return start(settings(), List.copyOf(listeners));
+        }
+
+        private EngineSettings settings() {
+            require(source, "source");
+            require(backend, "backend");
+            if (queue != null && jobStore != null && queue != jobStore) {
+                throw new IllegalStateException("queue and jobStore must be the same store when both are set");
+            }
+            if (jobLease.compareTo(watchdogInterval.multipliedBy(3)) < 0) {
+                throw new IllegalStateException("jobLease must be at least 3 watchdog intervals, so that it is renewed"
+                        + " before it runs out");
+            }
+            if (cache == null && cacheDirectory == null) {
+                throw new IllegalStateException("cache or cacheDirectory must be set");
+            }
+            JobStore given = queue != null ? queue : jobStore;
+            boolean ownsJobStore = given == null;
+            // An end kept for a store that dies with the process would be written nowhere.
+            Path cacheDir = cache instanceof DiskImageCache disk ? disk.directory() : cache == null ? cacheDirectory : null;
+            Path state = stateDirectory != null ? stateDirectory
+                    : !ownsJobStore && cacheDir != null ? cacheDir.resolve(DiskImageCache.STATE_DIRECTORY) : null;
+            EndJournal journal = state == null ? null : new EndJournal(state);
+            // Opened last, so that a missing option cannot leave an open cache behind.
+            ImageCache usedCache = cache != null ? cache
+                    : DiskImageCache.builder().directory(cacheDirectory).maxBytes(cacheMaxBytes).build();
+            return new EngineSettings(source, usedCache, cache == null, backend,
+                    ownsJobStore ? new InMemoryJobStore() : given, ownsJobStore,
+                    converter == null ? new Qcow2Converter() : converter,
+                    volumeGuard == null ? new InProcessVolumeGuard() : volumeGuard,
+                    maxConcurrentJobs, queueCapacity, jobTimeout, retryPolicy, clock, ticker, sleeper, executor,
+                    scheduler, recoveryMode, shutdownMode, shutdownGrace, maxVolumeBytes, sizeToleranceBytes,
+                    watchdogInterval,
+                    workDirectory == null ? Path.of(System.getProperty("java.io.tmpdir")) : workDirectory,
+                    bufferSize, downloadParallelism, downloadPartSize, requirePublishedChecksum, queue, queuePoll,
+                    engineId != null ? engineId : LocalHost.name() + "-" + randomSuffix(), jobLease, journal);
+        }
+
+        private static String randomSuffix() {
+            byte[] b = new byte[4];
+            new SecureRandom().nextBytes(b);
+            return HexFormat.of().formatHex(b);
+        }
+
+        private static void require(Object value, String option) {
+            if (value == null) {
+                throw new IllegalStateException(option + " must be set");
+            }
         }
     }
 }

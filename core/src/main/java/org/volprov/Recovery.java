@@ -10,7 +10,8 @@ import org.volprov.volume.VolumeGuard;
 /**
  * Takes over the jobs of this host whose engine's lease ran out (the engine died, or lost the
  * store for longer than its lease), and ends or resumes them by the {@link Provisioner.RecoveryMode}.
- * Runs at start and then every third of the lease, on the engine's store thread.
+ * Runs at start ({@link #atStart}) and then every third of the lease ({@link #tick}), on the engine's
+ * store thread.
  *
  * <p>For each such job, in this order: the volume guard is taken (busy: another live job holds
  * the volume, and the job is left alone); the job is taken over in the store, atomically (another
@@ -22,29 +23,84 @@ final class Recovery {
     /** Jobs looked at per pass, at most. */
     static final int BATCH = 100;
 
-    private final Provisioner engine;
-    private final Provisioner.Settings s;
+    private final EngineSettings settings;
+    private final JobParts parts;
+    private final Dispatcher dispatcher;
+    private final LeaseKeeper leases;
+    private final UnrecordedEnds ends;
+    // Only the store thread reads and writes these (and start, before that thread runs).
     private boolean orphansLookedFor;
+    private boolean failing;
+    private Instant recoveredAt;
 
-    Recovery(Provisioner engine) {
-        this.engine = engine;
-        this.s = engine.settings;
+    Recovery(JobParts parts, Dispatcher dispatcher, LeaseKeeper leases, UnrecordedEnds ends) {
+        this.settings = parts.settings();
+        this.parts = parts;
+        this.dispatcher = dispatcher;
+        this.leases = leases;
+        this.ends = ends;
+    }
+
+    /** At the engine's start: the ends an earlier process kept go in first, so a job that ended is never recovered as unfinished. */
+    void atStart() {
+        recoveredAt = settings.clock().instant();
+        try {
+            if (parts.records().writeKept(true)) {
+                pass();
+            }
+        } catch (RuntimeException e) {
+            failing = true;
+            LOG.warn("cannot recover jobs from the job store at start; trying again every {}: {}",
+                    settings.recoveryInterval(), e.getMessage());
+        }
+    }
+
+    /**
+     * The store thread's task: writes the kept ends (at most once per retry interval), then, every
+     * third of the lease, recovers the jobs of engines whose lease ran out. A recovery pass always
+     * writes the kept ends first, and runs only when they all went in: a job that ended here, or on
+     * a dead engine that kept its end in the shared state directory, is never recovered as
+     * unfinished.
+     */
+    void tick() {
+        try {
+            Instant now = settings.clock().instant();
+            boolean due = !dispatcher.isClosed() && !now.isBefore(recoveredAt.plus(settings.recoveryInterval()));
+            if (!parts.records().writeKept(due)) {
+                return; // the store is down; tried again at the next tick that is due
+            }
+            if (due) {
+                recoveredAt = now;
+                pass();
+                if (failing) {
+                    failing = false;
+                    LOG.info("recovering jobs from the job store works again");
+                }
+            }
+        } catch (RuntimeException e) {
+            if (!failing) {
+                failing = true;
+                LOG.warn("cannot recover jobs from the job store; trying again every {}: {}", settings.recoveryInterval(),
+                        e.getMessage());
+            }
+        }
     }
 
     /** One pass. Storage failures propagate: the caller logs them and tries again at the next pass. */
-    void pass() {
-        int room = s.recoveryMode == Provisioner.RecoveryMode.RESUME ? Math.min(BATCH, engine.freeSlots()) : BATCH;
+    private void pass() {
+        int room = settings.recoveryMode() == Provisioner.RecoveryMode.RESUME ? Math.min(BATCH, dispatcher.freeSlots())
+                : BATCH;
         if (room <= 0) {
             return;
         }
-        List<Job> abandoned = s.jobStore.abandoned(room);
+        List<Job> abandoned = settings.jobStore().abandoned(room);
         if (!orphansLookedFor || !abandoned.isEmpty()) {
             // Before a volume is touched: a dead engine's qemu-img would go on writing into it.
             QemuImgConverter.endOrphans();
             orphansLookedFor = true;
         }
         for (Job candidate : abandoned) {
-            if (engine.holds(candidate.id())) {
+            if (dispatcher.find(candidate.id()).isPresent() || ends.get(candidate.id()).isPresent()) {
                 continue; // this engine's own, its lease in doubt: the lease keeper settles it
             }
             try {
@@ -57,7 +113,7 @@ final class Recovery {
     }
 
     private void recover(Job candidate) {
-        Optional<VolumeGuard.Lock> guard = s.volumeGuard.tryLock(candidate.request().volumeName());
+        Optional<VolumeGuard.Lock> guard = settings.volumeGuard().tryLock(candidate.request().volumeName());
         if (guard.isEmpty()) {
             LOG.info("job {} of an engine whose lease ran out is left alone: another job holds volume {}",
                     candidate.id(), candidate.request().volumeName());
@@ -65,12 +121,12 @@ final class Recovery {
         }
         boolean handedOn = false;
         try {
-            Instant sentAt = s.clock.instant();
-            Optional<Job> taken = s.jobStore.takeOver(candidate.id(), s.engineId, engine.leases.lease());
+            Instant sentAt = settings.clock().instant();
+            Optional<Job> taken = settings.jobStore().takeOver(candidate.id(), settings.engineId(), leases.lease());
             if (taken.isEmpty()) {
                 return; // another engine took it first, or its holder renewed meanwhile
             }
-            JobLease lease = engine.leases.hold(candidate.id(), sentAt);
+            JobLease lease = leases.hold(candidate.id(), sentAt);
             handedOn = adopt(taken.get(), guard.get(), lease, false);
         } finally {
             if (!handedOn) {
@@ -87,12 +143,12 @@ final class Recovery {
         if (job.state() == JobState.PENDING && claimed) {
             // A queued job that never started: run it, as if it had been submitted here.
             try {
-                engine.validate(job.request());
+                settings.validate(job.request());
             } catch (ProvisioningException e) {
                 end(job, lease, ErrorCode.INVALID_REQUEST, e.getMessage(), false);
                 return false;
             }
-            return engine.runTaken(job, guard, lease, JobRun.Origin.CLAIMED);
+            return dispatcher.runTaken(job, guard, lease, JobRun.Origin.CLAIMED);
         }
         Optional<Job> newer = newerJobOnTheVolume(job);
         if (newer.isPresent()) {
@@ -102,14 +158,14 @@ final class Recovery {
             return false;
         }
         try {
-            engine.validate(job.request());
+            settings.validate(job.request());
         } catch (ProvisioningException e) {
             end(job, lease, ErrorCode.INVALID_REQUEST, e.getMessage(), true);
             return false;
         }
-        if (s.recoveryMode == Provisioner.RecoveryMode.RESUME) {
+        if (settings.recoveryMode() == Provisioner.RecoveryMode.RESUME) {
             LOG.info("job {} left unfinished by an engine whose lease ran out is resumed", job.id());
-            return engine.runTaken(job, guard, lease, JobRun.Origin.RECOVERED);
+            return dispatcher.runTaken(job, guard, lease, JobRun.Origin.RECOVERED);
         }
         end(job, lease, ErrorCode.INTERRUPTED, "the engine running this job stopped before the job ended", true);
         return false;
@@ -117,7 +173,7 @@ final class Recovery {
 
     /** A later job for the same volume that reached it: resuming or rolling back this one would undo that one's work. */
     private Optional<Job> newerJobOnTheVolume(Job job) {
-        return s.jobStore.list(JobFilter.all().withVolumeName(job.request().volumeName()).withLimit(20)).stream()
+        return settings.jobStore().list(JobFilter.all().withVolumeName(job.request().volumeName()).withLimit(20)).stream()
                 .filter(j -> !j.id().equals(job.id()) && j.createdAt().isAfter(job.createdAt())
                         && (j.volumePath() != null || j.state() == JobState.RUNNING))
                 .findFirst();
@@ -128,7 +184,7 @@ final class Recovery {
         StringBuilder m = new StringBuilder(message);
         if (rollback && job.createdVolume()) {
             try {
-                s.backend.delete(job.request().volumeName());
+                settings.backend().delete(job.request().volumeName());
                 m.append("; the volume it created was deleted");
             } catch (RuntimeException e) {
                 m.append("; deleting the volume it created failed: ").append(e.getMessage());
@@ -136,9 +192,9 @@ final class Recovery {
         } else if (rollback && job.volumePath() != null) {
             m.append("; the volume existed before the job and was left in place: it may hold partial data");
         }
-        Job ended = job.finished(JobState.FAILED, code, m.toString(), s.clock.instant());
+        Job ended = job.finished(JobState.FAILED, code, m.toString(), settings.clock().instant());
         LOG.info("job {} ended FAILED: [{}] {}", job.id(), code, m);
-        engine.recordEnd(ended, lease);
-        engine.publish(JobEvent.Kind.STATE, ended);
+        parts.records().end(ended, lease);
+        parts.events().publish(JobEvent.Kind.STATE, ended);
     }
 }

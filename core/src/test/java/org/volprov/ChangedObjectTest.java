@@ -120,7 +120,7 @@ class ChangedObjectTest {
         assertThat(job.state()).isEqualTo(JobState.FAILED);
         assertThat(job.errorCode()).isEqualTo(ErrorCode.IMAGE_CHANGED);
         assertThat(job.errorMessage()).contains("kept changing", "4 downloads", "atomically");
-        assertThat(source.statEtags).as("the first stat and one per restart").hasSize(1 + JobRun.MAX_IMAGE_RESTARTS);
+        assertThat(source.statEtags).as("the first stat and one per restart").hasSize(1 + ImageFetch.MAX_IMAGE_RESTARTS);
         assertThat(cacheEntriesCheckedByHashing()).isEmpty();
         assertThat(cacheFiles()).as("nothing but the lock file").containsExactly("lock");
         assertThat(backend.find("vm-never")).isEmpty();

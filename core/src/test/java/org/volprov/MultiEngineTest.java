@@ -347,9 +347,8 @@ class MultiEngineTest {
         EndJournal journal = new EndJournal(work.resolve("state"));
         journal.keep("hv-1-a", ended.running(t).finished(JobState.COMPLETED, null, null, t));
         journal.keep("hv-1-a", taken.running(t).finished(JobState.COMPLETED, null, null, t));
-        try (LeaseKeeper keeper = new LeaseKeeper(store, "hv-1-c", LEASE, storeClock, 20)) {
-            assertThat(new UnrecordedEnds(store, "hv-1-c", journal, keeper).writeAll()).isTrue();
-        }
+        LeaseKeeper keeper = new LeaseKeeper(store, "hv-1-c", LEASE, storeClock, 20);
+        assertThat(new UnrecordedEnds(store, "hv-1-c", journal, keeper).writeAll()).isTrue();
         assertThat(store.find(ended.id())).contains(failed);
         assertThat(store.find(taken.id()).orElseThrow().state()).isEqualTo(JobState.RUNNING);
         assertThat(store.update(taken.running(t), "hv-1-b")).as("still the new holder's").isTrue();

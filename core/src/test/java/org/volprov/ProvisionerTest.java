@@ -22,6 +22,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -47,6 +48,7 @@ import org.volprov.testing.GatedImageSource;
 import org.volprov.testing.OutageJobQueue;
 import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.SettableClock;
+import org.volprov.testing.SettableTicker;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
 import org.volprov.volume.VolumeBackend;
@@ -540,6 +542,30 @@ class ProvisionerTest {
     }
 
     @Test
+    void givenScheduler_runsTheEnginesDeadlineChecks_andCloseCancelsTheTasksButLeavesItRunning() throws Exception {
+        ScheduledThreadPoolExecutor scheduler = new ScheduledThreadPoolExecutor(3);
+        scheduler.setRemoveOnCancelPolicy(true);
+        try {
+            SettableClock clock = new SettableClock();
+            GatedImageSource gated = new GatedImageSource(localSource);
+            Provisioner p = start(engine(gated).clock(clock).jobTimeout(Duration.ofMinutes(30))
+                    .watchdogInterval(Duration.ofMillis(20)).scheduler(scheduler));
+            assertThat(scheduler.getQueue()).as("the engine's periodic tasks").hasSize(3);
+            String id = p.submit(request("disk.qcow2", "vm-scheduled"));
+            assertThat(gated.opened.await(30, TimeUnit.SECONDS)).isTrue();
+            clock.advance(Duration.ofMinutes(31));
+            Job job = p.await(id, Duration.ofSeconds(10));
+            assertThat(job.error()).as("the deadline was checked on the given scheduler").contains(ErrorCode.TIMED_OUT);
+
+            p.close();
+            assertThat(scheduler.isShutdown()).isFalse();
+            assertThat(scheduler.getQueue()).as("the engine's tasks after close").isEmpty();
+        } finally {
+            scheduler.shutdownNow();
+        }
+    }
+
+    @Test
     void timeout_countsFromStart_onTheInjectedClock_andEndsTheJobTimedOut() throws Exception {
         SettableClock clock = new SettableClock();
         GatedImageSource gated = new GatedImageSource(localSource);
@@ -659,7 +685,8 @@ class ProvisionerTest {
         OutageJobQueue down = new OutageJobQueue(store);
         AtomicInteger progressWhileDown = new AtomicInteger();
         AtomicInteger stagesWhileDown = new AtomicInteger();
-        Provisioner p = start(engine(localSource).jobStore(down).listener(e -> {
+        // Time stands still: a progress write is never due again while the store is down, however slow the machine.
+        Provisioner p = start(engine(localSource).jobStore(down).ticker(new SettableTicker()).listener(e -> {
             if (down.down) {
                 (e.kind() == JobEvent.Kind.PROGRESS ? progressWhileDown : stagesWhileDown).incrementAndGet();
             }
@@ -727,7 +754,8 @@ class ProvisionerTest {
             }
         };
         KeyGatedSource source = new KeyGatedSource(localSource, "other.qcow2");
-        Provisioner p = start(engine(source).jobStore(partitioned).clock(clock).sleeper(d -> { })
+        SettableTicker ticker = new SettableTicker();
+        Provisioner p = start(engine(source).jobStore(partitioned).clock(clock).ticker(ticker).sleeper(d -> { })
                 .watchdogInterval(Duration.ofMillis(20)).jobTimeout(Duration.ofMinutes(1)));
         try {
             String second = p.submit(request("other.qcow2", "vm-second"));
@@ -735,6 +763,7 @@ class ProvisionerTest {
             Job first = p.await(p.submit(request("disk.qcow2", "vm-first")), WAIT);
             assertThat(first.state()).isEqualTo(JobState.COMPLETED);
             hang.set(true);
+            ticker.advance(Duration.ofSeconds(5)); // the retry interval of the ends the store did not take
             assertThat(hanging.await(30, TimeUnit.SECONDS)).as("the engine writes the first end again").isTrue();
 
             clock.advance(Duration.ofMinutes(2));

@@ -2,6 +2,8 @@ package org.volprov.benchmarks;
 
 import java.io.IOException;
 import java.time.Clock;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -24,6 +26,7 @@ import org.volprov.Sleeper;
 import org.volprov.internal.Download;
 import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
+import org.volprov.support.DaemonThreads;
 import org.volprov.support.Retrier;
 /**
  * The download stage alone: the engine's {@link Download} filler reading the object from the S3
@@ -72,6 +75,7 @@ public class DownloadBench {
         private long size;
         private String etag;
         private final Retrier retrier = new Retrier(RetryPolicy.NONE, Clock.systemUTC(), Sleeper.SYSTEM);
+        private final ExecutorService parts = Executors.newCachedThreadPool(DaemonThreads.named("bench-download"));
 
         abstract int parallelism();
 
@@ -91,7 +95,7 @@ public class DownloadBench {
         long download(Blackhole bh) throws IOException {
             DiscardingSink sink = new DiscardingSink(size, bh);
             new Download(source, ref, etag, retrier, Clock.systemUTC(), Cancellation.none(), done -> { },
-                    bufferBytes(), parallelism(), (long) partMiB << 20).fill(sink);
+                    bufferBytes(), parallelism(), (long) partMiB << 20, parts).fill(sink);
             if (sink.position() != size) {
                 throw new IllegalStateException("downloaded " + sink.position() + " of " + size + " bytes");
             }
@@ -100,6 +104,7 @@ public class DownloadBench {
 
         @TearDown(Level.Trial)
         public void close() {
+            parts.shutdownNow();
             if (source != null) {
                 source.close();
             }

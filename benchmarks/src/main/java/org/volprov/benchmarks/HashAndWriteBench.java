@@ -11,6 +11,7 @@ import java.security.MessageDigest;
 import java.time.Clock;
 import java.util.HexFormat;
 import java.util.Optional;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -139,7 +140,7 @@ public class HashAndWriteBench {
 
         Download download() {
             return new Download(source, ref, MemoryImageSource.ETAG, retrier, Clock.systemUTC(), Cancellation.none(),
-                    done -> { }, BUFFER, 1, 32L << 20);
+                    done -> { }, BUFFER, 1, 32L << 20, ForkJoinPool.commonPool());
         }
 
         private void closeCache() {

@@ -21,6 +21,7 @@ import org.volprov.CachedImage;
 import org.volprov.Cancellation;
 import org.volprov.ProvisioningException;
 import org.volprov.Sleeper;
+import org.volprov.support.DaemonThreads;
 /**
  * The embedded {@link ImageCache}: verified images in a local directory ({@link CacheFiles}, whose
  * javadoc describes the layout), indexed in memory with Caffeine (or by another {@link CacheIndex}).
@@ -68,11 +69,7 @@ public final class DiskImageCache implements ImageCache {
      * written never waits for a hash that no thread will run.
      */
     private final ThreadPoolExecutor hashing = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS,
-            new SynchronousQueue<>(), r -> {
-                Thread t = new Thread(r, "volprov-hash");
-                t.setDaemon(true);
-                return t;
-            }, (task, pool) -> task.run());
+            new SynchronousQueue<>(), DaemonThreads.named("volprov-hash"), (task, pool) -> task.run());
 
     private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, DirectoryLock.Handle directoryLock) {
         this.files = files;

@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongConsumer;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
@@ -18,6 +17,7 @@ import org.volprov.internal.qcow2.ChannelSink;
 import org.volprov.internal.qcow2.FormatProbe;
 import org.volprov.internal.qcow2.GuestSink;
 import org.volprov.internal.qcow2.Qcow2Image;
+import org.volprov.support.DaemonThreads;
 /**
  * The default {@link ImageConverter}: a qcow2 decoder in plain Java, no {@code qemu-img} needed.
  * Reads qcow2 versions 2 and 3 with clusters of 512 B to 2 MiB, unallocated, zero and compressed
@@ -99,12 +99,7 @@ public final class Qcow2Converter implements ImageConverter {
             qcow2.decode(sink, null, 1, progress, cancellation);
             return;
         }
-        AtomicInteger n = new AtomicInteger();
-        ExecutorService pool = Executors.newFixedThreadPool(parallelism, r -> {
-            Thread t = new Thread(r, "volprov-qcow2-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService pool = Executors.newFixedThreadPool(parallelism, DaemonThreads.named("volprov-qcow2"));
         try {
             qcow2.decode(sink, pool, parallelism, progress, cancellation);
         } finally {

@@ -10,11 +10,9 @@ import java.util.Deque;
 import java.util.Objects;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongConsumer;
 import org.volprov.Cancellation;
@@ -35,6 +33,9 @@ import org.volprov.support.Retrier;
  * retryable ({@code IMAGE_CHANGED} above all: the object was replaced) ends the fill at once; with
  * parallel parts, the parts still in flight are stopped too (their streams closed, their retry
  * waits ended), so nothing of the abandoned version is fetched on.
+ *
+ * <p>The parts run on a pool the caller gives and keeps (the engine shares one among its jobs); a
+ * fill takes at most {@code parallelism} of its threads at a time.
  */
 public final class Download implements ImageFiller {
     private final ImageSource source;
@@ -47,12 +48,15 @@ public final class Download implements ImageFiller {
     private final int bufferSize;
     private final int parallelism;
     private final long partSize;
+    private final ExecutorService partPool;
 
     /**
      * @param etag the ETag {@code stat} returned for the version to download
+     * @param partPool runs the parts when {@code parallelism > 1}; not shut down here
      */
     public Download(ImageSource source, ImageRef ref, String etag, Retrier retrier, Clock clock,
-            Cancellation cancellation, LongConsumer progress, int bufferSize, int parallelism, long partSize) {
+            Cancellation cancellation, LongConsumer progress, int bufferSize, int parallelism, long partSize,
+            ExecutorService partPool) {
         this.source = source;
         this.ref = ref;
         this.etag = Objects.requireNonNull(etag, "etag");
@@ -63,6 +67,7 @@ public final class Download implements ImageFiller {
         this.bufferSize = bufferSize;
         this.parallelism = parallelism;
         this.partSize = partSize;
+        this.partPool = Objects.requireNonNull(partPool, "partPool");
     }
 
     @Override
@@ -109,12 +114,6 @@ public final class Download implements ImageFiller {
         // of this fill, whatever ended it, so that no part goes on reading or retrying unseen.
         Cancellation parts = new Cancellation(clock, null);
         AtomicReference<RuntimeException> firstFailure = new AtomicReference<>();
-        AtomicInteger threadNo = new AtomicInteger();
-        ExecutorService pool = Executors.newFixedThreadPool(parallelism, r -> {
-            Thread t = new Thread(r, "volprov-download-" + threadNo.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
         Deque<Future<ByteBuffer>> window = new ArrayDeque<>();
         long next = sink.position();
         try (Cancellation.AutoCloseableAction link = cancellation.onCancel(
@@ -123,7 +122,7 @@ public final class Download implements ImageFiller {
                 while (window.size() < parallelism && next < sink.size()) {
                     long from = next;
                     long len = Math.min(partSize, sink.size() - from);
-                    window.add(pool.submit(() -> {
+                    window.add(partPool.submit(() -> {
                         try {
                             return fetchPart(from, len, parts);
                         } catch (RuntimeException e) {
@@ -143,7 +142,6 @@ public final class Download implements ImageFiller {
         } finally {
             parts.cancel(ErrorCode.CANCELLED, "the download ended");
             window.forEach(f -> f.cancel(true));
-            pool.shutdownNow();
         }
     }
 

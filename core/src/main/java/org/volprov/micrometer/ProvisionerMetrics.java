@@ -18,6 +18,7 @@ import org.volprov.JobEvent;
 import org.volprov.JobListener;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
+import org.volprov.Ticker;
 /**
  * Publishes a {@link Provisioner}'s activity to Micrometer. Micrometer is an optional dependency
  * of core: this class is the only one that needs it, and only callers who use it need it on the
@@ -45,10 +46,12 @@ public final class ProvisionerMetrics implements JobListener, AutoCloseable {
     private final Counter downloaded;
     private final Counter written;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final Ticker ticker;
 
-    private ProvisionerMetrics(Provisioner provisioner, MeterRegistry registry) {
+    private ProvisionerMetrics(Provisioner provisioner, MeterRegistry registry, Ticker ticker) {
         this.provisioner = provisioner;
         this.registry = registry;
+        this.ticker = ticker;
         meters.add(Gauge.builder("volprov.queue.depth", provisioner, Provisioner::queueDepth)
                 .description("jobs waiting for a slot").register(registry));
         meters.add(Gauge.builder("volprov.jobs.running", provisioner, Provisioner::runningJobs)
@@ -66,8 +69,16 @@ public final class ProvisionerMetrics implements JobListener, AutoCloseable {
 
     /** Registers the meters and starts listening to {@code provisioner}'s jobs. */
     public static ProvisionerMetrics bind(Provisioner provisioner, MeterRegistry registry) {
+        return bind(provisioner, registry, Ticker.SYSTEM);
+    }
+
+    /**
+     * Registers the meters and starts listening to {@code provisioner}'s jobs, timing the stages on
+     * {@code ticker} (the one given to the engine's builder, for tests that advance time).
+     */
+    public static ProvisionerMetrics bind(Provisioner provisioner, MeterRegistry registry, Ticker ticker) {
         ProvisionerMetrics m = new ProvisionerMetrics(Objects.requireNonNull(provisioner, "provisioner"),
-                Objects.requireNonNull(registry, "registry"));
+                Objects.requireNonNull(registry, "registry"), Objects.requireNonNull(ticker, "ticker"));
         provisioner.addListener(m);
         return m;
     }
@@ -119,7 +130,7 @@ public final class ProvisionerMetrics implements JobListener, AutoCloseable {
         private long bytes;
 
         void enter(Stage next) {
-            long now = System.nanoTime();
+            long now = ticker.nanos();
             if (stage != null) {
                 Timer.builder("volprov.stage.duration").tag("stage", stage.name()).register(registry)
                         .record(Duration.ofNanos(now - since));

@@ -17,8 +17,11 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -30,6 +33,7 @@ import org.volprov.RetryPolicy;
 import org.volprov.cache.CacheSink;
 import org.volprov.source.ImageSource;
 import org.volprov.source.LocalDirectoryImageSource;
+import org.volprov.support.DaemonThreads;
 import org.volprov.support.Retrier;
 import org.volprov.testing.ForwardingImageSource;
 /** The download loop against a real local source; faults come from a decorator. */
@@ -46,6 +50,7 @@ class DownloadTest {
     private LocalDirectoryImageSource local;
     private final AtomicInteger sleeps = new AtomicInteger();
     private Retrier retrier;
+    private final ExecutorService parts = Executors.newCachedThreadPool(DaemonThreads.named("test-download"));
 
     @BeforeEach
     void setUp() throws IOException {
@@ -57,9 +62,14 @@ class DownloadTest {
         retrier = new Retrier(PATIENT, Clock.systemUTC(), d -> sleeps.incrementAndGet());
     }
 
+    @AfterEach
+    void tearDown() {
+        parts.shutdownNow();
+    }
+
     private Download download(ImageSource source, int parallelism) {
         return new Download(source, ref, local.stat(ref).etag(), retrier, Clock.systemUTC(), Cancellation.none(),
-                done -> { }, 64 * 1024, parallelism, MIB);
+                done -> { }, 64 * 1024, parallelism, MIB, parts);
     }
 
     @Test

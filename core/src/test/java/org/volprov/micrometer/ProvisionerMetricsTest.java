@@ -6,14 +6,18 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.Job;
+import org.volprov.JobEvent;
 import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
+import org.volprov.Stage;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.source.LocalDirectoryImageSource;
+import org.volprov.testing.SettableTicker;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
 class ProvisionerMetricsTest {
@@ -54,6 +58,30 @@ class ProvisionerMetricsTest {
             assertThat(registry.get("volprov.queue.depth").gauge().value()).isZero();
             metrics.close();
             assertThat(registry.find("volprov.queue.depth").gauge()).isNull();
+        }
+    }
+
+    @Test
+    void stageDurations_areTimedOnTheGivenTicker() throws Exception {
+        Path bucket = Files.createDirectories(dir.resolve("src/images"));
+        TestImages.raw(bucket.resolve("d.raw"), 1L << 20, 4);
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        SettableTicker ticker = new SettableTicker();
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir.resolve("cache")).maxBytes(1L << 30).build();
+                Provisioner p = Provisioner.builder().source(new LocalDirectoryImageSource(dir.resolve("src")))
+                        .cache(cache).backend(FileVolumeBackend.open(dir.resolve("vol"))).ticker(ticker)
+                        .listener(e -> {
+                            // Runs before the metrics hear of the stage: WRITING lasted exactly these 7 s.
+                            if (e.kind() == JobEvent.Kind.STAGE && e.job().stage() == Stage.FINALIZING) {
+                                ticker.advance(Duration.ofSeconds(7));
+                            }
+                        }).build();
+                ProvisionerMetrics metrics = ProvisionerMetrics.bind(p, registry, ticker)) {
+            Job job = p.await(p.submit(ProvisionRequest.builder().imageUri("s3://images/d.raw").volumeName("t-1")
+                    .volumeSizeBytes(1L << 20).build()), Duration.ofSeconds(60));
+            assertThat(job.state()).isEqualTo(JobState.COMPLETED);
+            assertThat(registry.get("volprov.stage.duration").tag("stage", "WRITING").timer().totalTime(TimeUnit.SECONDS))
+                    .isEqualTo(7.0);
         }
     }
 }
