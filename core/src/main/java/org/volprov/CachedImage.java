@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.OptionalInt;
 import org.volprov.cache.ImageCache;
+
 /**
  * One image held by an {@link ImageCache}, as {@link ImageCache#list()} reports it.
  *

@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
 /**
  * A job's cancellation signal and deadline. Long operations call {@link #checkpoint()} between
  * chunks of work (and before each write), and register an action with {@link #onCancel(Runnable)}

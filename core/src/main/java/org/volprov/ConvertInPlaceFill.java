@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import org.volprov.image.ImageConverter;
 import org.volprov.image.ImageInfo;
 import org.volprov.volume.VolumeWriter;
+
 /** Converts a qcow2 image straight onto the volume's local path (a pool file or a block device). */
 final class ConvertInPlaceFill implements VolumeFill {
     private final ImageConverter converter;

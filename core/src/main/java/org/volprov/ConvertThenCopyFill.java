@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.volprov.image.ImageConverter;
 import org.volprov.image.ImageInfo;
+
 /**
  * Converts a qcow2 image to a temporary raw file in the work directory, then copies that onto the
  * volume: for backends that take a stream and have no local path. Each half is half the progress.

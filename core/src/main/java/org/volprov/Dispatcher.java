@@ -15,6 +15,7 @@ import java.util.concurrent.RejectedExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * Admission and dispatch: takes jobs on (submitted, claimed from the queue, recovered) within the
  * engine's bounds (at most {@code maxConcurrentJobs} running, {@code queueCapacity} more waiting),

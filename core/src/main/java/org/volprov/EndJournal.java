@@ -24,6 +24,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.job.JobJson;
 import org.volprov.support.Json;
+
 /**
  * Job ends the job store did not take, kept on local disk until it does, so that a process that
  * exits meanwhile does not leave its finished jobs looking unfinished. One file per job,

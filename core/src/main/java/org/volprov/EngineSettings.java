@@ -13,6 +13,7 @@ import org.volprov.job.JobStore;
 import org.volprov.source.ImageSource;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * An engine's validated settings, built once by {@link Provisioner.Builder#build()}. The parts the
  * builder made itself are marked as the engine's ({@code ownsCache}, {@code ownsJobStore}).

@@ -14,6 +14,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import org.volprov.support.DaemonThreads;
+
 /**
  * The engine's threads: the executor jobs run on, the pool the parts of parallel downloads share,
  * and the periodic tasks. Each {@link Task} kind runs on a scheduler thread of its own, so that a

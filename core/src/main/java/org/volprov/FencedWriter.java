@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Optional;
 import org.volprov.volume.VolumeWriter;
+
 /** The backend's writer, each write of which first passes the job's lease. */
 final class FencedWriter implements VolumeWriter {
     private final VolumeWriter w;

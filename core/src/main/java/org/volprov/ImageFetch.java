@@ -13,6 +13,7 @@ import org.volprov.internal.Download;
 import org.volprov.internal.qcow2.HeaderCheck;
 import org.volprov.source.ObjectInfo;
 import org.volprov.support.Retrier;
+
 /**
  * Gets a job's image into the cache: the object's version and published checksum, a cache hit or
  * a download (judged from its first bytes, restarted when the object is replaced meanwhile). Used

@@ -6,6 +6,7 @@ import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.regex.Pattern;
+
 /**
  * An object in a bucket. Parsed from {@code s3://bucket/key} or
  * {@code http(s)://host[:port]/bucket/key}; in the second form the host and port must be those of

@@ -5,6 +5,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.volprov.volume.VolumeGuard;
+
 /** The default {@link VolumeGuard}: one job per volume name within this process. */
 final class InProcessVolumeGuard implements VolumeGuard {
     private final Set<String> held = ConcurrentHashMap.newKeySet();

@@ -4,6 +4,7 @@ import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
 import org.volprov.job.JobStore;
+
 /**
  * An immutable snapshot of a job. Every change makes a new snapshot through the {@code with*}
  * methods; the {@link JobStore} holds the latest one.

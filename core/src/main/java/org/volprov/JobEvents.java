@@ -5,6 +5,7 @@ import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
 /** The engine's listeners: every job's events go to each, and a failing listener affects nothing else. Thread-safe. */
 final class JobEvents {
     private static final Logger LOG = LoggerFactory.getLogger(JobEvents.class);

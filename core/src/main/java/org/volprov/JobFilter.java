@@ -2,6 +2,7 @@ package org.volprov;
 
 import java.util.Optional;
 import java.util.Set;
+
 /**
  * Which jobs to list. Empty fields match everything.
  *

@@ -3,6 +3,7 @@ package org.volprov;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+
 /**
  * This engine's hold on one job in the job store, as far as the engine knows it: <i>held</i> while
  * less than the lease has passed since the store last confirmed it, <i>in doubt</i> once the lease

@@ -3,6 +3,7 @@ package org.volprov;
 import java.util.concurrent.ExecutorService;
 import org.volprov.internal.OncePerKey;
 import org.volprov.support.Retrier;
+
 /**
  * What an engine's jobs share: its settings and the parts made from them once.
  *

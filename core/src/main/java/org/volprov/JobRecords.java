@@ -2,6 +2,7 @@ package org.volprov;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
 /**
  * Writes the engine's job records to the job store: a running job's snapshots ({@link Writer}),
  * and every job's end ({@link #end}), whether the job ran here or was ended by recovery or the

@@ -12,6 +12,7 @@ import org.volprov.image.ImageFormat;
 import org.volprov.image.ImageInfo;
 import org.volprov.internal.qcow2.FormatProbe;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * One job's run through the stages ({@link #execute}). Its snapshot changes only on the job's own
  * thread. Every write to the volume (creating it, writing it, rolling it back) first passes the

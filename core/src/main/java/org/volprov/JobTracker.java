@@ -1,6 +1,7 @@
 package org.volprov;
 
 import java.time.Instant;
+
 /**
  * A running job's snapshot, and what reaches the store and the listeners as it changes: stages as
  * they start, progress at most once a second or per percent (on the engine's {@link Ticker}). The

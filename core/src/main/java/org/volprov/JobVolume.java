@@ -8,6 +8,7 @@ import org.volprov.internal.IoFailure;
 import org.volprov.volume.VolumeGuard;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * A job's volume: found or made ({@link #prepare}), opened for writing ({@link #open}), filled by a
  * {@link VolumeFill} and finished ({@link #write}), or rolled back ({@link #rollback}). Every write

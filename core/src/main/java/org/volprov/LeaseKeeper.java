@@ -11,6 +11,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.job.JobStore;
+
 /**
  * Keeps this engine's leases on the jobs it holds (running, waiting for a slot, or ended with an end
  * the store did not take yet): renews them all every third of the lease, when the engine's lease

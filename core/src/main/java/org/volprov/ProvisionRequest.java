@@ -7,6 +7,7 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 import org.volprov.image.ImageFormat;
 import org.volprov.volume.VolumeNames;
+
 /**
  * What to provision: an image into a named volume of a given size. Validated when built; a bad
  * field is refused with {@link ErrorCode#INVALID_REQUEST} and a message naming the field and the

@@ -32,6 +32,7 @@ import org.volprov.support.LocalHost;
 import org.volprov.support.Retrier;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * The provisioning engine: turns {@link ProvisionRequest}s into ready volumes.
  *

@@ -1,6 +1,7 @@
 package org.volprov;
 
 import java.util.Objects;
+
 /**
  * The one exception root of the library. Adapters translate vendor exceptions into it and keep
  * the original as the cause.

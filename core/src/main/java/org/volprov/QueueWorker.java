@@ -6,6 +6,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.job.JobQueue;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * Takes work from a fleet's {@link JobQueue}: whenever the engine has a free slot, claims the next
  * job queued for its host and runs it like a submitted one, holding it under a lease from the time

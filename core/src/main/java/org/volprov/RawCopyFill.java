@@ -8,6 +8,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.function.LongConsumer;
 import org.volprov.image.ImageInfo;
 import org.volprov.volume.VolumeWriter;
+
 /** Copies a raw image onto the volume; on a volume that reads as zeros, zero blocks are skipped, not written. */
 final class RawCopyFill implements VolumeFill {
     private final int bufferSize;

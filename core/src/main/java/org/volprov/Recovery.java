@@ -7,6 +7,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.image.QemuImgConverter;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * Takes over the jobs of this host whose engine's lease ran out (the engine died, or lost the
  * store for longer than its lease), and ends or resumes them by the {@link Provisioner.RecoveryMode}.

@@ -2,6 +2,7 @@ package org.volprov;
 
 import java.time.Duration;
 import java.util.Objects;
+
 /**
  * How transient failures ({@link ErrorCode#retryable()}, I/O errors) are retried: exponential
  * backoff from {@code initialBackoff}, capped at {@code maxBackoff}, with up to {@code jitter} of

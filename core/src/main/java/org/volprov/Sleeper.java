@@ -1,6 +1,7 @@
 package org.volprov;
 
 import java.time.Duration;
+
 /** Waits between retries. Injected so tests advance a clock instead of sleeping. */
 @FunctionalInterface
 public interface Sleeper {

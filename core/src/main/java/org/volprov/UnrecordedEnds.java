@@ -8,6 +8,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.job.JobStore;
+
 /**
  * Ends of jobs that the job store did not take (it was down), kept until it does: in memory, for
  * {@link Provisioner#status}, and in the {@link EndJournal} when the engine has a state directory,

@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import org.volprov.cache.CacheSink;
 import org.volprov.image.ImageFormat;
 import org.volprov.image.ImageInfo;
+
 /**
  * One way of filling a job's volume from its image: the write path. Each strategy is one
  * implementation, and {@link #choose} is the one place that picks one for a job. The engine

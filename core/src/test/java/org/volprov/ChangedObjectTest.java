@@ -35,6 +35,7 @@ import org.volprov.source.ObjectInfo;
 import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
+
 /**
  * An object rewritten while the engine downloads it, with no checksum published: the job starts over
  * from a fresh stat and ends with exactly the new version, or fails with IMAGE_CHANGED when the

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.net.URI;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
+
 class ImageRefTest {
     private static final Optional<URI> ENDPOINT = Optional.of(URI.create("http://127.0.0.1:9000"));
 

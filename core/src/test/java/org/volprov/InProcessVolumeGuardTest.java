@@ -2,6 +2,7 @@ package org.volprov;
 
 import org.volprov.contract.VolumeGuardContract;
 import org.volprov.volume.VolumeGuard;
+
 class InProcessVolumeGuardTest extends VolumeGuardContract {
     @Override
     protected VolumeGuard newGuard() {

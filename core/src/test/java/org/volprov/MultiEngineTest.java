@@ -47,6 +47,7 @@ import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeGuard;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * Several engines on one job store, in one JVM: each engine's leases keep its jobs its own, a lost
  * lease stops a job without touching what is now another engine's, a lease in doubt pauses a job's

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.volprov.image.ImageFormat;
+
 class ProvisionRequestTest {
 
     private static ProvisionRequest.Builder valid() {

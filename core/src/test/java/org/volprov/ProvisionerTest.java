@@ -55,6 +55,7 @@ import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeGuard;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /** The engine against real files, a real cache and real qemu-img; faults come from small decorators. */
 class ProvisionerTest {
     private static final long IMAGE_SIZE = 12L << 20;

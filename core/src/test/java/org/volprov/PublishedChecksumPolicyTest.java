@@ -27,6 +27,7 @@ import org.volprov.source.ObjectInfo;
 import org.volprov.testing.ForwardingImageSource;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
+
 /**
  * A checksum sibling that the source refuses: with a least-privilege policy (GetObject without
  * ListBucket) S3 answers 403 for a missing object, so a refused sibling of a readable object counts

@@ -9,6 +9,7 @@ import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import org.jdbi.v3.core.ConnectionException;
 import org.jdbi.v3.core.argument.Argument;
+
 /** What differs between the two databases: time columns, the JSON column, row locks, lost connections. */
 enum Dialect {
     /** Times as INTEGER microseconds since the epoch; writes serialized by the database lock. */

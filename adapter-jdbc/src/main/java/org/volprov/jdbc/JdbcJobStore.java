@@ -38,6 +38,7 @@ import org.volprov.Stage;
 import org.volprov.job.JobJson;
 import org.volprov.job.JobQueue;
 import org.volprov.support.ConfigChecks;
+
 /**
  * A {@link JobQueue} (and so a {@link org.volprov.job.JobStore}) on Jdbi 3, in SQLite (one file, WAL
  * journal, busy timeout) or PostgreSQL (the fleet's shared queue, claims with

@@ -11,6 +11,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.support.ConfigChecks;
 import org.volprov.support.LocalHost;
 import org.volprov.support.Redaction;
+
 /**
  * Immutable settings of a {@link JdbcJobStore}. Start from {@link #sqlite(Path)} or
  * {@link #postgres(String)}; every setter checks its argument and refuses it with

@@ -9,6 +9,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * The versioned schema. Each migration runs once, in order, in one transaction with the version row
  * that records it. Two processes starting at once are serialized: PostgreSQL by an advisory lock

@@ -16,6 +16,7 @@ import org.volprov.testing.TestImages;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /** Real images and real embedded parts for tests that run the engine on this store. */
 final class EngineFixture {
     static final long IMAGE_SIZE = 6L << 20;

@@ -26,6 +26,7 @@ import org.volprov.testing.OutageJobQueue;
 import org.volprov.testing.SettableClock;
 import org.volprov.volume.FileVolumeBackend;
 import org.volprov.volume.VolumeBackend;
+
 /**
  * Real engines on this store, each with a store instance of its own over the same database, all
  * acting for host {@code hv-1} (as the engines of one host do): a first engine dies mid-job, after

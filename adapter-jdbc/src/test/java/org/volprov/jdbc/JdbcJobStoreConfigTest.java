@@ -8,6 +8,7 @@ import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 class JdbcJobStoreConfigTest {
 
     private static void refused(Runnable r, String field) {

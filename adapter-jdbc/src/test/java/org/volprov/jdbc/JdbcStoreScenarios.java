@@ -26,6 +26,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.image.ImageFormat;
 import org.volprov.job.JobJson;
 import org.volprov.testing.SettableClock;
+
 /**
  * What the JDBC store does beyond core's contracts: migrations, retention, persistence, lifecycle.
  * A dialect's test supplies config builders on storage that is fresh for each test method.

@@ -2,6 +2,7 @@ package org.volprov.jdbc;
 
 import org.junit.jupiter.api.AfterEach;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
+
 /** The engine restart on PostgreSQL, in a schema of its own. */
 class PostgresEngineRestartIT extends EngineRestartScenarios {
     private final String schema = PostgresTestDatabase.newSchemaName();

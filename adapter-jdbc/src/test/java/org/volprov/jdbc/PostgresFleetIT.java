@@ -23,6 +23,7 @@ import org.volprov.Provisioner;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
 import org.volprov.volume.FileVolumeBackend;
+
 /**
  * Fleet mode end to end: a client process queues jobs for two hosts; each host's engine, on its
  * own store and volume directory, claims and runs only its own.

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.volprov.contract.JobQueueContract;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
 import org.volprov.job.JobQueue;
+
 /**
  * Core's JobQueue contract on PostgreSQL, among them 8 threads claiming 200 jobs through one pool
  * of 8 connections, so that the claims really run at once and SKIP LOCKED is what keeps them apart.

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.volprov.contract.JobStoreContract;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
 import org.volprov.job.JobStore;
+
 /**
  * Core's JobStore contract on PostgreSQL, in a schema of its own per test; eight engines taking
  * jobs over at once run through a pool of eight connections, so that the row locks keep them apart.

@@ -27,6 +27,7 @@ import org.volprov.cache.DiskImageCache;
 import org.volprov.jdbc.testkit.PrivatePostgres;
 import org.volprov.testing.GatedImageSource;
 import org.volprov.volume.FileVolumeBackend;
+
 /**
  * PostgreSQL stops and starts again under the store and under a running job. The server is a
  * private cluster of this test: the shared one is never restarted.

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
+
 class PostgresScenariosIT extends JdbcStoreScenarios {
     private final String schema = PostgresTestDatabase.newSchemaName();
 

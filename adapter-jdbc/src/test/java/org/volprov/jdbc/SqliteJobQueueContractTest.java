@@ -5,6 +5,7 @@ import java.time.Clock;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.contract.JobQueueContract;
 import org.volprov.job.JobQueue;
+
 /** Core's JobQueue contract on SQLite: several processes of one host may share a file. */
 class SqliteJobQueueContractTest extends JobQueueContract {
     @TempDir

@@ -5,6 +5,7 @@ import java.time.Clock;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.contract.JobStoreContract;
 import org.volprov.job.JobStore;
+
 /** Core's JobStore contract on SQLite, in a temporary file per test. */
 class SqliteJobStoreContractTest extends JobStoreContract {
     @TempDir

@@ -8,6 +8,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+
 /**
  * The rules of libvirt's {@code disk} pool type (volumes are partitions of one device), as libvirt
  * 9.0 applies them, so that the backend can keep to them instead of finding out afterwards:

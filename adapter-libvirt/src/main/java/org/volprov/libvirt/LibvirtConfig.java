@@ -7,6 +7,7 @@ import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 import org.volprov.support.Redaction;
+
 /**
  * Immutable settings of a {@link LibvirtVolumeBackend}. Built with {@link #builder()}; every setter
  * checks its argument and names the field it refuses.

@@ -27,6 +27,7 @@ import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeNames;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * A {@link VolumeBackend} on one libvirt storage pool: a {@code logical} (LVM) pool in production,
  * a {@code disk} pool (partitions of one device), or a {@code dir} or {@code fs} pool elsewhere;

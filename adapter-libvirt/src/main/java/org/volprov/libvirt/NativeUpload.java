@@ -10,6 +10,7 @@ import org.libvirt.jna.StreamPointer;
 import org.libvirt.jna.virError;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * {@code virStorageVolUpload}, which libvirt-java 0.5.2 does not bind (it has streams but no
  * {@code StorageVol.upload}). One native function declared here; the volume and stream pointers

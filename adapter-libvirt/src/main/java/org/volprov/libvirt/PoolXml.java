@@ -13,6 +13,7 @@ import org.w3c.dom.Document;
 import org.w3c.dom.Element;
 import org.w3c.dom.NodeList;
 import org.xml.sax.SAXException;
+
 /**
  * What this adapter reads from a pool's XML description ({@code virStoragePoolGetXMLDesc}). The
  * document comes from libvirtd, so it is parsed without DTDs or external entities, capped in size,

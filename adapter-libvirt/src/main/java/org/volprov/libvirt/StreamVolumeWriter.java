@@ -13,6 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.support.IoErrors;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * Writes a volume through {@code virStorageVolUpload}: every byte, zeros included, travels over the
  * libvirt connection, so it works wherever libvirtd runs. libvirt-java 0.5.2 binds neither

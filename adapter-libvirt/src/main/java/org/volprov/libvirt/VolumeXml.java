@@ -2,6 +2,7 @@ package org.volprov.libvirt;
 
 import java.nio.file.Path;
 import org.volprov.volume.VolumeNames;
+
 /**
  * The XML documents this adapter hands to libvirt. Names are validated before they get here, and
  * every value is escaped anyway: the validation is the rule, escaping is the seatbelt.

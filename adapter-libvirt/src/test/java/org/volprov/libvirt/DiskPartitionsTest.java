@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+
 class DiskPartitionsTest {
     private static PoolXml disk(String device, String format) {
         return new PoolXml("disk", List.of(device), Optional.ofNullable(format), List.of(), Optional.of("/dev"));

@@ -9,6 +9,7 @@ import org.volprov.contract.VolumeBackendContract;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeInfo;
+
 /** Core's {@link VolumeBackendContract} on one test pool in one write mode. */
 abstract class LibvirtContract extends VolumeBackendContract {
     private final LibvirtTestPool pool;

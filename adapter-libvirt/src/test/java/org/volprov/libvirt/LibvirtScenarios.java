@@ -20,6 +20,7 @@ import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.testing.LoopDevice;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * Behaviour beyond the shared contract that every pool shows which makes its own volumes, against a
  * real libvirtd: a {@code dir} pool of sparse files and a {@code disk} pool of thick partitions.

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.volume.VolumeBackend;
+
 /** The shared {@link VolumeBackend} contract, writing through virStorageVolUpload streams, on a file and a block-device pool. */
 class LibvirtStreamContractIT {
     @Nested

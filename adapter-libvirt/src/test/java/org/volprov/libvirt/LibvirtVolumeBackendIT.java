@@ -27,6 +27,7 @@ import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.testing.LoopDevice;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * Behaviour beyond the shared contract, against a real libvirtd: {@link LibvirtScenarios} and what
  * only a {@code dir} pool has, on a {@code dir} pool; the same scenarios and the partition rules on

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
+
 class PoolXmlTest {
     // As libvirt 9.0 describes a disk pool on a GPT-labelled loop device with one partition.
     private static final String DISK = """

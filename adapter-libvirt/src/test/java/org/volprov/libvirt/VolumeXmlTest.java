@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.w3c.dom.Document;
+
 class VolumeXmlTest {
 
     @Test

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * Prints LOCAL and STREAM write throughput into the same pool in the same run, on a {@code dir}
  * pool and on a {@code disk} pool. No absolute thresholds: machines differ ({@code scripts/bench.sh}

@@ -10,6 +10,7 @@ import java.util.regex.Pattern;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.source.ObjectStoreReplies;
+
 /**
  * Translates MinIO SDK exceptions into {@link ProvisioningException}s, keeping them as the cause. An
  * error reply is classified by {@link ObjectStoreReplies}, the table the S3 adapter uses too.

@@ -38,6 +38,7 @@ import org.volprov.source.ObjectStoreReplies;
 import org.volprov.source.PublishedChecksum;
 import org.volprov.support.ExactLengthInputStream;
 import org.volprov.support.PemTrust;
+
 /**
  * An {@link ImageSource} on the MinIO Java SDK, for MinIO and other S3-compatible servers.
  *

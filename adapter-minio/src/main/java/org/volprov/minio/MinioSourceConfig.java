@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.Optional;
 import org.volprov.ProvisioningException;
 import org.volprov.support.ConfigChecks;
+
 /**
  * Immutable, validated configuration of a {@link MinioImageSource}. Built once by
  * {@link #builder()}; every setter checks its argument with a message that names the field.

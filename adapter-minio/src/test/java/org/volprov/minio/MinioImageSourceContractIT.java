@@ -5,6 +5,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.volprov.contract.ImageSourceContract;
 import org.volprov.s3.testkit.S3TestServer;
 import org.volprov.source.ImageSource;
+
 /** Core's {@link ImageSourceContract} against a real S3 server. */
 class MinioImageSourceContractIT extends ImageSourceContract {
     private static S3TestServer server;

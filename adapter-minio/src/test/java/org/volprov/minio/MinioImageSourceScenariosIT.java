@@ -14,6 +14,7 @@ import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
 import org.volprov.s3.testkit.ImageSourceServerScenarios;
 import org.volprov.source.ImageSource;
+
 /** Error mapping, outages, dropped connections and resume for {@link MinioImageSource}. */
 class MinioImageSourceScenariosIT extends ImageSourceServerScenarios {
 

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 class MinioSourceConfigTest {
 
     private static void assertInvalid(Runnable r, String field) {

@@ -22,6 +22,7 @@ import org.volprov.CachedImage;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.cache.CacheIndex;
+
 /**
  * A {@link CacheIndex} in Redis, shared by the processes of one host that use one cache directory
  * (see {@link Keys} for the layout). Entries, use order, leases, reservations, aliases and counters

@@ -10,6 +10,7 @@ import java.util.Objects;
 import java.util.regex.Pattern;
 import org.volprov.ProvisioningException;
 import org.volprov.support.ConfigChecks;
+
 /**
  * Where Redis is and how the adapter uses it. Immutable; every option is checked when set (and
  * their combination by {@link Builder#build()}); a bad one is refused with a

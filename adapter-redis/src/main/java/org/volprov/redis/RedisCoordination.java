@@ -34,6 +34,7 @@ import redis.clients.jedis.exceptions.JedisAccessControlException;
 import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisDataException;
 import redis.clients.jedis.exceptions.JedisException;
+
 /**
  * One process's connection to the Redis that several provisioner processes share: a pool of Jedis
  * connections, a timer that renews this process's locks and leases, and the state of the link. From

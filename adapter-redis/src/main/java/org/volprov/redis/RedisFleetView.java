@@ -8,6 +8,7 @@ import java.util.TreeSet;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.source.PublishedChecksum;
+
 /**
  * Which hosts hold which images: for an operator, or a scheduler that places a VM where its image
  * is cached already. Reads Redis on every call (nothing is cached here). Thread-safe.

@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import redis.clients.jedis.params.SetParams;
+
 /**
  * Leased locks in Redis: {@code SET key token NX PX lease}, renewed by the coordination's timer,
  * released by compare-and-delete so a holder whose lease ran out never deletes its successor's

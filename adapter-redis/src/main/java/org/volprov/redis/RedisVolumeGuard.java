@@ -6,6 +6,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * One job per volume across the processes of a host: a lock in this process first (so its own jobs
  * never reach Redis to find each other), then a leased, fenced lock in Redis per volume name (see

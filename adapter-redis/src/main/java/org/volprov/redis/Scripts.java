@@ -7,6 +7,7 @@ import java.util.HexFormat;
 import java.util.List;
 import redis.clients.jedis.UnifiedJedis;
 import redis.clients.jedis.exceptions.JedisNoScriptException;
+
 /**
  * The Lua scripts that keep the index consistent: each runs atomically on the server, so two
  * processes never see an entry half added or half evicted. They build key names from the prefix

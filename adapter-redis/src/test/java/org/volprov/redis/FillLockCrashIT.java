@@ -24,6 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.volprov.Cancellation;
 import org.volprov.cache.CacheLease;
 import org.volprov.redis.testkit.RedisTestServer;
+
 /**
  * A real second process: a child JVM holds the fill lock of an image mid-download and is killed
  * with SIGKILL, so it neither releases nor renews anything. This process then asks for the same

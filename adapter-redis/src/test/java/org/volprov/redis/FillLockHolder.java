@@ -6,6 +6,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import org.volprov.Cancellation;
 import org.volprov.cache.DiskImageCache;
+
 /**
  * The process that {@link FillLockCrashIT} kills: opens a cache on Redis, starts a download, says
  * {@code FILLING} on stdout once it holds the fill lock and half the image is written, then waits

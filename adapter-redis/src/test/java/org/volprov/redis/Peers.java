@@ -15,6 +15,7 @@ import org.volprov.ImageRef;
 import org.volprov.cache.CacheKey;
 import org.volprov.cache.CacheSink;
 import org.volprov.cache.DiskImageCache;
+
 /**
  * Stands in for provisioner processes in one JVM: each "process" has its own coordination (its own
  * connection pool, timer, tokens) and its own cache over a directory, as a separate JVM would.

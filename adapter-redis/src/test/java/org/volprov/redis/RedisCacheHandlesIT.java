@@ -26,6 +26,7 @@ import org.volprov.Cancellation;
 import org.volprov.cache.CacheLease;
 import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.RedisTestServer;
+
 /**
  * The operator's handles (list, evict, re-verify) with two processes of one host on one directory
  * and one Redis: what one process may remove while the other reads or downloads the same image.

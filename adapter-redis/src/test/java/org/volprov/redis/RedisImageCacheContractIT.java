@@ -8,6 +8,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.volprov.cache.ImageCache;
 import org.volprov.contract.ImageCacheContract;
 import org.volprov.redis.testkit.RedisTestServer;
+
 /** Core's {@link ImageCacheContract} on a disk cache indexed in Redis. */
 class RedisImageCacheContractIT extends ImageCacheContract {
     private static RedisTestServer server;

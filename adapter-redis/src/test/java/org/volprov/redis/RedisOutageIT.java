@@ -26,6 +26,7 @@ import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.PrivateRedisServer;
 import org.volprov.volume.VolumeGuard;
 import redis.clients.jedis.RedisClient;
+
 /**
  * Redis stopped and restarted under running caches. The server is a private {@code redis-server}
  * child of this test (no persistence: a restart comes back empty), never the shared one. Probing is

@@ -24,6 +24,7 @@ import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.testing.SettableClock;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * What the timer does: renew leases and locks, take back a lock Redis lost, and rebuild the index
  * when Redis answers but no longer holds it. The timers of these processes fire once an hour, so

@@ -36,6 +36,7 @@ import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.testing.SettableClock;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * Several processes of one host (and hosts of a fleet) on one Redis. Each "process" is a
  * coordination and a cache of its own in this JVM; those of one host share a directory.

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.volprov.contract.VolumeGuardContract;
 import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * Core's {@link VolumeGuardContract} on the Redis volume guard. The guard's coordination renews on
  * a timer thread of this test's, so that a stall is real: the thread is blocked, and no renewal

@@ -25,6 +25,7 @@ import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * Two provisioner engines of one host, each with its own Redis coordination (as two processes
  * would have), one cache directory and one volume directory: a real qcow2 image goes through the

@@ -6,6 +6,7 @@ import org.volprov.source.ObjectStoreReplies;
 import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.exception.SdkServiceException;
+
 /**
  * Translates AWS SDK exceptions into {@link ProvisioningException}s, keeping them as the cause. An
  * error reply is classified by {@link ObjectStoreReplies}, the table the MinIO adapter uses too.

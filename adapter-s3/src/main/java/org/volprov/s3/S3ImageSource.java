@@ -37,6 +37,7 @@ import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.utils.AttributeMap;
+
 /**
  * An {@link ImageSource} on AWS SDK for Java v2: AWS S3 itself, or any S3-compatible server
  * (MinIO, Ceph RGW, s3proxy...) through an endpoint override and path-style addressing.

@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.Optional;
 import org.volprov.ProvisioningException;
 import org.volprov.support.ConfigChecks;
+
 /**
  * Immutable, validated configuration of an {@link S3ImageSource}. Built once by {@link #builder()};
  * every setter checks its argument and {@link Builder#build()} checks the combination, with a

@@ -4,6 +4,7 @@ import java.net.URI;
 import java.time.Duration;
 import org.volprov.s3.testkit.ImageSourceServerScenarios;
 import org.volprov.source.ImageSource;
+
 /** Error mapping, outages, dropped connections and resume for {@link S3ImageSource}. */
 class S3ImageSourceScenariosIT extends ImageSourceServerScenarios {
 

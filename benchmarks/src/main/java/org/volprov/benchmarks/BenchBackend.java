@@ -14,6 +14,7 @@ import org.volprov.libvirt.WriteMode;
 import org.volprov.testing.LoopDevice;
 import org.volprov.volume.FileVolumeBackend;
 import org.volprov.volume.VolumeBackend;
+
 /**
  * A volume backend in a directory of its own, removed on {@link #close()}: {@code file} (the
  * embedded {@link FileVolumeBackend}), {@code libvirt-local} / {@code libvirt-stream} (a

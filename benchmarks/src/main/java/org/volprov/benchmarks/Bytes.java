@@ -3,6 +3,7 @@ package org.volprov.benchmarks;
 import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.State;
+
 /**
  * Bytes moved by a benchmark, reported by JMH as the secondary metric {@code bytes}. Counted as
  * operations, JMH divides it by the same measured time as the primary score, so in throughput

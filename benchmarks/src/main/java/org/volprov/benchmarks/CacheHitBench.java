@@ -21,6 +21,7 @@ import org.volprov.ImageRef;
 import org.volprov.cache.CacheKey;
 import org.volprov.cache.CacheLease;
 import org.volprov.cache.DiskImageCache;
+
 /**
  * What a cache hit costs the engine: {@code lookup} of a cached image and closing its lease, by
  * the published digest, or by the object's identity (bucket, key, ETag, size) when no checksum is

@@ -24,6 +24,7 @@ import org.volprov.image.ImageFormat;
 import org.volprov.image.ImageInfo;
 import org.volprov.image.Qcow2Converter;
 import org.volprov.image.QemuImgConverter;
+
 /**
  * The conversion stage: {@link ImageConverter#convertToRaw} of a cached image onto a fresh sparse
  * volume file, as the engine does for a volume with a local path, by the engine's default

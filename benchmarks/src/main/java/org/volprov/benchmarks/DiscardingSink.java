@@ -5,6 +5,7 @@ import org.openjdk.jmh.infra.Blackhole;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.cache.CacheSink;
+
 /**
  * A cache sink that keeps nothing: the download benchmarks measure the source and the copy loop,
  * not the disk. Each chunk's last byte goes to a {@link Blackhole}, so the reads cannot be elided.

@@ -28,6 +28,7 @@ import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
 import org.volprov.support.DaemonThreads;
 import org.volprov.support.Retrier;
+
 /**
  * The download stage alone: the engine's {@link Download} filler reading the object from the S3
  * server through an adapter, into a sink that discards the bytes. Compare with {@code curl} of the

@@ -24,6 +24,7 @@ import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3Configuration;
+
 /**
  * What the benchmarks read: the {@link Images} on local disk, and the same object and image in an
  * S3 server on loopback, each with its {@code .sha256} sibling.

@@ -35,6 +35,7 @@ import org.volprov.cache.CacheLease;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.internal.Download;
 import org.volprov.support.Retrier;
+
 /**
  * The cache's admission against the disk: the same bytes, from memory through the engine's
  * download loop, either admitted into a {@link DiskImageCache} (SHA-256 as they are written, temp

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.volprov.testing.TestImages;
+
 /**
  * The local image files every benchmark reads, made once per size in a directory and reused by
  * later runs (the content is fixed by seeds). {@code images.properties} is written last, so its

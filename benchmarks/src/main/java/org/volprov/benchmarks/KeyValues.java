@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
+
 /**
  * {@code key=value} lines, one per entry, nothing escaped: the files the runner script reads with
  * {@code grep} and {@code cut} as well as from Java. {@code java.util.Properties} would write URLs

@@ -10,6 +10,7 @@ import java.util.SplittableRandom;
 import org.volprov.ImageRef;
 import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
+
 /**
  * An object served from memory: a 16 MiB random block repeated up to {@code size} bytes. It feeds
  * the engine's download loop without a network, so that a benchmark of what comes after the

@@ -24,6 +24,7 @@ import org.volprov.Provisioner;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.image.ImageFormat;
 import org.volprov.source.ImageSource;
+
 /**
  * The whole job through the engine: the qcow2 image (random content, every cluster allocated) from
  * the S3 server into a new volume. {@code cold} starts with an empty cache (download, SHA-256 check,

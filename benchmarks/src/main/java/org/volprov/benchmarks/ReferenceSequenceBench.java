@@ -26,6 +26,7 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.volprov.source.PublishedChecksum;
 import org.volprov.testing.TestImages;
 import software.amazon.awssdk.services.s3.S3Client;
+
 /**
  * The reference system's sequence, the bar cold provisioning must beat: one GET of the whole image
  * copied to a file through a 32 MiB buffer, then a separate SHA-256 pass over that file checked

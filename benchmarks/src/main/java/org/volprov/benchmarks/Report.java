@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.stream.Stream;
 import org.volprov.support.Json;
+
 /**
  * Turns one run's JMH JSON and the runner's baseline timings into the tables the README carries:
  * each stage in MB/s (10^6 bytes per second) beside the physical limit of that stage measured in

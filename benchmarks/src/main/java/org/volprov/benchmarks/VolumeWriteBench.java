@@ -20,6 +20,7 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * The volume write stage: raw bytes from memory written through a backend's {@link VolumeWriter}
  * in 1 MiB writes (the engine's copy buffer) into a volume created just before, then

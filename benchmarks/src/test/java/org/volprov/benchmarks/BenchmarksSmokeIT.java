@@ -16,6 +16,7 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 import org.openjdk.jmh.runner.options.VerboseMode;
 import org.volprov.s3.testkit.S3TestServer;
+
 /**
  * Runs every benchmark of the jar once, on 8 MiB, inside this JVM, so that the suite cannot rot
  * between the runs that produce figures: the runner's S3 server and fixture file, libvirt pools,

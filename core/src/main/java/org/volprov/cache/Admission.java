@@ -21,6 +21,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.Sleeper;
 import org.volprov.support.IoErrors;
+
 /**
  * How a {@link DiskImageCache} admits an image it does not hold: one download per image at a time
  * (single flight in this process, and across processes through the {@link FillLock}), room reserved

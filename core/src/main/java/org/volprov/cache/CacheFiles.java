@@ -35,6 +35,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.source.PublishedChecksum;
 import org.volprov.support.IoErrors;
+
 /**
  * The file half of a disk image cache: temp files, fsync, rename into place, metadata and
  * identity-alias files. The hashing sink is a {@link Fill}, the sweep at open a {@link CacheSweep}.

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import org.volprov.CachedImage;
+
 /**
  * The bookkeeping half of a disk image cache: which entries exist, which are leased, their use
  * order, the byte and entry budget, and the identity aliases. The files themselves belong to

@@ -4,6 +4,7 @@ import java.util.Objects;
 import java.util.Optional;
 import org.volprov.ImageRef;
 import org.volprov.source.PublishedChecksum;
+
 /**
  * Identifies an image for the cache. Entries are content-addressed by SHA-256; when the source
  * publishes no checksum, the object's identity (bucket, key, ETag, size) finds the digest computed

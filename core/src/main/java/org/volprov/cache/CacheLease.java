@@ -1,6 +1,7 @@
 package org.volprov.cache;
 
 import java.nio.file.Path;
+
 /**
  * A verified cache entry held for use. While a lease is open the entry is neither evicted nor
  * deleted. Close it when the image has been written to the volume; closing twice does nothing.

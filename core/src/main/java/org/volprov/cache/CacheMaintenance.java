@@ -23,6 +23,7 @@ import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.source.PublishedChecksum;
+
 /**
  * The operator's handles on a {@link DiskImageCache}: evicting one entry and re-verifying entries
  * against their digests; and the entries found unusable, removed once no lease holds them. Both remove an entry only under the image's {@link FillLock} and only

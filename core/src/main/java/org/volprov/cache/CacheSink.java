@@ -3,6 +3,7 @@ package org.volprov.cache;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import org.volprov.ProvisioningException;
+
 /**
  * Where an {@link ImageFiller} writes an image's bytes, in order. The cache hashes the bytes as
  * they are written, so a filler that loses its connection resumes at {@link #position()} without

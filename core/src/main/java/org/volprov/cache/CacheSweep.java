@@ -21,6 +21,7 @@ import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.source.PublishedChecksum;
+
 /**
  * The sweep that rebuilds a cache's picture from its directory at open (and, for a shared index,
  * after an outage): what {@link CacheFiles} wrote and a crash may have left half done.

@@ -17,6 +17,7 @@ import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
 import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
+
 /**
  * An {@link ImageSource} that remembers {@link #stat} answers for a short time (default 2 s) and
  * {@link #publishedChecksum} answers per object version (ref and ETag, default 60 s), so that a

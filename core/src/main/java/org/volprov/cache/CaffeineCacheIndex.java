@@ -20,6 +20,7 @@ import java.util.concurrent.locks.ReentrantLock;
 import org.volprov.CachedImage;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * The in-memory index: entries in a Caffeine cache, each stamped from a use counter when it is
  * loaded, added or leased, so that the least recently used entry has the lowest stamp. This class

@@ -13,6 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * The operating system's lock on a cache directory's lock file, taken once per directory per
  * process and counted by its users.

@@ -22,6 +22,7 @@ import org.volprov.Cancellation;
 import org.volprov.ProvisioningException;
 import org.volprov.Sleeper;
 import org.volprov.support.DaemonThreads;
+
 /**
  * The embedded {@link ImageCache}: verified images in a local directory ({@link CacheFiles}, whose
  * javadoc describes the layout), indexed in memory with Caffeine (or by another {@link CacheIndex}).

@@ -5,6 +5,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
 /** A held entry of a {@link DiskImageCache}; its open file keeps its bytes readable even if something unlinks it meanwhile. */
 record EntryLease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold, FileChannel file,
         CacheMaintenance maintenance) implements CacheLease {

@@ -19,6 +19,7 @@ import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.support.IoErrors;
+
 /**
  * One download in progress: a temp file in the cache directory and the SHA-256 of what was
  * written so far. Writes append; {@link #position()} is exact, so a filler that lost its source

@@ -1,6 +1,7 @@
 package org.volprov.cache;
 
 import java.util.Optional;
+
 /**
  * Single flight across processes: which cache runs the download of an image when several caches
  * (in several processes) share one directory. A {@link DiskImageCache} already runs one download

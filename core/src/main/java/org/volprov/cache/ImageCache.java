@@ -7,6 +7,7 @@ import org.volprov.CacheVerification;
 import org.volprov.CachedImage;
 import org.volprov.Cancellation;
 import org.volprov.ProvisioningException;
+
 /**
  * Verified, content-addressed images on the host's disk.
  *

@@ -2,6 +2,7 @@ package org.volprov.cache;
 
 import java.io.IOException;
 import org.volprov.ProvisioningException;
+
 /** Writes an image's bytes into a cache sink: the download. */
 @FunctionalInterface
 public interface ImageFiller {

@@ -5,6 +5,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+
 /** The cache directory as its index sees it after load; a rescan spares young files when the directory is shared. */
 final class IndexDirectory implements CacheIndex.Directory {
     private final CacheFiles files;

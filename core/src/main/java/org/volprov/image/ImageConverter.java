@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.function.LongConsumer;
 import org.volprov.Cancellation;
 import org.volprov.ProvisioningException;
+
 /**
  * Reads image metadata and turns an image into raw bytes on a volume. Thread-safe.
  */

@@ -18,6 +18,7 @@ import org.volprov.internal.qcow2.FormatProbe;
 import org.volprov.internal.qcow2.GuestSink;
 import org.volprov.internal.qcow2.Qcow2Image;
 import org.volprov.support.DaemonThreads;
+
 /**
  * The default {@link ImageConverter}: a qcow2 decoder in plain Java, no {@code qemu-img} needed.
  * Reads qcow2 versions 2 and 3 with clusters of 512 B to 2 MiB, unallocated, zero and compressed

@@ -9,6 +9,7 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
 /**
  * Marks the {@code qemu-img} processes this JVM starts, and ends those that a JVM which is gone left
  * running. A JVM killed with SIGKILL (or by the OOM killer) takes nothing with it: its conversion

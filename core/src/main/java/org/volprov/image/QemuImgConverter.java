@@ -29,6 +29,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.internal.qcow2.FormatProbe;
 import org.volprov.support.IoErrors;
 import org.volprov.support.Json;
+
 /**
  * An {@link ImageConverter} on {@code qemu-img}: {@code info} and {@code check} to inspect,
  * {@code convert -n -O raw} to write in place. The format is always passed explicitly, never probed

@@ -23,6 +23,7 @@ import org.volprov.cache.CacheSink;
 import org.volprov.cache.ImageFiller;
 import org.volprov.source.ImageSource;
 import org.volprov.support.Retrier;
+
 /**
  * Copies one version of an object from a source into a cache sink. A broken connection is resumed
  * with a ranged read from the last byte written, under the retry policy; the count of failures

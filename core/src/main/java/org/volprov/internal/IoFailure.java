@@ -4,6 +4,7 @@ import java.io.IOException;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.support.IoErrors;
+
 /** Turns a local I/O failure into {@code INSUFFICIENT_SPACE} or {@code BACKEND_FAILURE}. */
 public final class IoFailure {
     private IoFailure() {

@@ -2,6 +2,7 @@ package org.volprov.internal;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+
 /**
  * Says "first time" once per key, for warnings that would otherwise repeat on every request for the
  * same thing. Remembers at most {@code maxKeys} keys (the least recently seen are forgotten and may

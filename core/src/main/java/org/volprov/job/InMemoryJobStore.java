@@ -19,6 +19,7 @@ import org.volprov.JobFilter;
 import org.volprov.JobState;
 import org.volprov.ProvisioningException;
 import org.volprov.support.ConfigChecks;
+
 /**
  * A {@link JobStore} in memory: the embedded default. Jobs are lost with the process. It keeps
  * finished jobs for a bounded time and number ({@link Builder#finishedJobRetention},

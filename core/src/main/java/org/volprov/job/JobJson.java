@@ -12,6 +12,7 @@ import org.volprov.ProvisionRequest;
 import org.volprov.Stage;
 import org.volprov.image.ImageFormat;
 import org.volprov.support.Json;
+
 /**
  * Requests and jobs as JSON objects, with {@link Json}: what a job store keeps of a request, and
  * what the engine keeps of a job on local disk. Reading goes through the records' own validation,

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Optional;
 import org.volprov.Job;
 import org.volprov.ProvisioningException;
+
 /**
  * A {@link JobStore} that is also a work queue shared by the engines of a fleet: any process may
  * {@link #enqueue} a job for a named host, and an engine of that host {@link #claim}s it, holds it

@@ -9,6 +9,7 @@ import org.volprov.Job;
 import org.volprov.JobFilter;
 import org.volprov.Provisioner;
 import org.volprov.ProvisioningException;
+
 /**
  * Where job records live. Every state, stage and progress change of the engine reaches it.
  *

@@ -19,6 +19,7 @@ import org.volprov.JobListener;
 import org.volprov.Provisioner;
 import org.volprov.Stage;
 import org.volprov.Ticker;
+
 /**
  * Publishes a {@link Provisioner}'s activity to Micrometer. Micrometer is an optional dependency
  * of core: this class is the only one that needs it, and only callers who use it need it on the

@@ -5,6 +5,7 @@ import java.net.URI;
 import java.util.Optional;
 import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
+
 /**
  * Where images come from: an object store (S3, MinIO) or a local directory laid out the same way.
  *

@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
+
 /**
  * An {@link ImageSource} over a local directory laid out as {@code <root>/<bucket>/<key>}, with
  * {@code <key>.sha256} siblings: for the embedded demo and for tests that need no S3 server.

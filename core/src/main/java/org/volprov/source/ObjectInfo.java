@@ -2,6 +2,7 @@ package org.volprov.source;
 
 import java.time.Instant;
 import java.util.Objects;
+
 /**
  * What a source says about an object.
  *

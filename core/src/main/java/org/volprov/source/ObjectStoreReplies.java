@@ -5,6 +5,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * What the replies of an S3-compatible server mean, shared by the S3 and MinIO adapters so that both
  * classify a reply alike: the error table (status and S3 error code to {@link ErrorCode}) and the

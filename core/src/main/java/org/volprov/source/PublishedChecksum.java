@@ -6,6 +6,7 @@ import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.ImageRef;
+
 /**
  * Parses the content of a {@code <key>.sha256} object: a bare 64-hex digest or a {@code sha256sum}
  * line ({@code <digest>  <name>} or {@code <digest> *<name>}), case-insensitive, surrounding white

@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.Locale;
 import java.util.Objects;
 import org.volprov.ProvisioningException;
+
 /**
  * The checks adapters' config builders share; each fails with {@code INVALID_REQUEST} naming the
  * field. A value echoed in a message is {@linkplain Redaction redacted} first: an endpoint may carry

@@ -2,6 +2,7 @@ package org.volprov.support;
 
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
+
 /** Makes the library's threads: daemon threads named {@code <prefix>-<n>}, so that none keeps a JVM alive. */
 public final class DaemonThreads {
     private DaemonThreads() {

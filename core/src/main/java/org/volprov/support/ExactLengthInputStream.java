@@ -4,6 +4,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Objects;
+
 /**
  * Delivers exactly {@code length} bytes or throws: a connection the server closes early must not
  * look like a complete object. Closing before the end aborts the connection instead of draining it,

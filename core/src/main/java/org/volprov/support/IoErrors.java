@@ -3,6 +3,7 @@ package org.volprov.support;
 import java.io.IOException;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /** Translation of I/O failures into the library's error codes. */
 public final class IoErrors {
     private IoErrors() {

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+
 /**
  * A small JSON reader and writer: it reads the output of tools the library runs ({@code qemu-img
  * info}) and writes and reads the records adapters store (a job's request), and keeps core free of

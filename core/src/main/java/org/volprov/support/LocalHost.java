@@ -2,6 +2,7 @@ package org.volprov.support;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+
 /** This machine's name, the default host id of the adapters and the start of a default engine id. */
 public final class LocalHost {
     private LocalHost() {

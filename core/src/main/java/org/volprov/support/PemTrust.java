@@ -12,6 +12,7 @@ import java.util.Collection;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 import org.volprov.ProvisioningException;
+
 /** Trust managers from a PEM file of CA certificates, for the object-store adapters' TLS settings. */
 public final class PemTrust {
     private PemTrust() {

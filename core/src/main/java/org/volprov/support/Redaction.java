@@ -1,6 +1,7 @@
 package org.volprov.support;
 
 import java.util.regex.Pattern;
+
 /**
  * Masks secrets in text that may reach a log, an exception or a job's error message: the password of
  * a URI's user info ({@code redis://user:secret@host}, {@code qemu+ssh://root:secret@hv/system},

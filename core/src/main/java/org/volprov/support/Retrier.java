@@ -10,6 +10,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.RetryPolicy;
 import org.volprov.Sleeper;
+
 /** Runs operations under a {@link RetryPolicy}, sleeping through the injected {@link Sleeper}. */
 public final class Retrier {
     private static final Duration SLICE = Duration.ofMillis(200);

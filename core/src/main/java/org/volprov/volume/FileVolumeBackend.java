@@ -10,6 +10,7 @@ import java.util.Objects;
 import java.util.Optional;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * A {@link VolumeBackend} that keeps each volume as a sparse raw file in one directory: the shape
  * of a libvirt {@code dir} pool, with no daemon. The embedded default. Thread-safe.

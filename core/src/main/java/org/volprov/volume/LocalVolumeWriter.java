@@ -16,6 +16,7 @@ import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.support.IoErrors;
+
 /**
  * A {@link VolumeWriter} onto an existing local file or block device. It never creates the target:
  * a missing path fails with {@code BACKEND_FAILURE}, so a vanished device node can never become a

@@ -2,6 +2,7 @@ package org.volprov.volume;
 
 import java.util.Optional;
 import org.volprov.ProvisioningException;
+
 /**
  * Where volumes live: a libvirt storage pool, or a directory of files.
  *

@@ -1,6 +1,7 @@
 package org.volprov.volume;
 
 import java.util.Optional;
+
 /**
  * Keeps two jobs from writing one volume at once. The engine holds a lock per volume name for a
  * job's whole life. The default guards one process; a shared implementation (Redis) guards several.

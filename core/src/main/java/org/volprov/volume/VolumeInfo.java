@@ -1,6 +1,7 @@
 package org.volprov.volume;
 
 import java.util.Objects;
+
 /**
  * A volume as the backend sees it.
  *

@@ -3,6 +3,7 @@ package org.volprov.volume;
 import java.util.List;
 import java.util.regex.Pattern;
 import org.volprov.ProvisioningException;
+
 /**
  * The one rule for volume names, shared by the request validation and every backend: letters,
  * digits, {@code . _ + -}, not starting with {@code -} or {@code .}, 1 to 127 characters. Such a

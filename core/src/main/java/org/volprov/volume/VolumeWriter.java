@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Optional;
+
 /**
  * Writes a volume's bytes from offset 0 onwards. Used by one thread. Nothing written is durable
  * until {@link #finish()} returns; {@link #close()} without {@code finish()} aborts.

@@ -10,6 +10,7 @@ import java.util.Optional;
 import java.util.Random;
 import org.volprov.Cancellation;
 import org.volprov.ImageRef;
+
 /**
  * Prints the cost of a cache hit and the admission throughput (hashed, written, fsynced, renamed)
  * next to a plain write + fsync of the same bytes in the same run. Not a test: run it by hand,

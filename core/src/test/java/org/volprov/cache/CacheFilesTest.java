@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 class CacheFilesTest {
     @TempDir
     Path dir;

@@ -35,6 +35,7 @@ import org.volprov.source.ImageSource;
 import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.source.ObjectInfo;
 import org.volprov.testing.SettableClock;
+
 class CachingImageSourceTest {
     @TempDir
     Path root;

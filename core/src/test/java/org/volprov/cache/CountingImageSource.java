@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.volprov.ImageRef;
 import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
+
 /** Counts the calls that reach a real source. */
 final class CountingImageSource implements ImageSource {
     final AtomicInteger stats = new AtomicInteger();

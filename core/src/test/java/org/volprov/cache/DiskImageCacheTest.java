@@ -32,6 +32,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.Sleeper;
 import org.volprov.contract.ImageCacheContract;
 import org.volprov.testing.SettableClock;
+
 class DiskImageCacheTest extends ImageCacheContract {
 
     @Override

@@ -7,6 +7,7 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
+
 /**
  * A real file channel that fails like a full file system once {@code capacity} bytes were written:
  * the fallback for the ENOSPC test where a small tmpfs cannot be mounted. Not a mock of the file

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+
 /**
  * Another process asking for a file's lock, as a second provisioner process would: a child JVM
  * that tries an exclusive lock on the file and prints {@code FREE} (it got it) or {@code HELD}.

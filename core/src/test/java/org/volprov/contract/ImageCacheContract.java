@@ -39,6 +39,7 @@ import org.volprov.cache.CacheLease;
 import org.volprov.cache.CacheStats;
 import org.volprov.cache.ImageCache;
 import org.volprov.cache.ImageFiller;
+
 /**
  * The behaviour every {@link ImageCache} shares. An implementation's test extends this class and
  * opens a cache over a directory; opening the same directory again must find what an earlier

@@ -13,6 +13,7 @@ import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
 import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
+
 /**
  * The behaviour every {@link ImageSource} shares. An implementation's test extends this class,
  * provides a bucket that exists and a way to put objects into it.

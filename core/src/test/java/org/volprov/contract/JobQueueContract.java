@@ -27,6 +27,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.Stage;
 import org.volprov.job.JobQueue;
 import org.volprov.testing.SettableClock;
+
 /**
  * The behaviour every {@link JobQueue} shares. An implementation's test extends this class and
  * returns from {@link #createQueue} a store on empty storage, acting for the given host and reading

@@ -31,6 +31,7 @@ import org.volprov.Stage;
 import org.volprov.image.ImageFormat;
 import org.volprov.job.JobStore;
 import org.volprov.testing.SettableClock;
+
 /**
  * The behaviour every {@link JobStore} shares: records, holders fenced by engine, leases that run
  * out, atomic take-over. An implementation's test extends this class and returns from

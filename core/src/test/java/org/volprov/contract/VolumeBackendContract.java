@@ -13,6 +13,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /**
  * The behaviour every {@link VolumeBackend} shares. An implementation's test extends this class;
  * every volume name the tests use comes from {@link #name(String)}, by default {@link #prefix()}

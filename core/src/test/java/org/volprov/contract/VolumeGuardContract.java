@@ -15,6 +15,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.volprov.volume.VolumeGuard;
+
 /**
  * The behaviour every {@link VolumeGuard} shares, seen through one guard instance, and for a guard
  * shared between processes, how its locks are lost: a holder that stalls past its lease while

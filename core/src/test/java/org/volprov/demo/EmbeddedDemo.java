@@ -17,6 +17,7 @@ import org.volprov.job.InMemoryJobStore;
 import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
+
 /**
  * The main job on embedded defaults: a real qcow2 image made with qemu-img is provisioned twice
  * through the engine into file-backed volumes; the volumes' bytes are checked against

@@ -10,6 +10,7 @@ import org.volprov.JobEvent;
 import org.volprov.JobListener;
 import org.volprov.Progress;
 import org.volprov.Stage;
+
 /**
  * Job progress the way a person reads it. On a terminal each running job has one line that is
  * rewritten in place (stage, percent, MB/s, ETA) and stays as its outcome when the job ends; in a

@@ -16,6 +16,7 @@ import org.volprov.JobState;
 import org.volprov.Progress;
 import org.volprov.ProvisionRequest;
 import org.volprov.Stage;
+
 class ProgressPrinterTest {
     private static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
     private static final long MB = 1_000_000L;

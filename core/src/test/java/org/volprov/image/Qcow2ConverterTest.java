@@ -17,6 +17,7 @@ import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.testing.TestImages;
+
 /** The Java decoder as an {@link org.volprov.image.ImageConverter}: what it reads, what it refuses and how. */
 class Qcow2ConverterTest {
     private static final long SIZE = 24L << 20;

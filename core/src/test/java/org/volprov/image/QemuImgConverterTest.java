@@ -19,6 +19,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.TestImages;
+
 class QemuImgConverterTest {
     private static final long SIZE = 24L << 20;
     @TempDir

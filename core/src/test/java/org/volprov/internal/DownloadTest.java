@@ -36,6 +36,7 @@ import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.support.DaemonThreads;
 import org.volprov.support.Retrier;
 import org.volprov.testing.ForwardingImageSource;
+
 /** The download loop against a real local source; faults come from a decorator. */
 class DownloadTest {
     private static final int MIB = 1 << 20;

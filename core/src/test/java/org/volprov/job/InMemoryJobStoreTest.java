@@ -11,6 +11,7 @@ import org.volprov.JobFilter;
 import org.volprov.JobState;
 import org.volprov.contract.JobStoreContract;
 import org.volprov.testing.SettableClock;
+
 class InMemoryJobStoreTest extends JobStoreContract {
     @Override
     protected JobStore createStore(String host, Clock clock) {

@@ -20,6 +20,7 @@ import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.SettableTicker;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
+
 class ProvisionerMetricsTest {
     @TempDir
     Path dir;

@@ -18,6 +18,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
 import org.volprov.contract.ImageSourceContract;
+
 class LocalDirectoryImageSourceTest extends ImageSourceContract {
     @TempDir
     Path root;

@@ -9,6 +9,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 class ObjectStoreRepliesTest {
 
     @ParameterizedTest(name = "HTTP {0} {1} -> {2}")

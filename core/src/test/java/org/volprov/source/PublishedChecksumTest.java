@@ -3,6 +3,7 @@ package org.volprov.source;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import org.junit.jupiter.api.Test;
+
 class PublishedChecksumTest {
     private static final String D = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

@@ -7,6 +7,7 @@ import java.io.IOException;
 import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 class RedactionTest {
     private static final String SECRET = "hunter2-S3cr3t";
 

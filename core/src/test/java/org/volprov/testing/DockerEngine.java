@@ -17,6 +17,7 @@ import java.util.Properties;
 import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
 /**
  * Whether the test kits can start containers, decided once per JVM. The endpoint is looked for
  * first without Testcontainers, which otherwise logs an ERROR block listing every strategy it

@@ -5,6 +5,7 @@ import java.util.Optional;
 import org.volprov.ImageRef;
 import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
+
 /** A real {@link ImageSource} passed through, for tests to override one call and inject a fault. */
 public class ForwardingImageSource implements ImageSource {
     protected final ImageSource delegate;

@@ -8,6 +8,7 @@ import java.util.Set;
 import org.volprov.Job;
 import org.volprov.JobFilter;
 import org.volprov.job.JobQueue;
+
 /** A real {@link JobQueue} passed through, for tests to override one call and inject a fault or count calls. */
 public class ForwardingJobQueue implements JobQueue {
     protected final JobQueue delegate;

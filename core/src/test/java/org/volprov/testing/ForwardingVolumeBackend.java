@@ -4,6 +4,7 @@ import java.util.Optional;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeInfo;
 import org.volprov.volume.VolumeWriter;
+
 /** A real {@link VolumeBackend} passed through, for tests to override one call and inject a fault. */
 public class ForwardingVolumeBackend implements VolumeBackend {
     protected final VolumeBackend delegate;

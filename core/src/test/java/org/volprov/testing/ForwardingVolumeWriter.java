@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Optional;
 import org.volprov.volume.VolumeWriter;
+
 /** A real {@link VolumeWriter} passed through, for tests to override one call and inject a fault or count calls. */
 public class ForwardingVolumeWriter implements VolumeWriter {
     protected final VolumeWriter delegate;

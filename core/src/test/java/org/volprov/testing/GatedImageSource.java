@@ -7,6 +7,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.volprov.ImageRef;
 import org.volprov.source.ImageSource;
+
 /**
  * A real {@link ImageSource} whose downloads stop at their first read until {@link #release} is
  * counted down: a job held mid-download, for tests that cancel, time out or abandon it there.

@@ -12,6 +12,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+
 /**
  * A real block device for tests: a sparse file, a loop device over it ({@code losetup -f --show -P}),
  * filled end to end with {@link #tenantByte(long) an earlier tenant's pattern}, then labelled GPT

@@ -8,6 +8,7 @@ import org.volprov.ErrorCode;
 import org.volprov.Job;
 import org.volprov.ProvisioningException;
 import org.volprov.job.JobQueue;
+
 /**
  * A real {@link JobQueue} whose writes and lease renewals fail while {@link #down}, as a database
  * that went away (or that one engine cannot reach) does; reads still answer.

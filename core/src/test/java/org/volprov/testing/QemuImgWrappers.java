@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.Optional;
+
 /**
  * Real qemu-img behind a small shell script, for tests that need a qemu-img caught in the act: one
  * that stops itself (SIGSTOP) before it runs a given command, so that it can only end by being

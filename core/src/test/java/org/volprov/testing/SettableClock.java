@@ -6,6 +6,7 @@ import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
 import java.util.concurrent.atomic.AtomicReference;
+
 /** A clock a test moves by hand, so that leases and deadlines expire without sleeping. Thread-safe. */
 public final class SettableClock extends Clock {
     private final AtomicReference<Instant> now;

@@ -15,6 +15,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+
 /**
  * Real disk images for tests, made with {@code qemu-img} from content with random and zero
  * regions. Deterministic by seed, so an image made once can be reused by name.

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.contract.VolumeBackendContract;
+
 class FileVolumeBackendTest extends VolumeBackendContract {
     @TempDir
     Path dir;

@@ -21,6 +21,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.testing.LoopDevice;
+
 /**
  * The writer on a real block device: a partition of a loop device that holds an earlier tenant's
  * bytes, reached as LVM presents a logical volume, through a symbolic link to the device node.

@@ -11,6 +11,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /** What the writer refuses to open; writes onto real block devices are in {@link LocalVolumeWriterIT}. */
 class LocalVolumeWriterTest {
     @TempDir

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.w3c.dom.Document;
 import org.w3c.dom.Node;
 import org.w3c.dom.NodeList;
+
 /** The BOM lists what the reactor deploys, nothing else, at the reactor's version. */
 class BomTest {
     private static final Path ROOT = Path.of("").toAbsolutePath().getParent();

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+
 /**
  * A JVM started on this one's class path, its output collected, spoken to through its standard
  * input, killed with SIGKILL by the test.

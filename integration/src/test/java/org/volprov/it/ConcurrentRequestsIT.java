@@ -21,6 +21,7 @@ import org.volprov.JobEvent;
 import org.volprov.JobState;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.s3.testkit.FaultProxy;
+
 /** Many jobs at once: one download per image, every volume right, never more running than the limit. */
 @Tag(Category.CONCURRENT_REQUESTS)
 class ConcurrentRequestsIT {

@@ -25,6 +25,7 @@ import org.volprov.libvirt.LibvirtConfig;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.testing.LoopDevice;
+
 /**
  * The cache directory (or the pool) on a small tmpfs: INSUFFICIENT_SPACE, no partial file, no
  * volume; once space is freed the same request succeeds. Where mounting is not allowed, the cache's

@@ -24,6 +24,7 @@ import org.volprov.redis.RedisConfig;
 import org.volprov.redis.RedisCoordination;
 import org.volprov.s3.S3ImageSource;
 import org.volprov.s3.S3SourceConfig;
+
 /**
  * An engine process beside the test's own, for the scenarios with several engines on one host: it
  * runs one job and holds it at its first progress in a stage (the job's thread waits in a listener

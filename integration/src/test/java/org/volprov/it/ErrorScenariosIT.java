@@ -26,6 +26,7 @@ import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.s3.testkit.FaultProxy;
 import org.volprov.s3.testkit.HttpRelay;
 import org.volprov.testing.TestImages;
+
 /**
  * Each failure ends the job FAILED with its own error code and a message that says what to fix,
  * and leaves no volume, no partial download and no cache entry behind.

@@ -23,6 +23,7 @@ import org.volprov.libvirt.WriteMode;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.testing.LoopDevice;
 import org.volprov.volume.VolumeInfo;
+
 /**
  * End to end: an image in S3 becomes a verified volume in a libvirt pool, recorded in the job store;
  * on a {@code dir} pool, on a {@code disk} pool (thick partitions of a loop device that hold an

@@ -16,6 +16,7 @@ import org.volprov.cache.CacheStats;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.s3.testkit.FaultProxy;
+
 /**
  * The cache makes reprovisioning fast and never serves a stale image: a repeat request downloads
  * nothing, a changed image is fetched again, a small budget evicts the least recently used image.

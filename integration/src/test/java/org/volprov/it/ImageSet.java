@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.volprov.image.ImageFormat;
 import org.volprov.testing.TestImages;
+
 /**
  * The suite's images: real qcow2 files made with {@code qemu-img} from content with random and zero
  * regions (see {@link TestImages#raw}), at the reference suite's sizes, plus a raw and a compressed

@@ -21,6 +21,7 @@ import org.volprov.JobFilter;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
+
 /**
  * Every invalid field is refused at submit with INVALID_REQUEST naming it; hostile names never
  * reach libvirt, even when the backend is called directly.

@@ -7,6 +7,7 @@ import org.volprov.Job;
 import org.volprov.jdbc.JdbcJobStore;
 import org.volprov.jdbc.JdbcJobStoreConfig;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
+
 /**
  * The job stores categories run on: PostgreSQL, as a fleet would (each store in a schema of its own,
  * dropped when the stack closes), or SQLite, the embedded default.

@@ -12,6 +12,7 @@ import java.util.stream.Stream;
 import org.volprov.Job;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.testing.TestImages;
+
 /** What a failed job must not leave behind: a volume it made, a partial download, a cache entry. */
 final class Leftovers {
     private Leftovers() {

@@ -21,6 +21,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.s3.testkit.S3TestServer;
+
 /**
  * Two engine processes of one host guard their volumes through Redis, and one of them stalls: its
  * JVM is frozen with SIGSTOP in the middle of writing a volume, renewal thread and all, for longer

@@ -21,6 +21,7 @@ import org.volprov.RetryPolicy;
 import org.volprov.Stage;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.s3.testkit.FaultProxy;
+
 /**
  * A TCP proxy between the adapter and the S3 server breaks the download: a dropped connection is
  * resumed where it broke, not fetched again from zero; an outage longer than the retry budget fails

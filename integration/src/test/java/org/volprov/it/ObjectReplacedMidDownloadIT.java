@@ -28,6 +28,7 @@ import org.volprov.Stage;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.s3.testkit.FaultProxy;
 import org.volprov.testing.TestImages;
+
 /**
  * An object replaced on the S3 server while an engine downloads it, with no checksum published (so
  * nothing but the object's version tells the two apart): the job starts over from a fresh stat and

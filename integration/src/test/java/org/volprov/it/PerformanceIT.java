@@ -15,6 +15,7 @@ import org.volprov.Job;
 import org.volprov.JobState;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.s3.testkit.FaultProxy;
+
 /**
  * Cold (download, verify, convert, write) against cached (convert, write) provisioning of the 1 GiB
  * image, timed in the same run: the cached run must take at most half the cold one.

@@ -22,6 +22,7 @@ import org.volprov.libvirt.LibvirtConfig;
 import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.s3.S3ImageSource;
 import org.volprov.s3.S3SourceConfig;
+
 /**
  * A provisioner process, wired as a host application would wire it, for the tests that kill one
  * or run two: it submits one job and stops moving at a given point of it (the job's thread parks

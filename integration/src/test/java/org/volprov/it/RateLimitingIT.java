@@ -20,6 +20,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.RetryPolicy;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.s3.testkit.FaultProxy;
+
 /**
  * A burst beyond the queue is refused at once with QUEUE_FULL; the accepted jobs all complete. The
  * burst is submitted while every accepted job is stuck on a silent network, so a submit that waited

@@ -27,6 +27,7 @@ import org.volprov.RetryPolicy;
 import org.volprov.Stage;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.s3.testkit.FaultProxy;
+
 /**
  * After a series of jobs failing every way a job fails: no volume but those expected, no temporary
  * file in the cache, every job terminal in the store, and no thread or file descriptor more in this

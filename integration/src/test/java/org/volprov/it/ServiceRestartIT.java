@@ -32,6 +32,7 @@ import org.volprov.testing.LoopDevice;
 import org.volprov.testing.QemuImgWrappers;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.VolumeInfo;
+
 /**
  * Services fail under a running job: the provisioner's own process (killed with SIGKILL and started
  * again on the same job store and cache), libvirtd, PostgreSQL and Redis (each restarted during a

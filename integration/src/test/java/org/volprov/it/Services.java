@@ -4,6 +4,7 @@ import java.time.Duration;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.redis.testkit.RedisTestServer;
 import org.volprov.s3.testkit.S3TestServer;
+
 /**
  * The real services the suite runs against, resolved once per JVM and announced on stdout: each
  * from its {@code TEST_*} variable when set, else from Testcontainers when a Docker engine answers,

@@ -34,6 +34,7 @@ import org.volprov.s3.S3ImageSource;
 import org.volprov.s3.S3SourceConfig;
 import org.volprov.s3.testkit.S3TestServer;
 import org.volprov.source.ImageSource;
+
 /**
  * One engine wired as a user wires it: the S3 or MinIO adapter -> a disk cache (its index in
  * memory, or shared through Redis) -> the libvirt backend on the test class's pool -> a PostgreSQL

@@ -2,6 +2,7 @@ package org.volprov.it;
 
 import java.nio.file.Path;
 import org.volprov.image.ImageFormat;
+
 /**
  * An image file of the suite and what a volume provisioned from it must hold.
  *

@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.volprov.testing.TestImages;
+
 /** A small tmpfs mounted for one test, to run a real file system out of space. Needs root. */
 final class TmpfsMount implements AutoCloseable {
     final Path path;

@@ -23,6 +23,7 @@ import org.volprov.jdbc.JdbcJobStore;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
 import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.s3.testkit.S3TestServer;
+
 /**
  * Engines of one host in separate processes, on one job store (PostgreSQL, and SQLite as the
  * embedded default shares one file): engine A, a child JVM, is in the middle of writing its volume;

@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.volprov.s3.testkit.S3TestServer;
+
 /**
  * Images on the S3 server: each suite image uploaded once per JVM with its {@code .sha256} sibling
  * (in {@code sha256sum} format), into a bucket of this run. Thread-safe.

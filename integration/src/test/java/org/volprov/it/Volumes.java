@@ -9,6 +9,7 @@ import org.volprov.libvirt.testkit.LibvirtTestPool;
 import org.volprov.testing.LoopDevice;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.VolumeInfo;
+
 /**
  * Checks a provisioned volume by content, independently of the code under test: its first
  * {@code virtualSize} bytes hash to the SHA-256 of {@code qemu-img convert -O raw} of the image, and

@@ -16,6 +16,7 @@ import org.testcontainers.postgresql.PostgreSQLContainer;
 import org.testcontainers.utility.DockerImageName;
 import org.volprov.jdbc.JdbcJobStoreConfig;
 import org.volprov.testing.DockerEngine;
+
 /**
  * A real PostgreSQL server for tests, resolved once per JVM in this order and announced on stdout:
  * <ol>

@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 import org.volprov.jdbc.JdbcJobStoreConfig;
+
 /**
  * A PostgreSQL cluster of the test's own, which the test may stop and start: the shared server is
  * never restarted. {@link #start()} runs {@code initdb} into a fresh temporary directory and starts

@@ -35,6 +35,7 @@ import org.volprov.libvirt.LibvirtVolumeBackend;
 import org.volprov.libvirt.WriteMode;
 import org.volprov.testing.LoopDevice;
 import org.volprov.volume.VolumeInfo;
+
 /**
  * A real libvirt storage pool for one test class, of one of three {@link Kind kinds}. Register with
  * {@code @RegisterExtension static final LibvirtTestPool POOL = new LibvirtTestPool();} (a

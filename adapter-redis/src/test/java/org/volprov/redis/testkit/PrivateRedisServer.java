@@ -12,6 +12,7 @@ import redis.clients.jedis.DefaultJedisClientConfig;
 import redis.clients.jedis.HostAndPort;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.exceptions.JedisException;
+
 /**
  * A {@code redis-server} child process of the test, on a free loopback port, without persistence
  * ({@code --save "" --appendonly no}) and with its own directory, for tests that stop and restart

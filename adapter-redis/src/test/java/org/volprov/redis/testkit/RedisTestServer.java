@@ -14,6 +14,7 @@ import redis.clients.jedis.RedisClient;
 import redis.clients.jedis.exceptions.JedisException;
 import redis.clients.jedis.params.ScanParams;
 import redis.clients.jedis.resps.ScanResult;
+
 /**
  * A real Redis for tests, resolved in this order and announced on stdout:
  * <ol>

@@ -23,6 +23,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+
 /**
  * A fault-injecting TCP proxy on 127.0.0.1 between a client and a server. It can shape its
  * bandwidth, cut connections after a number of server-to-client bytes, refuse or black-hole new

@@ -13,6 +13,7 @@ import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
+
 /**
  * HTTP/1.1 relaying for {@link FaultProxy}: reads each request and response head on a connection,
  * lets a {@link ResponseRewriter} change or replace the response, and forwards bodies by their own

@@ -29,6 +29,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
 import org.volprov.source.ImageSource;
+
 /**
  * Scenarios every S3-backed {@link ImageSource} runs against a real server ({@link S3TestServer}),
  * on top of core's {@code ImageSourceContract}: error mapping, outages and dropped connections

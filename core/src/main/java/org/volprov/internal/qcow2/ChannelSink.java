@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * A positional {@link GuestSink} on a file or block device: data written at its guest offset, zero
  * ranges skipped when the target reads as zero already, else written as zeros. Nothing is ever

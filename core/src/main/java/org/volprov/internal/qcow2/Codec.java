@@ -7,6 +7,7 @@ import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * Inflates one compressed cluster, as qemu does: the output must fill exactly one cluster, and
  * nothing past it is ever produced (a stream that would inflate further is cut at the cluster, as

@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
+
 /**
  * Inflates compressed clusters on an executor. The caller bounds how many are in flight (see
  * {@link Output}); each task borrows a codec and an output cluster (direct buffers, so that neither

@@ -9,6 +9,7 @@ import java.nio.file.StandardOpenOption;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.image.ImageFormat;
+
 /** Tells an image's format from its first bytes: qcow2 by its magic, other known formats refused, else raw. */
 public final class FormatProbe {
     /** Bytes {@link #detect} looks at. */

@@ -2,6 +2,7 @@ package org.volprov.internal.qcow2;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+
 /**
  * Where a decoder puts a disk's content: guest bytes at guest offsets. Two kinds, by
  * {@link #order()}:

@@ -6,6 +6,7 @@ import java.util.Objects;
 import org.volprov.cache.CacheSink;
 import org.volprov.cache.ImageFiller;
 import org.volprov.image.ImageFormat;
+
 /**
  * Judges an image from its first bytes while it downloads, before the rest is fetched: the format
  * (qcow2, raw, or another known format, refused) against the requested one, and for qcow2 the

@@ -2,6 +2,7 @@ package org.volprov.internal.qcow2;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+
 /**
  * The guest-to-host mapping rules: L1 and L2 entries checked against the header and the file's
  * size, and turned into runs of guest bytes. Every entry is validated before it is used; a hostile

@@ -12,6 +12,7 @@ import java.util.function.LongConsumer;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /**
  * Between a decoder and its {@link GuestSink}: coalesces zero runs, hands compressed clusters to
  * the {@link Decompression} pool and delivers everything in the order it was given (which a

@@ -7,6 +7,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+
 /**
  * A qcow2 header and its header extensions, validated against the image's size (qemu's
  * {@code docs/interop/qcow2.txt}). Everything this class reads lies in the image's first cluster, so

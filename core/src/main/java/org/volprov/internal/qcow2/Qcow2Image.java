@@ -7,6 +7,7 @@ import java.nio.channels.FileChannel;
 import java.util.concurrent.Executor;
 import java.util.function.LongConsumer;
 import org.volprov.Cancellation;
+
 /**
  * A qcow2 image in a finished file, read at random: the warm path, and the second pass of a
  * {@link Qcow2Stream}. Opening parses the header and reads the active L1 table (both validated);

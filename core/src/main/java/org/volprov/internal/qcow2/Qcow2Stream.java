@@ -16,6 +16,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.LongConsumer;
 import org.volprov.Cancellation;
+
 /**
  * A push decoder: fed an image's bytes in file order (as they arrive from the network), it decodes
  * while they pass, and finishes from the complete file (the cache entry) what it could not.

@@ -2,6 +2,7 @@ package org.volprov.internal.qcow2;
 
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /** The two kinds of refusal, both {@code UNSUPPORTED_IMAGE}, each with a message that says what to do. */
 final class Refusal {
     private Refusal() {

@@ -6,6 +6,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Map;
+
 /**
  * A {@link GuestSink} for tests that keeps the disk in memory, in pages that exist only where data
  * was written, and checks the sink contract: nothing at or past {@code capacity}, and for a

@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 import org.volprov.testing.TestImages;
+
 /**
  * The differential corpus: real qcow2 images made with {@code qemu-img} and {@code qemu-io}, each
  * with the SHA-256 of what {@code qemu-img convert -O raw} makes of it. Deterministic (content from

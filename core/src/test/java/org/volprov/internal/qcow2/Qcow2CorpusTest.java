@@ -22,6 +22,7 @@ import org.volprov.image.ImageFormat;
 import org.volprov.image.ImageInfo;
 import org.volprov.image.Qcow2Converter;
 import org.volprov.testing.TestImages;
+
 /**
  * Every corpus image through every way of decoding it gives exactly the bytes of
  * {@code qemu-img convert -O raw}: the converter onto a file, the random-access decoder into a

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+
 /** The header is decided from an image's first bytes: accepted within its first cluster, or refused. */
 class Qcow2HeaderTest {
     @TempDir

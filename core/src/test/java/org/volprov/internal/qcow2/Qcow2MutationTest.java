@@ -25,6 +25,7 @@ import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.testing.TestImages;
+
 /**
  * Hostile images: header fields, header extensions, L1 and L2 entries of valid corpus images
  * mutated, many seeds. Every mutant, through the random-access decoder and the push decoder into
