@@ -2,7 +2,7 @@
  * The embedded image cache and its building blocks.
  *
  * <ul>
- *   <li>{@link org.volprov.cache.DiskImageCache}: the {@link org.volprov.ImageCache} on local disk,
+ *   <li>{@link org.volprov.cache.DiskImageCache}: the {@link org.volprov.cache.ImageCache} on local disk,
  *       built with {@code DiskImageCache.builder()}.
  *   <li>package-private parts: {@code Admission} (single flight, room, install), {@code EntryLease}
  *       (a held entry), {@code CacheFiles} (temp files, fsync, rename, metadata and alias files),
@@ -13,7 +13,7 @@
  *       aliases); the default is in memory on Caffeine, a shared one plugs in through
  *       {@code DiskImageCache.Builder#index}.
  *   <li>{@link org.volprov.cache.CachingImageSource}: memoizes {@code stat} and
- *       {@code publishedChecksum} of any {@link org.volprov.ImageSource}.
+ *       {@code publishedChecksum} of any {@link org.volprov.source.ImageSource}.
  * </ul>
  *
  * <h2>On-disk layout</h2>
