@@ -18,10 +18,10 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.volprov.CachedImage;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.cache.CacheIndex;
+import org.volprov.cache.CachedImage;
 
 /**
  * A {@link CacheIndex} in Redis, shared by the processes of one host that use one cache directory

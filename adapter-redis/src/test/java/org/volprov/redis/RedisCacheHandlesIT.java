@@ -19,11 +19,11 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.volprov.CacheEviction;
-import org.volprov.CacheVerification;
-import org.volprov.CachedImage;
 import org.volprov.Cancellation;
+import org.volprov.cache.CacheEviction;
 import org.volprov.cache.CacheLease;
+import org.volprov.cache.CacheVerification;
+import org.volprov.cache.CachedImage;
 import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.RedisTestServer;
 

@@ -6,7 +6,6 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import org.volprov.CachedImage;
 
 /**
  * The bookkeeping half of a disk image cache: which entries exist, which are leased, their use

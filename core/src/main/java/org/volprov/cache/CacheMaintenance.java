@@ -14,14 +14,11 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.volprov.CacheEviction;
-import org.volprov.CacheVerification;
-import org.volprov.CacheVerification.Outcome;
-import org.volprov.CacheVerification.Result;
-import org.volprov.CachedImage;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+import org.volprov.cache.CacheVerification.Outcome;
+import org.volprov.cache.CacheVerification.Result;
 import org.volprov.source.PublishedChecksum;
 
 /**

@@ -2,9 +2,6 @@ package org.volprov.cache;
 
 import java.util.List;
 import java.util.Optional;
-import org.volprov.CacheEviction;
-import org.volprov.CacheVerification;
-import org.volprov.CachedImage;
 import org.volprov.Cancellation;
 import org.volprov.ProvisioningException;
 

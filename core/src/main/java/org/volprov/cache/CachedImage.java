@@ -1,10 +1,9 @@
-package org.volprov;
+package org.volprov.cache;
 
 import java.time.Instant;
 import java.util.List;
 import java.util.Objects;
 import java.util.OptionalInt;
-import org.volprov.cache.ImageCache;
 
 /**
  * One image held by an {@link ImageCache}, as {@link ImageCache#list()} reports it.

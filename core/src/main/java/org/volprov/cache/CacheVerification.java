@@ -1,8 +1,7 @@
-package org.volprov;
+package org.volprov.cache;
 
 import java.util.List;
 import java.util.Objects;
-import org.volprov.cache.ImageCache;
 
 /**
  * What {@link ImageCache#verify} found: one result per entry checked, in the order checked.

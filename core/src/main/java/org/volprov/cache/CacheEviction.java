@@ -1,6 +1,6 @@
-package org.volprov;
+package org.volprov.cache;
 
-import org.volprov.cache.ImageCache;
+
 
 /** What {@link ImageCache#evict(String)} did. Only {@link #EVICTED} removed anything. */
 public enum CacheEviction {
