@@ -21,7 +21,7 @@ public final class Cancellation {
     private static final Logger LOG = LoggerFactory.getLogger(Cancellation.class);
 
     private final Clock clock;
-    private volatile Instant deadline;
+    private final Instant deadline;
     private final AtomicReference<ProvisioningException> reason = new AtomicReference<>();
     private final List<Runnable> actions = new ArrayList<>();
     private final List<Fence> fences = new CopyOnWriteArrayList<>();
@@ -39,18 +39,14 @@ public final class Cancellation {
         this.deadline = deadline;
     }
 
-    /** Sets the deadline, once the job starts running: the timeout counts from then. */
-    void deadline(Instant when) {
-        this.deadline = when;
-    }
-
     /**
      * Makes {@code reason} part of this signal: every checkpoint and {@link #isCancelled()} asks it,
-     * and a non-null answer cancels with {@code code} and that message. Checkpoints come before each
-     * write, so work guarded by something that can be lost (a volume lock) stops before it writes
-     * on. {@code reason} must be cheap and must not block.
+     * after the deadline and the fences added before it, and a non-null answer cancels with
+     * {@code code} and that message. Checkpoints come before each write, so work guarded by
+     * something that can be lost (a volume lock) stops before it writes on. {@code reason} must be
+     * cheap and must not block, and is asked on any thread that checks the signal.
      */
-    void fence(ErrorCode code, Supplier<String> reason) {
+    public void fence(ErrorCode code, Supplier<String> reason) {
         fences.add(new Fence(Objects.requireNonNull(code, "code"), Objects.requireNonNull(reason, "reason")));
     }
 

@@ -16,20 +16,18 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Pattern;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import org.volprov.cache.CacheStats;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.cache.ImageCache;
 import org.volprov.image.ImageConverter;
 import org.volprov.image.Qcow2Converter;
-import org.volprov.internal.OncePerKey;
+import org.volprov.internal.engine.Engine;
+import org.volprov.internal.engine.EngineSettings;
 import org.volprov.job.InMemoryJobStore;
 import org.volprov.job.JobQueue;
 import org.volprov.job.JobStore;
 import org.volprov.source.ImageSource;
 import org.volprov.support.LocalHost;
-import org.volprov.support.Retrier;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeGuard;
 
@@ -59,55 +57,12 @@ import org.volprov.volume.VolumeGuard;
  * {@link Builder#cacheDirectory}).
  */
 public final class Provisioner implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(Provisioner.class);
     private static final Pattern ENGINE_ID = Pattern.compile("\\p{Graph}{1,128}");
-    /** How long close() waits for each job it cancelled. */
-    private static final long STOP_WAIT_SECONDS = 30;
 
-    private final EngineSettings settings;
-    private final JobParts parts;
-    private final Dispatcher dispatcher;
-    final LeaseKeeper leases;
-    private final UnrecordedEnds ends;
-    private final EngineThreads threads;
+    private final Engine engine;
 
-    private Provisioner(JobParts parts, Dispatcher dispatcher, LeaseKeeper leases, UnrecordedEnds ends,
-            EngineThreads threads) {
-        this.settings = parts.settings();
-        this.parts = parts;
-        this.dispatcher = dispatcher;
-        this.leases = leases;
-        this.ends = ends;
-        this.threads = threads;
-    }
-
-    /**
-     * Makes the engine's parts from {@code s}, then starts it: the kept ends and recovery first,
-     * then the periodic tasks.
-     */
-    private static Provisioner start(EngineSettings s, List<JobListener> listeners) {
-        long tick = s.watchdogMillis();
-        LeaseKeeper leases = new LeaseKeeper(s.jobStore(), s.engineId(), s.jobLease(), s.clock(), tick);
-        if (s.journal() == null && !s.ownsJobStore()) {
-            LOG.warn("engine {} has no state directory: an end the job store does not take is kept in memory only, and"
-                    + " is lost if the process exits first; set stateDirectory", s.engineId());
-        }
-        UnrecordedEnds ends = new UnrecordedEnds(s.jobStore(), s.engineId(), s.journal(), leases);
-        EngineThreads threads = new EngineThreads(s);
-        JobParts parts = new JobParts(s, new Retrier(s.retryPolicy(), s.clock(), s.sleeper()),
-                new JobRecords(s, leases, ends), new JobEvents(listeners), new OncePerKey<>(10_000),
-                threads.downloads());
-        Dispatcher dispatcher = new Dispatcher(parts, threads.jobs(), leases);
-        Recovery recovery = new Recovery(parts, dispatcher, leases, ends);
-        threads.every(EngineThreads.Task.LEASES, leases::renewIfDue, tick, tick);
-        threads.every(EngineThreads.Task.WATCHDOG, dispatcher::checkDeadlines, tick, tick);
-        recovery.atStart();
-        threads.every(EngineThreads.Task.STORE, recovery::tick, tick, tick);
-        if (s.queue() != null) {
-            QueueWorker queue = new QueueWorker(parts, dispatcher, recovery, leases);
-            threads.every(EngineThreads.Task.STORE, queue::poll, 0, s.queuePoll().toMillis());
-        }
-        return new Provisioner(parts, dispatcher, leases, ends, threads);
+    private Provisioner(Engine engine) {
+        this.engine = engine;
     }
 
     public static Builder builder() {
@@ -116,7 +71,7 @@ public final class Provisioner implements AutoCloseable {
 
     /** This engine's id: the holder of the jobs it runs, in the job store. */
     public String engineId() {
-        return settings.engineId();
+        return engine.engineId();
     }
 
     /**
@@ -128,7 +83,7 @@ public final class Provisioner implements AutoCloseable {
      * @throws ProvisioningException {@code INVALID_REQUEST} naming the field
      */
     public void validate(ProvisionRequest request) {
-        settings.validate(request);
+        engine.validate(request);
     }
 
     /**
@@ -139,17 +94,12 @@ public final class Provisioner implements AutoCloseable {
      * @throws IllegalStateException when the provisioner is closed
      */
     public String submit(ProvisionRequest request) {
-        return dispatcher.submit(request);
+        return engine.submit(request);
     }
 
     /** The job's latest snapshot, from the engine while it runs, else from the store. */
     public Optional<Job> status(String id) {
-        Optional<JobRun> run = dispatcher.find(id);
-        if (run.isPresent()) {
-            return Optional.of(run.get().snapshot());
-        }
-        Optional<Job> unrecorded = ends.get(id);
-        return unrecorded.isPresent() ? unrecorded : settings.jobStore().find(id);
+        return engine.status(id);
     }
 
     /**
@@ -172,12 +122,7 @@ public final class Provisioner implements AutoCloseable {
 
     /** Completes with the job's terminal snapshot; never completes exceptionally. */
     public CompletableFuture<Job> completion(String id) {
-        Optional<JobRun> run = dispatcher.find(id);
-        if (run.isPresent()) {
-            return run.get().future.thenApply(j -> j);
-        }
-        Job job = status(id).orElseThrow(() -> ProvisioningException.invalid("jobId", "no job " + id));
-        return CompletableFuture.completedFuture(job);
+        return engine.completion(id);
     }
 
     /**
@@ -185,36 +130,36 @@ public final class Provisioner implements AutoCloseable {
      * are stopped. Returns false when the job is not queued or running.
      */
     public boolean cancel(String id) {
-        return dispatcher.cancel(id);
+        return engine.cancel(id);
     }
 
     /** Jobs from the store that pass {@code filter}, newest first. */
     public List<Job> list(JobFilter filter) {
-        return settings.jobStore().list(filter);
+        return engine.list(filter);
     }
 
     /** Adds a listener for every job's events. */
     public void addListener(JobListener listener) {
-        parts.events().add(listener);
+        engine.addListener(listener);
     }
 
     public void removeListener(JobListener listener) {
-        parts.events().remove(listener);
+        engine.removeListener(listener);
     }
 
     /** The cache's counters. */
     public CacheStats cacheStats() {
-        return settings.cache().stats();
+        return engine.cacheStats();
     }
 
     /** How many jobs wait for a slot. */
     public int queueDepth() {
-        return dispatcher.queueDepth();
+        return engine.queueDepth();
     }
 
     /** How many jobs run now. */
     public int runningJobs() {
-        return dispatcher.runningJobs();
+        return engine.runningJobs();
     }
 
     /**
@@ -225,76 +170,7 @@ public final class Provisioner implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (!dispatcher.close()) {
-            return;
-        }
-        if (settings.shutdownMode() == ShutdownMode.AWAIT) {
-            awaitJobs(dispatcher.active());
-        }
-        for (JobRun r : dispatcher.drainQueue()) {
-            if (r.origin() == JobRun.Origin.SUBMITTED) {
-                r.finishUnstarted(JobState.CANCELLED, ErrorCode.CANCELLED,
-                        "the provisioner closed before the job started");
-            } else {
-                // Back to the store as it was: another engine of this host runs it.
-                r.abandon();
-                dispatcher.giveBack(r.id(), r.origin());
-            }
-        }
-        List<JobRun> all = dispatcher.active();
-        for (JobRun r : all) {
-            r.cancellation().cancel(ErrorCode.CANCELLED, "the provisioner is closing");
-        }
-        // A job whose lease is in doubt does not wait for the store any more: it is left to recovery.
-        leases.giveUpDoubts();
-        for (JobRun r : all) {
-            try {
-                r.future.get(STOP_WAIT_SECONDS, TimeUnit.SECONDS);
-            } catch (TimeoutException | ExecutionException e) {
-                LOG.warn("job {} did not stop within {} s of being cancelled", r.id(), STOP_WAIT_SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
-        threads.stop(EngineThreads.Task.WATCHDOG, false);
-        threads.stop(EngineThreads.Task.STORE, true);
-        try {
-            parts.records().writeKept(true);
-        } catch (RuntimeException e) {
-            LOG.debug("writing the ends the store did not take failed", e);
-        }
-        if (!ends.ids().isEmpty()) {
-            LOG.error("the job store did not take the end of jobs {}: {}", ends.ids(), ends.journaled()
-                    ? "they are kept in the state directory, and written before recovery at the next start"
-                    : "the store holds them as running, and the next start recovers them as unfinished");
-        }
-        threads.stop(EngineThreads.Task.LEASES, false);
-        leases.giveUpDoubts();
-        threads.close();
-        if (settings.ownsJobStore()) {
-            settings.jobStore().close();
-        }
-        if (settings.ownsCache()) {
-            settings.cache().close();
-        }
-    }
-
-    /** Waits up to the grace period, on the ticker, for {@code runs} to end. */
-    private void awaitJobs(List<JobRun> runs) {
-        Ticker ticker = settings.ticker();
-        long deadline = ticker.nanos() + settings.shutdownGrace().toNanos();
-        for (JobRun run : runs) {
-            long left = deadline - ticker.nanos();
-            try {
-                run.future.get(Math.max(0, left), TimeUnit.NANOSECONDS);
-            } catch (TimeoutException | ExecutionException e) {
-                return;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
+        engine.close();
     }
 
     /** What happens to jobs an earlier engine left unfinished, once its lease has run out. */
@@ -662,7 +538,7 @@ public final class Provisioner implements AutoCloseable {
          * @throws IllegalStateException naming a required option that was not set
          */
         public Provisioner build() {
-            return start(settings(), List.copyOf(listeners));
+            return new Provisioner(Engine.start(settings(), List.copyOf(listeners)));
         }
 
         private EngineSettings settings() {
@@ -684,20 +560,18 @@ public final class Provisioner implements AutoCloseable {
             Path cacheDir = cache instanceof DiskImageCache disk ? disk.directory() : cache == null ? cacheDirectory : null;
             Path state = stateDirectory != null ? stateDirectory
                     : !ownsJobStore && cacheDir != null ? cacheDir.resolve(DiskImageCache.STATE_DIRECTORY) : null;
-            EndJournal journal = state == null ? null : new EndJournal(state);
             // Opened last, so that a missing option cannot leave an open cache behind.
             ImageCache usedCache = cache != null ? cache
                     : DiskImageCache.builder().directory(cacheDirectory).maxBytes(cacheMaxBytes).build();
             return new EngineSettings(source, usedCache, cache == null, backend,
                     ownsJobStore ? new InMemoryJobStore() : given, ownsJobStore,
-                    converter == null ? new Qcow2Converter() : converter,
-                    volumeGuard == null ? new InProcessVolumeGuard() : volumeGuard,
+                    converter == null ? new Qcow2Converter() : converter, volumeGuard,
                     maxConcurrentJobs, queueCapacity, jobTimeout, retryPolicy, clock, ticker, sleeper, executor,
                     scheduler, recoveryMode, shutdownMode, shutdownGrace, maxVolumeBytes, sizeToleranceBytes,
                     watchdogInterval,
                     workDirectory == null ? Path.of(System.getProperty("java.io.tmpdir")) : workDirectory,
                     bufferSize, downloadParallelism, downloadPartSize, requirePublishedChecksum, queue, queuePoll,
-                    engineId != null ? engineId : LocalHost.name() + "-" + randomSuffix(), jobLease, journal);
+                    engineId != null ? engineId : LocalHost.name() + "-" + randomSuffix(), jobLease, state);
         }
 
         private static String randomSuffix() {

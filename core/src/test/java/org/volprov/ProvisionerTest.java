@@ -1062,7 +1062,7 @@ class ProvisionerTest {
 
     /** A guard of one process whose locks a test can declare lost, as a shared guard would find them. */
     static final class LosableGuard implements VolumeGuard {
-        private final VolumeGuard held = new InProcessVolumeGuard();
+        private final java.util.Map<String, Object> held = new java.util.concurrent.ConcurrentHashMap<>();
         private final java.util.Map<String, String> lost = new java.util.concurrent.ConcurrentHashMap<>();
 
         void lose(String volumeName, String why) {
@@ -1071,7 +1071,11 @@ class ProvisionerTest {
 
         @Override
         public Optional<Lock> tryLock(String volumeName) {
-            return held.tryLock(volumeName).map(lock -> new Lock() {
+            Object holder = new Object();
+            if (held.putIfAbsent(volumeName, holder) != null) {
+                return Optional.empty();
+            }
+            return Optional.of(new Lock() {
                 @Override
                 public Optional<String> lost() {
                     return Optional.ofNullable(lost.get(volumeName));
@@ -1079,7 +1083,7 @@ class ProvisionerTest {
 
                 @Override
                 public void close() {
-                    lock.close();
+                    held.remove(volumeName, holder);
                 }
             });
         }

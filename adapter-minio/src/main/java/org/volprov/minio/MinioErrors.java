@@ -51,13 +51,11 @@ final class MinioErrors {
         }
         if (e instanceof IOException) {
             // Connection refused or reset, timeouts, TLS failures: the engine retries these.
-            return new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
-                    "cannot reach MinIO " + action + " " + target + " (retryable): " + e, e);
+            return ObjectStoreReplies.unreachable(MinioImageSource.SERVER, action, target, e.toString(), e);
         }
         if (e.getClass().getName().startsWith("io.minio.credentials.")
                 || (e instanceof IllegalStateException && String.valueOf(e.getMessage()).contains("credential"))) {
-            return new ProvisioningException(ErrorCode.ACCESS_DENIED,
-                    "no MinIO credentials " + action + " " + target + ": " + e.getMessage(), e);
+            return ObjectStoreReplies.noCredentials(MinioImageSource.SERVER, action, target, e);
         }
         return new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
                 "MinIO request failed " + action + " " + target + ": " + e, e);

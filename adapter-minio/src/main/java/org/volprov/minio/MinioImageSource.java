@@ -34,9 +34,9 @@ import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
 import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
+import org.volprov.source.ObjectStoreReads;
 import org.volprov.source.ObjectStoreReplies;
 import org.volprov.source.PublishedChecksum;
-import org.volprov.support.ExactLengthInputStream;
 import org.volprov.support.PemTrust;
 
 /**
@@ -59,7 +59,7 @@ public final class MinioImageSource implements ImageSource {
         this.config = config;
         this.http = buildHttpClient(config);
         MinioClient.Builder b = MinioClient.builder()
-                .endpoint(config.endpoint().toString())
+                .endpoint(config.endpoint().orElseThrow().toString())
                 .region(config.region())
                 .httpClient(http);
         if (config.hasStaticCredentials()) {
@@ -98,19 +98,12 @@ public final class MinioImageSource implements ImageSource {
     public Optional<String> publishedChecksum(ImageRef ref) {
         checkOpen();
         ImageRef sibling = ref.checksumSibling();
-        byte[] content;
-        // No Range header: a zero-byte sibling would answer 416. A large one is cut off after the cap.
-        try (GetObjectResponse in = client.getObject(
-                GetObjectArgs.builder().bucket(sibling.bucket()).object(sibling.key()).build())) {
-            content = in.readNBytes(PublishedChecksum.MAX_SIBLING_BYTES + 1);
-        } catch (Exception e) {
-            ProvisioningException p = MinioErrors.translate("reading", sibling, e);
-            if (p.code() == ErrorCode.IMAGE_NOT_FOUND) {
-                return Optional.empty();
+        return ObjectStoreReads.publishedChecksum(sibling, () -> {
+            try (GetObjectResponse in = client.getObject(
+                    GetObjectArgs.builder().bucket(sibling.bucket()).object(sibling.key()).build())) {
+                return in.readNBytes(PublishedChecksum.MAX_SIBLING_BYTES + 1);
             }
-            throw p;
-        }
-        return PublishedChecksum.fromSibling(sibling, content);
+        }, e -> MinioErrors.translate("reading", sibling, e));
     }
 
     /**
@@ -121,16 +114,12 @@ public final class MinioImageSource implements ImageSource {
      */
     @Override
     public InputStream open(ImageRef ref, String etag, long offset, long length) {
-        Objects.requireNonNull(ref, "ref");
-        Objects.requireNonNull(etag, "etag");
-        if (offset < 0 || length < 0 || offset > Long.MAX_VALUE - length) {
-            throw new IllegalArgumentException("offset and length must not be negative, got " + offset + ", " + length);
-        }
+        ObjectStoreReads.checkRangeArguments(ref, etag, offset, length);
         checkOpen();
         if (length == 0) {
             return InputStream.nullInputStream();
         }
-        String what = ref + " [bytes=" + offset + "-" + (offset + length - 1) + "]";
+        String what = ObjectStoreReads.describeRange(ref, offset, length);
         GetObjectResponse in;
         try {
             in = client.getObject(GetObjectArgs.builder().bucket(ref.bucket()).object(ref.key())
@@ -138,27 +127,16 @@ public final class MinioImageSource implements ImageSource {
         } catch (Exception e) {
             throw MinioErrors.translate("reading", what, e);
         }
-        String contentLength = in.headers().get("Content-Length");
-        try {
-            ObjectStoreReplies.checkEtag(SERVER, what, etag, in.headers().get("ETag"));
-            ObjectStoreReplies.checkRange(SERVER, what, offset, in.headers().get("Content-Range"));
-        } catch (ProvisioningException e) {
-            closeQuietly(in);
-            throw e;
-        }
-        if (contentLength != null && parseLong(contentLength) < length) {
-            closeQuietly(in);
-            throw new ProvisioningException(ErrorCode.INVALID_REQUEST,
-                    "range " + what + " lies past the end of the object (server sent " + contentLength + " bytes)");
-        }
-        // Closing the body early cancels the call (see AbortOnEarlyClose), so no abort hook is needed.
-        return new ExactLengthInputStream(in, length, () -> { }, what);
+        // Closing the body early cancels the call (see AbortOnEarlyClose).
+        return ObjectStoreReads.checkedRange(SERVER, what, etag, offset, length, in.headers().get("ETag"),
+                in.headers().get("Content-Range"), ObjectStoreReads.lengthHeader(in.headers().get("Content-Length")),
+                in, () -> closeQuietly(in));
     }
 
     /** The configured endpoint: http(s) image URIs must name its host and port. */
     @Override
     public Optional<URI> endpoint() {
-        return Optional.of(config.endpoint());
+        return config.endpoint();
     }
 
     @Override
@@ -177,14 +155,6 @@ public final class MinioImageSource implements ImageSource {
     private void checkOpen() {
         if (closed.get()) {
             throw new IllegalStateException("MinioImageSource is closed");
-        }
-    }
-
-    private static long parseLong(String s) {
-        try {
-            return Long.parseLong(s.strip());
-        } catch (NumberFormatException e) {
-            return Long.MAX_VALUE;
         }
     }
 

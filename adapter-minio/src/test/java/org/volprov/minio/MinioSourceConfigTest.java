@@ -25,7 +25,7 @@ class MinioSourceConfigTest {
         assertInvalid(() -> MinioSourceConfig.builder().credentials("a", "b").build(), "endpoint");
         assertInvalid(() -> MinioSourceConfig.builder().endpoint("http://h:9000").build(), "credentials");
         MinioSourceConfig env = MinioSourceConfig.builder().endpoint("http://h:9000/").environmentCredentials().build();
-        assertThat(env.endpoint()).isEqualTo(URI.create("http://h:9000"));
+        assertThat(env.endpoint()).contains(URI.create("http://h:9000"));
         assertThat(env.region()).isEqualTo("us-east-1");
         assertThat(env.toString()).contains("environment");
     }

@@ -1,6 +1,5 @@
 package org.volprov.s3;
 
-import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.source.ObjectStoreReplies;
 import software.amazon.awssdk.awscore.exception.AwsServiceException;
@@ -16,7 +15,7 @@ final class S3Errors {
     private S3Errors() {
     }
 
-    static ProvisioningException translate(String action, Object target, RuntimeException e) {
+    static ProvisioningException translate(String action, Object target, Exception e) {
         if (e instanceof ProvisioningException p) {
             return p;
         }
@@ -34,12 +33,10 @@ final class S3Errors {
         }
         if (e instanceof SdkClientException c && c.getMessage() != null
                 && c.getMessage().startsWith("Unable to load credentials")) {
-            return new ProvisioningException(ErrorCode.ACCESS_DENIED,
-                    "no S3 credentials found " + action + " " + target + ": " + c.getMessage(), e);
+            return ObjectStoreReplies.noCredentials(S3ImageSource.SERVER, action, target, e);
         }
-        // Connection refused or reset, timeouts, TLS failures: the engine retries these.
-        return new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
-                "cannot reach S3 " + action + " " + target + " (retryable): " + rootMessage(e), e);
+        // Connection refused or reset, timeouts, TLS failures, a body cut off: the engine retries these.
+        return ObjectStoreReplies.unreachable(S3ImageSource.SERVER, action, target, rootMessage(e), e);
     }
 
     static String rootMessage(Throwable e) {

@@ -1,6 +1,5 @@
 package org.volprov.s3;
 
-import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
 import java.time.Instant;
@@ -8,14 +7,12 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import javax.net.ssl.TrustManager;
-import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
-import org.volprov.ProvisioningException;
 import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
+import org.volprov.source.ObjectStoreReads;
 import org.volprov.source.ObjectStoreReplies;
 import org.volprov.source.PublishedChecksum;
-import org.volprov.support.ExactLengthInputStream;
 import org.volprov.support.PemTrust;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
@@ -93,26 +90,16 @@ public final class S3ImageSource implements ImageSource {
     public Optional<String> publishedChecksum(ImageRef ref) {
         checkOpen();
         ImageRef sibling = ref.checksumSibling();
-        byte[] content;
-        // No Range header: a zero-byte sibling would answer 416. A large one is aborted after the cap.
-        try (ResponseInputStream<GetObjectResponse> in =
-                     client.getObject(b -> b.bucket(sibling.bucket()).key(sibling.key()))) {
-            try {
-                content = in.readNBytes(PublishedChecksum.MAX_SIBLING_BYTES + 1);
-            } finally {
-                in.abort();
+        return ObjectStoreReads.publishedChecksum(sibling, () -> {
+            try (ResponseInputStream<GetObjectResponse> in =
+                         client.getObject(b -> b.bucket(sibling.bucket()).key(sibling.key()))) {
+                try {
+                    return in.readNBytes(PublishedChecksum.MAX_SIBLING_BYTES + 1);
+                } finally {
+                    in.abort();
+                }
             }
-        } catch (IOException e) {
-            throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
-                    "cannot read " + sibling + " (retryable): " + e, e);
-        } catch (RuntimeException e) {
-            ProvisioningException p = S3Errors.translate("reading", sibling, e);
-            if (p.code() == ErrorCode.IMAGE_NOT_FOUND) {
-                return Optional.empty();
-            }
-            throw p;
-        }
-        return PublishedChecksum.fromSibling(sibling, content);
+        }, e -> S3Errors.translate("reading", sibling, e));
     }
 
     /**
@@ -122,39 +109,23 @@ public final class S3ImageSource implements ImageSource {
      */
     @Override
     public InputStream open(ImageRef ref, String etag, long offset, long length) {
-        Objects.requireNonNull(ref, "ref");
-        Objects.requireNonNull(etag, "etag");
-        if (offset < 0 || length < 0 || offset > Long.MAX_VALUE - length) {
-            throw new IllegalArgumentException("offset and length must not be negative, got " + offset + ", " + length);
-        }
+        ObjectStoreReads.checkRangeArguments(ref, etag, offset, length);
         checkOpen();
         if (length == 0) {
             return InputStream.nullInputStream();
         }
-        String range = "bytes=" + offset + "-" + (offset + length - 1);
-        String what = ref + " [" + range + "]";
+        String what = ObjectStoreReads.describeRange(ref, offset, length);
         ResponseInputStream<GetObjectResponse> in;
         try {
-            in = client.getObject(GetObjectRequest.builder().bucket(ref.bucket()).key(ref.key()).range(range)
+            in = client.getObject(GetObjectRequest.builder().bucket(ref.bucket()).key(ref.key())
+                    .range(ObjectStoreReads.rangeHeader(offset, length))
                     .ifMatch(ObjectStoreReplies.ifMatch(etag)).build());
         } catch (RuntimeException e) {
             throw S3Errors.translate("reading", what, e);
         }
         GetObjectResponse response = in.response();
-        Long contentLength = response.contentLength();
-        try {
-            ObjectStoreReplies.checkEtag(SERVER, what, etag, response.eTag());
-            ObjectStoreReplies.checkRange(SERVER, what, offset, response.contentRange());
-        } catch (ProvisioningException e) {
-            in.abort();
-            throw e;
-        }
-        if (contentLength != null && contentLength < length) {
-            in.abort();
-            throw new ProvisioningException(ErrorCode.INVALID_REQUEST,
-                    "range " + what + " lies past the end of the object (server sent " + contentLength + " bytes)");
-        }
-        return new ExactLengthInputStream(in, length, in::abort, what);
+        return ObjectStoreReads.checkedRange(SERVER, what, etag, offset, length, response.eTag(),
+                response.contentRange(), response.contentLength(), in, in::abort);
     }
 
     /** The configured endpoint: http(s) image URIs must name its host and port. Empty for AWS. */

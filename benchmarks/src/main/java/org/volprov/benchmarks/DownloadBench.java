@@ -23,7 +23,7 @@ import org.volprov.Cancellation;
 import org.volprov.ImageRef;
 import org.volprov.RetryPolicy;
 import org.volprov.Sleeper;
-import org.volprov.internal.Download;
+import org.volprov.internal.engine.Download;
 import org.volprov.source.ImageSource;
 import org.volprov.source.ObjectInfo;
 import org.volprov.support.DaemonThreads;

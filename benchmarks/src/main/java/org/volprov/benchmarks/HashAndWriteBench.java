@@ -33,7 +33,7 @@ import org.volprov.Sleeper;
 import org.volprov.cache.CacheKey;
 import org.volprov.cache.CacheLease;
 import org.volprov.cache.DiskImageCache;
-import org.volprov.internal.Download;
+import org.volprov.internal.engine.Download;
 import org.volprov.support.Retrier;
 
 /**

@@ -1,28 +1,20 @@
 package org.volprov.image;
 
-import java.io.ByteArrayOutputStream;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
@@ -57,16 +49,12 @@ import org.volprov.support.Json;
  * <p>Thread-safe.
  */
 public final class QemuImgConverter implements ImageConverter {
-    private static final Logger LOG = LoggerFactory.getLogger(QemuImgConverter.class);
     private static final Pattern PROGRESS = Pattern.compile("\\((\\d+(?:\\.\\d+)?)/100%\\)");
     private static final Duration INSPECT_TIMEOUT = Duration.ofSeconds(120);
-    private static final long DRAIN_JOIN_MILLIS = 10_000;
 
     private final String qemuImg;
-    private final List<String> inspectLimits;
-    private final List<String> convertLimits;
+    private final QemuImgLimits limits;
     private final int maxOutputBytes;
-    private final String limitsText;
 
     /** Uses {@code qemu-img} from the {@code PATH}, with the default limits. */
     public QemuImgConverter() {
@@ -76,22 +64,8 @@ public final class QemuImgConverter implements ImageConverter {
     private QemuImgConverter(Builder b) {
         this.qemuImg = b.executable;
         this.maxOutputBytes = b.maxOutputBytes;
-        String prlimit = b.limited ? executable(b.prlimit) : null;
-        if (prlimit == null) {
-            if (b.limited) {
-                LOG.warn("{} not found: qemu-img runs without address-space and CPU time limits (install util-linux)",
-                        b.prlimit);
-            }
-            this.inspectLimits = List.of();
-            this.convertLimits = List.of();
-            this.limitsText = "no limits";
-        } else {
-            this.inspectLimits = List.of(prlimit, "--core=0", "--as=" + b.inspectAddressSpace,
-                    "--cpu=" + b.inspectCpuTime.toSeconds(), "--");
-            this.convertLimits = List.of(prlimit, "--core=0", "--as=" + b.convertAddressSpace, "--");
-            this.limitsText = "info and check: " + mib(b.inspectAddressSpace) + " address space, "
-                    + b.inspectCpuTime.toSeconds() + " s CPU; convert: " + mib(b.convertAddressSpace) + " address space";
-        }
+        this.limits = QemuImgLimits.of(b.limited ? b.prlimit : null, b.inspectAddressSpace, b.inspectCpuTime,
+                b.convertAddressSpace);
     }
 
     public static Builder builder() {
@@ -113,7 +87,7 @@ public final class QemuImgConverter implements ImageConverter {
 
     /** Whether qemu-img runs under {@code prlimit}'s limits (false where {@code prlimit} is missing). */
     public boolean limited() {
-        return !inspectLimits.isEmpty();
+        return limits.active();
     }
 
     @Override
@@ -137,7 +111,7 @@ public final class QemuImgConverter implements ImageConverter {
         Result info = inspectWith("info", image, cancellation);
         if (info.exit != 0) {
             throw new ProvisioningException(ErrorCode.UNSUPPORTED_IMAGE, "qemu-img cannot read the image: "
-                    + firstLines(info.err) + exitNote(info.exit));
+                    + firstLines(info.err) + limits.exitNote(info.exit));
         }
         Map<?, ?> json = parse(info.out, "info");
         if (json.get("backing-filename") != null || json.get("full-backing-filename") != null) {
@@ -161,7 +135,7 @@ public final class QemuImgConverter implements ImageConverter {
         // 0: clean, 3: leaked clusters only (harmless for reading); 1: check failed, 2: corrupt.
         if (check.exit != 0 && check.exit != 3) {
             throw new ProvisioningException(ErrorCode.UNSUPPORTED_IMAGE, "the qcow2 image is corrupt: "
-                    + checkFindings(check) + exitNote(check.exit));
+                    + checkFindings(check) + limits.exitNote(check.exit));
         }
         return result;
     }
@@ -181,20 +155,19 @@ public final class QemuImgConverter implements ImageConverter {
 
     private Result inspectWith(String command, Path image, Cancellation cancellation) {
         String what = "qemu-img " + command;
-        try (Child child = new Child(what, inspectLimits, List.of(command, "--output=json", "-f", "qcow2",
-                image.toString()), cancellation)) {
-            Drain out = new Drain(child.process.getInputStream(), maxOutputBytes, child.process, what);
-            if (!waitFor(child.process, INSPECT_TIMEOUT)) {
-                child.process.destroyForcibly();
+        try (QemuImgProcess child = new QemuImgProcess(qemuImg, what, limits.inspect(), limited(),
+                List.of(command, "--output=json", "-f", "qcow2", image.toString()), maxOutputBytes, cancellation)) {
+            QemuImgProcess.Drain out = child.drainStdout();
+            if (!child.waitFor(INSPECT_TIMEOUT)) {
                 cancellation.checkpoint();
                 throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, what + " did not finish in "
                         + INSPECT_TIMEOUT.toSeconds() + " s");
             }
             cancellation.checkpoint();
             String stdout = out.text();
-            String stderr = child.err.text();
+            String stderr = child.stderr();
             child.refuseOverflow(out);
-            return new Result(child.process.exitValue(), stdout, stderr);
+            return new Result(child.exitValue(), stdout, stderr);
         }
     }
 
@@ -220,17 +193,18 @@ public final class QemuImgConverter implements ImageConverter {
         args.add(image.toString());
         args.add(target.toString());
         cancellation.checkpoint();
-        try (Child child = new Child("qemu-img convert", convertLimits, args, cancellation)) {
-            readProgress(child.process.getInputStream(), info.virtualSize(), progress);
-            waitFor(child.process, null);
+        try (QemuImgProcess child = new QemuImgProcess(qemuImg, "qemu-img convert", limits.convert(), limited(), args,
+                maxOutputBytes, cancellation)) {
+            readProgress(child.stdout(), info.virtualSize(), progress);
+            child.waitFor(null);
             cancellation.checkpoint();
-            String msg = child.err.text().strip();
+            String msg = child.stderr().strip();
             child.refuseOverflow(null);
-            int exit = child.process.exitValue();
+            int exit = child.exitValue();
             if (exit != 0) {
                 throw new ProvisioningException(IoErrors.isNoSpaceText(msg) ? ErrorCode.INSUFFICIENT_SPACE
-                        : ErrorCode.BACKEND_FAILURE, "qemu-img convert failed (exit " + exit + exitNote(exit) + "): "
-                        + firstLines(msg));
+                        : ErrorCode.BACKEND_FAILURE, "qemu-img convert failed (exit " + exit + limits.exitNote(exit)
+                        + "): " + firstLines(msg));
             }
             progress.accept(info.virtualSize());
         }
@@ -257,52 +231,6 @@ public final class QemuImgConverter implements ImageConverter {
         }
     }
 
-    /** Waits for the process, at most {@code timeout} (null: as long as it runs); whether it ended. */
-    private static boolean waitFor(Process p, Duration timeout) {
-        try {
-            if (timeout == null) {
-                p.waitFor();
-                return true;
-            }
-            return p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            p.destroyForcibly();
-            throw new ProvisioningException(ErrorCode.INTERRUPTED, "interrupted while qemu-img ran", e);
-        }
-    }
-
-    /** What an exit status above 128 means: the signal that ended qemu-img, and which limit sends it. */
-    private String exitNote(int exit) {
-        return switch (exit) {
-            case 128 + 9 -> " (killed)";
-            case 128 + 6 -> " (aborted: out of memory within its limits, " + limitsText + ")";
-            case 128 + 24 -> " (past its CPU time limit, " + limitsText + ")";
-            default -> exit > 128 ? " (signal " + (exit - 128) + ")" : "";
-        };
-    }
-
-    /** {@code name} as it will run: a path, or the first executable of that name on the {@code PATH}; null when there is none. */
-    private static String executable(String name) {
-        if (name.contains(File.separator)) {
-            return Files.isExecutable(Path.of(name)) ? name : null;
-        }
-        String path = System.getenv("PATH");
-        if (path == null) {
-            return null;
-        }
-        for (String dir : path.split(File.pathSeparator)) {
-            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, name))) {
-                return Path.of(dir, name).toString();
-            }
-        }
-        return null;
-    }
-
-    private static String mib(long bytes) {
-        return (bytes >> 20) + " MiB";
-    }
-
     private static String firstLines(String text) {
         String[] lines = text.strip().split("\n");
         return String.join("; ", java.util.Arrays.copyOf(lines, Math.min(3, lines.length)));
@@ -311,119 +239,9 @@ public final class QemuImgConverter implements ImageConverter {
     private record Result(int exit, String out, String err) {
     }
 
-    /**
-     * A running qemu-img, marked with this JVM's identity, killed when the cancellation fires;
-     * its error output is read (up to the cap) on a thread of its own. Closing kills it if it
-     * still runs.
-     */
-    private final class Child implements AutoCloseable {
-        final String what;
-        final Process process;
-        final Drain err;
-        private final Cancellation.AutoCloseableAction kill;
-
-        Child(String what, List<String> limits, List<String> args, Cancellation cancellation) {
-            this.what = what;
-            // Looked up here rather than left to prlimit, which would report a missing qemu-img as a
-            // failure of the image.
-            String found = executable(qemuImg);
-            if (found == null) {
-                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot run " + qemuImg
-                        + ": not found (install qemu-utils)");
-            }
-            List<String> cmd = new ArrayList<>(limits);
-            cmd.add(found);
-            cmd.addAll(args);
-            ProcessBuilder pb = new ProcessBuilder(cmd);
-            Map<String, String> env = pb.environment();
-            // Stable messages: the no-space check reads them.
-            env.put("LC_ALL", "C");
-            if (limited()) {
-                // A few malloc arenas, so that the address-space limit bounds what the image makes
-                // qemu-img allocate rather than the number of cores (an arena per thread otherwise).
-                env.put("MALLOC_ARENA_MAX", "4");
-            }
-            QemuImgChildren.mark().ifPresent(m -> env.put(QemuImgChildren.VARIABLE, m));
-            try {
-                this.process = pb.start();
-            } catch (IOException e) {
-                throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot run " + cmd.get(0) + ": "
-                        + e.getMessage(), e);
-            }
-            this.kill = cancellation.onCancel(process::destroyForcibly);
-            this.err = new Drain(process.getErrorStream(), maxOutputBytes, process, what);
-        }
-
-        /** Refuses the image when qemu-img printed more than the cap on stderr or {@code out}. */
-        void refuseOverflow(Drain out) {
-            if (err.overflowed || (out != null && out.overflowed)) {
-                throw new ProvisioningException(ErrorCode.UNSUPPORTED_IMAGE, what + " printed more than "
-                        + maxOutputBytes + " bytes about the image, and was stopped: the image is refused");
-            }
-        }
-
-        @Override
-        public void close() {
-            kill.close();
-            process.destroyForcibly();
-        }
-    }
-
-    /**
-     * Reads a stream of a child on a daemon thread, keeping at most {@code cap} bytes; when more
-     * arrives it kills the child and stops reading.
-     */
-    private static final class Drain extends Thread {
-        private final InputStream in;
-        private final int cap;
-        private final Process process;
-        private final ByteArrayOutputStream kept = new ByteArrayOutputStream();
-        volatile boolean overflowed;
-
-        Drain(InputStream in, int cap, Process process, String what) {
-            super(what + " output");
-            this.in = in;
-            this.cap = cap;
-            this.process = process;
-            setDaemon(true);
-            start();
-        }
-
-        @Override
-        public void run() {
-            byte[] buf = new byte[8192];
-            try (in) {
-                for (int n; (n = in.read(buf)) > 0; ) {
-                    synchronized (kept) {
-                        if (kept.size() + n > cap) {
-                            overflowed = true;
-                            process.destroyForcibly();
-                            return;
-                        }
-                        kept.write(buf, 0, n);
-                    }
-                }
-            } catch (IOException e) {
-                // The process was killed: its pipe closed.
-            }
-        }
-
-        /** What was read, once the stream ended (at most {@value #DRAIN_JOIN_MILLIS} ms after the process did). */
-        String text() {
-            try {
-                join(DRAIN_JOIN_MILLIS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            synchronized (kept) {
-                return kept.toString(StandardCharsets.UTF_8);
-            }
-        }
-    }
-
     @Override
     public String toString() {
-        return "QemuImgConverter[" + qemuImg + ", " + limitsText + "]";
+        return "QemuImgConverter[" + qemuImg + ", " + limits.text() + "]";
     }
 
     /**

@@ -13,7 +13,7 @@ import org.volprov.ProvisioningException;
  *
  * <p>A queued job that never started and whose holder's lease ran out (or that was
  * {@link #release}d) can be claimed again; a queued job that started and whose holder's lease ran
- * out is {@link #abandoned()}, and recovered like a submitted one.
+ * out is {@link JobStore#abandoned}, and recovered like a submitted one.
  *
  * <p>Thread-safe. Arguments are never null. Storage failures are {@link ProvisioningException}
  * {@code BACKEND_FAILURE}.

@@ -17,13 +17,13 @@ import org.volprov.ProvisioningException;
  * its engine id ({@link Provisioner.Builder#engineId}), under a lease that the engine
  * {@link #renew}s while it holds the job. Writes are fenced by holder: {@link #update} by an engine
  * that no longer holds the job changes nothing. When a holder's lease runs out (its process died,
- * or lost the store for longer than the lease), the job is {@link #abandoned()} and another engine
+ * or lost the store for longer than the lease), the job is {@link #abandoned} and another engine
  * of the same host may {@link #takeOver} it, atomically: of two engines trying at once, one gets it.
  * Lease times are read from the store's clock, so engines that share a store keep their clocks in
  * step (NTP), and a lease is much longer than their drift.
  *
  * <p>Each store acts for one host: the jobs it {@link #insert}s are that host's, and
- * {@link #abandoned()} and {@link #takeOver} see only that host's jobs.
+ * {@link #abandoned} and {@link #takeOver} see only that host's jobs.
  *
  * <p>Thread-safe. Returns snapshots; arguments are never null. Storage failures are
  * {@link ProvisioningException} {@code BACKEND_FAILURE}; a refusal is an answer ({@code false},

@@ -134,6 +134,24 @@ public final class ObjectStoreReplies {
         return new ProvisioningException(kind, message, cause);
     }
 
+    /**
+     * The exception for a request that got no reply: connection refused or reset, a timeout, a TLS
+     * failure. {@code SOURCE_UNAVAILABLE}, which the engine retries.
+     *
+     * @param detail what went wrong, for the message
+     */
+    public static ProvisioningException unreachable(String server, String action, Object target, String detail,
+            Throwable cause) {
+        return new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE,
+                "cannot reach " + server + " " + action + " " + target + " (retryable): " + detail, cause);
+    }
+
+    /** The exception for a client library that found no keys to sign with: {@code ACCESS_DENIED}. */
+    public static ProvisioningException noCredentials(String server, String action, Object target, Throwable cause) {
+        return new ProvisioningException(ErrorCode.ACCESS_DENIED,
+                "no " + server + " credentials found " + action + " " + target + ": " + cause.getMessage(), cause);
+    }
+
     private static String refusalAdvice(int status, String code) {
         String c = code == null ? "" : code;
         if (c.equals("InvalidObjectState")) {

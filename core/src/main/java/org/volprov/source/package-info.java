@@ -9,6 +9,10 @@
  *   <li>{@link org.volprov.source.PublishedChecksum}: the parser of {@code <key>.sha256} siblings;</li>
  *   <li>{@link org.volprov.source.LocalDirectoryImageSource}: the embedded default, a directory of
  *       {@code <bucket>/<key>} files;</li>
+ *   <li>{@link org.volprov.source.ObjectStoreConfig}: the configuration both object-store adapters
+ *       share (endpoint, region, keys, trust, timeouts);</li>
+ *   <li>{@link org.volprov.source.ObjectStoreReads}: the checks around a ranged read and a sibling
+ *       read that both adapters make;</li>
  *   <li>{@link org.volprov.source.ObjectStoreReplies}: how an S3-compatible reply (status, headers,
  *       lengths, entity tags) becomes an {@link org.volprov.ErrorCode}, shared by the S3 and MinIO
  *       adapters.</li>

@@ -1,5 +1,5 @@
 /**
- * The qcow2 decoder behind {@link org.volprov.embedded.Qcow2Converter}; not API.
+ * The qcow2 decoder behind {@link org.volprov.image.Qcow2Converter}; not API.
  *
  * <ul>
  *   <li>{@link org.volprov.internal.qcow2.Qcow2Header}: the header and its extensions, validated,

@@ -1,0 +1,16 @@
+package org.volprov.internal.engine;
+
+import java.util.concurrent.ExecutorService;
+import org.volprov.ImageRef;
+import org.volprov.internal.OncePerKey;
+import org.volprov.support.Retrier;
+
+/**
+ * What an engine's jobs share: its settings and the parts made from them once.
+ *
+ * @param refusedChecksumSiblings images whose checksum sibling the source refused; warned about once each
+ * @param downloads runs the parts of parallel downloads, for every job of the engine
+ */
+record JobParts(EngineSettings settings, Retrier retrier, JobRecords records, JobEvents events,
+        OncePerKey<ImageRef> refusedChecksumSiblings, ExecutorService downloads) {
+}
