@@ -28,8 +28,12 @@ import org.volprov.source.ImageSource;
 /**
  * The whole job through the engine: the qcow2 image (random content, every cluster allocated) from
  * the S3 server into a new volume. {@code cold} starts with an empty cache (download, SHA-256 check,
- * fsync, qemu-img inspection, conversion onto the volume, fsync); {@code warm} finds the image in
- * the cache. Compare cold with the reference sequence and with the slowest single stage.
+ * fsync, inspection, conversion onto the volume, fsync) and runs on a file-backed volume and on a
+ * libvirt {@code dir} pool in LOCAL and in STREAM mode; {@code coldShaped} is the cold job on a
+ * file-backed volume with the object read across a link shaped to 1 Gbit/s (the one
+ * {@code scripts/bench.sh} makes, named in {@value Fixture#SHAPED_ENV}); {@code warm} finds the
+ * image in the cache. Compare cold with the reference sequence and with the slowest single stage,
+ * STREAM with LOCAL, and the shaped cold job with {@code curl} of the same image over the same link.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -41,6 +45,15 @@ public class ProvisionBench {
 
     @Benchmark
     public Job cold(Cold s, Bytes bytes) {
+        return coldJob(s, bytes);
+    }
+
+    @Benchmark
+    public Job coldShaped(ShapedCold s, Bytes bytes) {
+        return coldJob(s, bytes);
+    }
+
+    private static Job coldJob(Engine s, Bytes bytes) {
         Job job = s.provision();
         if (job.cacheHit()) {
             throw new IllegalStateException("a cold run found the image cached");
@@ -59,7 +72,11 @@ public class ProvisionBench {
         return job;
     }
 
-    /** The engine and what it is wired to; subclasses decide when the cache is emptied. */
+    /**
+     * The engine and what it is wired to; subclasses decide when the cache is emptied, the volume
+     * backend (each its own {@code backend} parameter, so that only the cold job runs on every one)
+     * and the link.
+     */
     @State(Scope.Benchmark)
     public abstract static class Engine {
         @Param({"256"})
@@ -67,9 +84,6 @@ public class ProvisionBench {
 
         @Param({"s3"})
         public String adapter;
-
-        @Param({"file"})
-        public String backend;
 
         /** Ranged parts in flight; 1 is the engine's default, a single stream. */
         @Param({"1"})
@@ -91,16 +105,31 @@ public class ProvisionBench {
             fixture = Fixture.obtain(sizeMiB);
             size = fixture.images().size();
             sha256 = fixture.images().imageSha256();
-            source = fixture.source(adapter);
+            source = shaped() ? fixture.shapedSource(adapter) : fixture.source(adapter);
             imageUri = fixture.imageRef().toString();
             dir = Fixture.scratch("provision");
             cacheDir = dir.resolve("cache");
-            volumes = BenchBackend.open(backend, dir.resolve("volumes"), (long) sizeMiB << 20);
+            volumes = BenchBackend.open(backendKind(), dir.resolve("volumes"), (long) sizeMiB << 20);
             prepare();
         }
 
+        /** A {@link BenchBackend} kind. */
+        abstract String backendKind();
+
+        /** Whether the object is read across the shaped link rather than loopback. */
+        boolean shaped() {
+            return false;
+        }
+
         /** Called once the engine's parts exist. */
-        abstract void prepare() throws IOException;
+        void prepare() throws IOException {
+        }
+
+        /** Before each cold job: no volume, a new engine on an empty cache. */
+        void emptyCacheAndVolume() throws IOException {
+            deleteVolume();
+            startEmpty();
+        }
 
         /** A new engine on a new, empty cache. */
         void startEmpty() throws IOException {
@@ -170,19 +199,49 @@ public class ProvisionBench {
 
     @State(Scope.Benchmark)
     public static class Cold extends Engine {
+        /** LOCAL mode on a file and on a dir pool's volume, and STREAM mode (libvirt's upload) on the same pool. */
+        @Param({"file", "libvirt-local", "libvirt-stream"})
+        public String backend;
+
         @Override
-        void prepare() {
+        String backendKind() {
+            return backend;
         }
 
         @Setup(Level.Invocation)
-        public void emptyCacheAndVolume() throws IOException {
-            deleteVolume();
-            startEmpty();
+        public void beforeJob() throws IOException {
+            emptyCacheAndVolume();
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class ShapedCold extends Engine {
+        @Override
+        String backendKind() {
+            return "file";
+        }
+
+        @Override
+        boolean shaped() {
+            return true;
+        }
+
+        @Setup(Level.Invocation)
+        public void beforeJob() throws IOException {
+            emptyCacheAndVolume();
         }
     }
 
     @State(Scope.Benchmark)
     public static class Warm extends Engine {
+        @Param({"file"})
+        public String backend;
+
+        @Override
+        String backendKind() {
+            return backend;
+        }
+
         /** One job fills the cache; every measured one finds the image there. */
         @Override
         void prepare() throws IOException {
