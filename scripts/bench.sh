@@ -2,7 +2,9 @@
 # Runs the JMH copy-throughput suite and, in the same run, the standard tools that give each
 # stage's physical limit (dd conv=fdatasync, curl, openssl dgst, qemu-img convert, and dd
 # oflag=direct onto a partition of the loop device under the libvirt disk pool); prints one
-# table in MB/s (10^6 bytes per second) with the ratio of each stage to its limit.
+# table in MB/s (10^6 bytes per second) with the ratio of each stage to its limit. As root it also
+# shapes a link to 1 Gbit/s in front of the S3 server (scripts/shaped-link.sh: a network
+# namespace, a veth pair, tbf on both ends) and times the cold job and curl across it.
 #
 # Usage: scripts/bench.sh [options] [-- extra JMH options]
 #   --size MiB      object and image size (default 1024; env BENCH_SIZE_MIB)
@@ -99,10 +101,14 @@ fi
 
 # --- the S3 server: one process for the JMH forks and for curl ---------------------------------
 server_pid=
+link_name=
 disk_pool=
 loop_dev=
 loop_dir=$work/loop
 cleanup() {
+  if [ -n "$link_name" ]; then
+    bash scripts/shaped-link.sh down "$link_name" || true
+  fi
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -136,6 +142,17 @@ done
 prop() { grep "^$1=" "$work/server.properties" | cut -d= -f2-; }
 images=$(prop images)
 bytes=$((size * 1024 * 1024))
+
+# --- the link shaped to 1 Gbit/s: the same server, reached through the kernel's shaper -----------
+server_port=$(prop endpoint | sed 's|.*:\([0-9]*\)/*$|\1|')
+link=
+link_note="no shaped link (needs root, ip, tc, socat, nsenter): the shaped rows read n/a"
+if [ "$(id -u)" -eq 0 ] && link=$(bash scripts/shaped-link.sh up "b$$" "$server_port" 1gbit); then
+  link_name=b$$
+  link_note="1 Gbit/s: tbf (burst 256 KiB, 10 ms queue) on both ends of a veth pair into network namespace vpl-$link_name; socat there forwards to the server; clients connect to $link"
+else
+  link=
+fi
 
 # --- the run's description --------------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
@@ -174,6 +191,7 @@ XML
   fi
 fi
 echo "loop=$disk_note" >>"$out/meta.properties"
+echo "link=$link_note" >>"$out/meta.properties"
 
 # --- baselines: the standard tools on the same bytes --------------------------------------------
 base=$work/baseline
@@ -198,12 +216,22 @@ curl_get() {
   local got
   got=$(curl -sS --fail -o /dev/null -w '%{size_download}' "$(prop objectUrl)") && [ "$got" -eq "$bytes" ]
 }
+# The image the cold job provisions, across the shaped link: curl connects to the link and sends the
+# server's own host name, which the presigned URL's signature covers. Timed per byte of the image's
+# virtual size, as the job is, so that the two rates' ratio is the inverse of the two times'.
+curl_shaped() {
+  local got want
+  want=$(stat -c %s "$images/random.qcow2")
+  got=$(curl -sS --fail -o /dev/null -w '%{size_download}' --connect-to "127.0.0.1:$server_port:${link%:*}:${link##*:}" \
+    "$(prop imageUrl)") && [ "$got" -eq "$want" ]
+}
 hash_file() { openssl dgst -sha256 "$images/object.bin" >/dev/null; }
 qemu_convert() { rm -f "$base/convert.raw"; qemu-img convert -f "$1" -O raw "$2" "$base/convert.raw"; }
 : >"$out/baselines.properties"
 log "baselines ($runs runs each)"
 command -v dd >/dev/null && measure dd "$bytes" dd_write
 command -v curl >/dev/null && measure curl "$bytes" curl_get
+if [ -n "$link" ] && command -v curl >/dev/null; then measure curl.shaped "$bytes" curl_shaped; fi
 command -v openssl >/dev/null && measure openssl "$bytes" hash_file
 measure qemu-img.random "$bytes" qemu_convert qcow2 "$images/random.qcow2"
 measure qemu-img.halfzero "$bytes" qemu_convert qcow2 "$images/halfzero.qcow2"
@@ -230,6 +258,7 @@ log "JMH suite at $size MiB"
 if [ $libvirt -eq 0 ]; then log "libvirtd does not answer: the libvirt benchmarks will fail and read n/a"; fi
 set +e
 VOLPROV_BENCH_FIXTURE=$work/server.properties VOLPROV_BENCH_WORK=$work VOLPROV_BENCH_DISK_POOL=$disk_pool \
+  VOLPROV_BENCH_SHAPED_LINK=$link \
   java -jar "$jar" -p sizeMiB="$size" -wi "$warmups" -i "$iterations" \
   -rf json -rff "$out/jmh.json" "${only[@]}" "${extra[@]}" 2>&1 | tee "$out/jmh.log"
 jmh_status=${PIPESTATUS[0]}

@@ -4,6 +4,7 @@
 #   demo: a JDK 17, Maven and qemu-utils (the embedded defaults need nothing else)
 #   test: also libvirtd, PostgreSQL and Redis on 127.0.0.1, and what the block-device tests need
 #         (root, loop devices, parted for libvirt's disk pools; TEST_LOOP_DEVICES=off skips them)
+#         and the shaped link's tools (iproute2's ip and tc, nsenter, socat)
 set -uo pipefail
 what=${1:-test}
 missing=()
@@ -61,6 +62,12 @@ if [ "$what" = test ]; then
   else
     missing+=("libvirtd (Debian package libvirt-daemon-system)")
   fi
+
+  # --- a link shaped to 1 Gbit/s (scripts/shaped-link.sh): a network namespace, tbf, socat ------
+  need_cmd ip iproute2
+  need_cmd tc iproute2
+  need_cmd nsenter util-linux
+  need_cmd socat socat
 
   # --- block devices: loop devices with partitions, parted (libvirt's disk pools call it) ---------
   if [ "${TEST_LOOP_DEVICES:-}" != off ]; then

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.lang.reflect.InvocationTargetException;
@@ -22,6 +23,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.volprov.cache.CacheEviction;
+import org.volprov.cache.CacheVerification;
+import org.volprov.cache.CachedImage;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.job.InMemoryJobStore;
 import org.volprov.job.JobJson;
@@ -258,6 +262,39 @@ class PrefetchTest {
         Job failed = store.find("left-2").orElseThrow();
         assertThat(failed.state()).isEqualTo(JobState.FAILED);
         assertThat(failed.error()).contains(ErrorCode.INTERRUPTED);
+        assertNoVolumeWasTouched();
+    }
+
+    @Test
+    void theEnginesCache_listsAPrefetchedImage_reVerifiesAndDropsItWhenDamaged_andEvictsIt() throws Exception {
+        Provisioner p = start();
+        Job warmed = p.await(p.prefetch(uri("disk.qcow2")), WAIT);
+        String sha = warmed.imageDigest();
+
+        List<CachedImage> listed = p.cache().list();
+        assertThat(listed).singleElement().satisfies(image -> {
+            assertThat(image.sha256()).isEqualTo(sha);
+            assertThat(image.size()).isEqualTo(Files.size(images.resolve("images/disk.qcow2")));
+            assertThat(image.sources()).anySatisfy(source -> assertThat(source).contains("images/disk.qcow2"));
+            assertThat(image.leased()).as("no job holds it now").isFalse();
+        });
+        assertThat(p.cache().verifyAll(Cancellation.none()).ok()).containsExactly(sha);
+
+        try (RandomAccessFile f = new RandomAccessFile(work.resolve("cache").resolve(sha).toFile(), "rw")) {
+            f.seek(1 << 20);
+            int b = f.read();
+            f.seek(1 << 20);
+            f.write(~b);
+        }
+        CacheVerification damaged = p.cache().verify(sha, Cancellation.none());
+        assertThat(damaged.dropped()).extracting(CacheVerification.Result::sha256).containsExactly(sha);
+        assertThat(p.cache().list()).isEmpty();
+
+        Job again = p.await(p.prefetch(uri("disk.qcow2")), WAIT);
+        assertThat(again.cacheHit()).as("downloaded again after the damaged entry was dropped").isFalse();
+        assertThat(p.cache().evict(sha)).isEqualTo(CacheEviction.EVICTED);
+        assertThat(p.cache().list()).isEmpty();
+        assertThat(p.cache().evict(sha)).isEqualTo(CacheEviction.NOT_CACHED);
         assertNoVolumeWasTouched();
     }
 

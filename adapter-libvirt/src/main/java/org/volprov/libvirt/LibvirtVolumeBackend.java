@@ -287,7 +287,8 @@ public final class LibvirtVolumeBackend implements VolumeBackend {
                 if (writeModeFor(config, path) == WriteMode.LOCAL) {
                     return LocalVolumeWriter.open(Path.of(path), BLOCK_POOLS.contains(poolType));
                 }
-                VolumeWriter w = StreamVolumeWriter.open(c, vol, name, vol.getInfo().capacity);
+                VolumeWriter w = StreamVolumeWriter.open(c, vol, name, vol.getInfo().capacity,
+                        BLOCK_POOLS.contains(poolType));
                 handedOver = true;
                 return w;
             } finally {

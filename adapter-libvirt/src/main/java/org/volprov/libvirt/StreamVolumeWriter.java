@@ -15,9 +15,13 @@ import org.volprov.support.IoErrors;
 import org.volprov.volume.VolumeWriter;
 
 /**
- * Writes a volume through {@code virStorageVolUpload}: every byte, zeros included, travels over the
- * libvirt connection, so it works wherever libvirtd runs. libvirt-java 0.5.2 binds neither
- * {@code virStreamSendHole} nor sparse uploads, so zero regions are sent as zeros. Used by one thread.
+ * Writes a volume through {@code virStorageVolUpload}, over the libvirt connection, so it works
+ * wherever libvirtd runs. Where the client library and the daemon allow it (libvirt 3.4 and later),
+ * the upload is a sparse stream and holes cross as {@code virStreamSendHole} (bound in
+ * {@link NativeUpload}) instead of zeros. The daemon leaves a hole in a file volume as it was (a
+ * seek: a fresh file reads as zero there, a reused one keeps its bytes) and zeroes it on a block
+ * device; so {@link #skip} (bytes known to read as zero) is always a hole, and
+ * {@link #writeZeros} is a hole only on a block device, zeros on a file. Used by one thread.
  */
 final class StreamVolumeWriter implements VolumeWriter {
     private static final Logger LOG = LoggerFactory.getLogger(StreamVolumeWriter.class);
@@ -29,29 +33,57 @@ final class StreamVolumeWriter implements VolumeWriter {
     private final StorageVol vol;
     private final Stream stream;
     private final long capacity;
+    private final boolean sparse;
+    /** Whether a hole zeroes what the volume held (a block device), rather than leaving it. */
+    private final boolean holesZero;
     private final byte[] buffer = new byte[CHUNK];
     private long position;
     private boolean finished;
     private boolean closed;
 
-    private StreamVolumeWriter(String name, StorageVol vol, Stream stream, long capacity) {
+    private StreamVolumeWriter(String name, StorageVol vol, Stream stream, long capacity, boolean sparse,
+            boolean holesZero) {
         this.name = name;
         this.vol = vol;
         this.stream = stream;
         this.capacity = capacity;
+        this.sparse = sparse;
+        this.holesZero = sparse && holesZero;
     }
 
-    /** Starts an upload of the whole volume; the writer owns {@code vol} from here on. */
-    static StreamVolumeWriter open(Connect connection, StorageVol vol, String name, long capacity) throws LibvirtException {
+    /**
+     * Starts an upload of the whole volume, sparse when the client has {@code virStreamSendHole}
+     * and the daemon takes a sparse upload; the writer owns {@code vol} from here on.
+     *
+     * @param blockDevice whether the volume is a block device, on which the daemon zeroes a hole
+     */
+    static StreamVolumeWriter open(Connect connection, StorageVol vol, String name, long capacity, boolean blockDevice)
+            throws LibvirtException {
+        if (NativeUpload.holesAvailable()) {
+            Stream stream = connection.streamNew(0);
+            try {
+                NativeUpload.start(vol, stream, 0, capacity, name, true);
+                return new StreamVolumeWriter(name, vol, stream, capacity, true, blockDevice);
+            } catch (RuntimeException e) {
+                // A daemon older than sparse streams refuses the flag: upload plainly.
+                LOG.debug("sparse upload to {} refused, sending zeros instead", name, e);
+                freeQuietly(stream);
+            }
+        }
         Stream stream = connection.streamNew(0);
         try {
             // The length bounds the upload at the volume's end, so a runaway writer cannot grow a file.
-            NativeUpload.start(vol, stream, 0, capacity, name);
+            NativeUpload.start(vol, stream, 0, capacity, name, false);
         } catch (RuntimeException e) {
             freeQuietly(stream);
             throw e;
         }
-        return new StreamVolumeWriter(name, vol, stream, capacity);
+        return new StreamVolumeWriter(name, vol, stream, capacity, false, false);
+    }
+
+    /** Whether zero regions cross as holes. */
+    boolean sparse() {
+        return sparse;
     }
 
     @Override
@@ -81,6 +113,10 @@ final class StreamVolumeWriter implements VolumeWriter {
             throw new IllegalArgumentException("length must not be negative");
         }
         checkRoom(length);
+        if (holesZero) {
+            hole(length);
+            return;
+        }
         long left = length;
         while (left > 0) {
             int n = (int) Math.min(CHUNK, left);
@@ -89,10 +125,29 @@ final class StreamVolumeWriter implements VolumeWriter {
         }
     }
 
-    /** A stream cannot seek, and nothing but zeros can be known to be right here: sends zeros. */
+    /**
+     * A stream cannot seek, and nothing but zeros can be known to be right here: a hole on a sparse
+     * upload, else zeros.
+     */
     @Override
     public void skip(long length) throws IOException {
-        writeZeros(length);
+        if (!sparse) {
+            writeZeros(length);
+            return;
+        }
+        if (length < 0) {
+            throw new IllegalArgumentException("length must not be negative");
+        }
+        checkRoom(length);
+        hole(length);
+    }
+
+    /** Bounded like the data: checkRoom kept it inside the upload's length, the volume's end. */
+    private void hole(long length) {
+        if (length > 0) {
+            NativeUpload.sendHole(stream, length, name);
+            position += length;
+        }
     }
 
     @Override

@@ -11,6 +11,7 @@ import java.util.HexFormat;
  * <pre>
  * P:host:H:entries       hash   sha256 -> size            the host's cache entries
  * P:host:H:lru           zset   sha256 -> use tick        last use, for LRU
+ * P:host:H:used          hash   sha256 -> last use (epoch ms)
  * P:host:H:tick          string counter behind the ticks
  * P:host:H:bytes         string bytes held by entries
  * P:host:H:hold:SHA      zset   lease id -> expiry (ms)  leases on one entry

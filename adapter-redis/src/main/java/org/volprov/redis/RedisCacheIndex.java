@@ -1,14 +1,14 @@
 package org.volprov.redis;
 
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -20,8 +20,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.cache.CacheFiles;
 import org.volprov.cache.CacheIndex;
+import org.volprov.cache.CachedImage;
 
 /**
  * A {@link CacheIndex} in Redis, shared by the processes of one host that use one cache directory
@@ -41,10 +41,8 @@ final class RedisCacheIndex implements CacheIndex {
 
     private final RedisCoordination redis;
     private final Keys keys;
-    private final CacheFiles files;
     private final long maxBytes;
     private final int maxEntries;
-    private final Duration staleTempAfter;
     private final Map<String, Lease> leases = new ConcurrentHashMap<>();
     private final Map<String, Room> rooms = new ConcurrentHashMap<>();
     private final LongAdder evictions = new LongAdder();
@@ -53,15 +51,14 @@ final class RedisCacheIndex implements CacheIndex {
     // Non-null while Redis is unreachable; replaced only under the write lock of mode.
     private volatile CacheIndex local;
     private volatile Evictor evictor;
+    private volatile Directory directory;
     private volatile boolean loaded;
 
-    RedisCacheIndex(RedisCoordination redis, CacheFiles files, long maxBytes, int maxEntries, Duration staleTempAfter) {
+    RedisCacheIndex(RedisCoordination redis, long maxBytes, int maxEntries) {
         this.redis = redis;
         this.keys = redis.keys();
-        this.files = files;
         this.maxBytes = maxBytes;
         this.maxEntries = maxEntries;
-        this.staleTempAfter = staleTempAfter;
     }
 
     // ------------------------------------------------------------------ leases and rooms
@@ -143,7 +140,8 @@ final class RedisCacheIndex implements CacheIndex {
     // ------------------------------------------------------------------ CacheIndex
 
     @Override
-    public void load(CacheFiles.Contents contents, Evictor evictor) {
+    public void load(Contents contents, Directory directory, Evictor evictor) {
+        this.directory = directory;
         this.evictor = evictor;
         try {
             reconcile(contents);
@@ -154,11 +152,84 @@ final class RedisCacheIndex implements CacheIndex {
 
     @Override
     public Optional<Hold> acquire(String sha256) {
+        return hold(sha256, true);
+    }
+
+    @Override
+    public Optional<Hold> pin(String sha256) {
+        return hold(sha256, false);
+    }
+
+    private Optional<Hold> hold(String sha256, boolean use) {
         return either(() -> {
             String id = redis.newToken();
-            long ok = (Long) redis.call(j -> Scripts.ACQUIRE.run(j, args(sha256, id, expiry())));
+            long ok = (Long) redis.call(j -> Scripts.ACQUIRE.run(j, args(sha256, id, expiry(), use ? "1" : "0")));
             return ok == 1 ? Optional.of(track(new Lease(id, sha256, null))) : Optional.<Hold>empty();
-        }, l -> l.acquire(sha256).map(h -> track(new Lease(redis.newToken(), sha256, h))));
+        }, l -> (use ? l.acquire(sha256) : l.pin(sha256)).map(h -> track(new Lease(redis.newToken(), sha256, h))));
+    }
+
+    /** Leases elsewhere are the live holds in Redis less this object's own; unknown while Redis is unreachable. */
+    @Override
+    public List<CachedImage> list() {
+        return either(() -> {
+            @SuppressWarnings("unchecked")
+            List<Object> flat = (List<Object>) redis.call(j -> Scripts.LIST.run(j, args()));
+            Map<String, Integer> mine = ownLeases();
+            List<CachedImage> out = new ArrayList<>();
+            for (int i = 0; i < flat.size(); ) {
+                String sha = (String) flat.get(i);
+                long size = Long.parseLong((String) flat.get(i + 1));
+                Instant used = Instant.ofEpochMilli(Long.parseLong((String) flat.get(i + 2)));
+                int live = ((Long) flat.get(i + 3)).intValue();
+                int n = ((Long) flat.get(i + 4)).intValue();
+                List<String> ids = new ArrayList<>();
+                for (int k = 0; k < n; k++) {
+                    ids.add((String) flat.get(i + 5 + k));
+                }
+                i += 5 + n;
+                ids.sort(null);
+                int here = mine.getOrDefault(sha, 0);
+                out.add(new CachedImage(sha, size, ids, used, here, OptionalInt.of(Math.max(0, live - here))));
+            }
+            return out;
+        }, l -> {
+            Map<String, Integer> mine = ownLeases();
+            return l.list().stream().map(e -> new CachedImage(e.sha256(), e.size(), e.sources(), e.lastUsed(),
+                    mine.getOrDefault(e.sha256(), 0), OptionalInt.empty())).toList();
+        });
+    }
+
+    private Map<String, Integer> ownLeases() {
+        Map<String, Integer> mine = new HashMap<>();
+        for (Lease l : leases.values()) {
+            mine.merge(l.sha256, 1, Integer::sum);
+        }
+        return mine;
+    }
+
+    /**
+     * Removes an unleased entry in Redis. While Redis is unreachable this process cannot see the
+     * other processes' leases, so it removes nothing and answers {@code HELD}.
+     */
+    @Override
+    public Removal remove(String sha256, Evictor evictor) {
+        return either(() -> {
+            @SuppressWarnings("unchecked")
+            List<Object> r = (List<Object>) redis.call(j -> Scripts.REMOVE.run(j, args(sha256)));
+            long status = (Long) r.get(0);
+            if (status == 0) {
+                return Removal.ABSENT;
+            }
+            if (status == 1) {
+                return Removal.HELD;
+            }
+            List<String> ids = new ArrayList<>();
+            for (Object id : r.subList(1, r.size())) {
+                ids.add((String) id);
+            }
+            evictor.evict(sha256, ids);
+            return Removal.REMOVED;
+        }, l -> Removal.HELD);
     }
 
     @Override
@@ -303,25 +374,21 @@ final class RedisCacheIndex implements CacheIndex {
     }
 
     /** Switches to an in-memory index built from the directory (or from {@code contents}). */
-    private void goLocal(CacheFiles.Contents contents) {
+    private void goLocal(Contents contents) {
         mode.writeLock().lock();
         try {
             if (local != null) {
                 return;
             }
-            CacheFiles.Contents c = contents != null ? contents : scan();
+            Contents c = contents != null ? contents : directory.scan();
             CacheIndex l = CacheIndex.inMemory(Long.MAX_VALUE, Integer.MAX_VALUE);
-            l.load(c, KEEP_ALL);
+            l.load(c, directory, KEEP_ALL);
             local = l;
             LOG.info("cache index of host {}: {} entries from {} are served locally until Redis answers",
-                    keys.hostId, c.entries().size(), files.directory());
+                    keys.hostId, c.entries().size(), directory.path());
         } finally {
             mode.writeLock().unlock();
         }
-    }
-
-    private CacheFiles.Contents scan() {
-        return files.scan(false, redis.clock().instant().minus(staleTempAfter));
     }
 
     /** Whether Redis held this index at some point (so that its absence means Redis lost it). */
@@ -335,18 +402,21 @@ final class RedisCacheIndex implements CacheIndex {
      * @throws RedisUnreachableException when Redis stops answering meanwhile
      */
     void reconcile() {
-        reconcile(scan());
+        Directory d = directory;
+        if (d != null) { // else not loaded yet: load reconciles
+            reconcile(d.scan());
+        }
     }
 
-    private void reconcile(CacheFiles.Contents contents) {
+    private void reconcile(Contents contents) {
         Set<String> onDisk = new HashSet<>();
-        for (CacheFiles.Entry e : contents.entries()) {
+        for (Entry e : contents.entries()) {
             onDisk.add(e.sha256());
         }
         List<String> gone = new ArrayList<>();
         for (String sha : redis.call(j -> j.hkeys(keys.entries()))) {
             // The scan is a snapshot: an entry another process installed since then is not gone.
-            if (!onDisk.contains(sha) && !Files.exists(files.entryPath(sha), LinkOption.NOFOLLOW_LINKS)) {
+            if (!onDisk.contains(sha) && !directory.contains(sha)) {
                 gone.add(sha);
             }
         }
@@ -355,12 +425,13 @@ final class RedisCacheIndex implements CacheIndex {
         try {
             List<String> a = new ArrayList<>(args(Long.toString(maxBytes), Integer.toString(maxEntries), expiry()));
             a.add(Integer.toString(contents.entries().size()));
-            for (CacheFiles.Entry e : contents.entries()) {
+            for (Entry e : contents.entries()) {
                 a.add(e.sha256());
                 a.add(Long.toString(e.size()));
+                a.add(Long.toString(e.lastUsed().toEpochMilli()));
             }
             a.add(Integer.toString(contents.aliases().size()));
-            for (CacheFiles.Alias al : contents.aliases()) {
+            for (Alias al : contents.aliases()) {
                 a.add(al.identity());
                 a.add(al.sha256());
             }
@@ -396,7 +467,7 @@ final class RedisCacheIndex implements CacheIndex {
         }
         if (!gone.isEmpty()) {
             LOG.info("cache index of host {}: forgot {} entries no longer in {}", keys.hostId, gone.size(),
-                    files.directory());
+                    directory.path());
         }
         evict(evicted, evictor);
     }

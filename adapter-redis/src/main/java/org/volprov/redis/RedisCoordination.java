@@ -21,7 +21,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
-import org.volprov.cache.CacheFiles;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.cache.FillLock;
 import org.volprov.volume.VolumeGuard;
@@ -559,9 +558,7 @@ public final class RedisCoordination implements AutoCloseable {
             if (maxBytes < 0) {
                 throw new IllegalStateException("maxBytes is required");
             }
-            CacheFiles files = CacheFiles.open(directory);
-            RedisCacheIndex idx = new RedisCacheIndex(RedisCoordination.this, files, maxBytes, maxEntries,
-                    staleTempAfter);
+            RedisCacheIndex idx = new RedisCacheIndex(RedisCoordination.this, maxBytes, maxEntries);
             register(idx);
             try {
                 // Unfenced: two downloads of one image after a stall are harmless (both are verified).

@@ -75,16 +75,19 @@ final class Scripts {
                   redis.call('HDEL', K .. 'alias', id)
                 end
               end
+              redis.call('HDEL', K .. 'used', sha)
               redis.call('DEL', K .. 'ids:' .. sha, K .. 'hold:' .. sha)
               redis.call('SREM', P .. 'fleet:' .. sha, host)
               return ids
             end
 
             -- size is the decimal string as given: a Lua number would reach Redis as %.14g.
-            local function adopt(sha, size)
+            -- used: when it was last used, in epoch milliseconds.
+            local function adopt(sha, size, used)
               if redis.call('HSETNX', K .. 'entries', sha, size) == 1 then
                 redis.call('INCRBY', K .. 'bytes', size)
                 redis.call('ZADD', K .. 'lru', tick(), sha)
+                redis.call('HSET', K .. 'used', sha, used)
                 redis.call('SADD', P .. 'fleet:' .. sha, host)
                 return true
               end
@@ -146,16 +149,65 @@ final class Scripts {
             end
             """;
 
-    /** ARGV[5] sha, [6] lease id, [7] expiry: 1 and a lease when the entry exists, else 0. */
+    /**
+     * ARGV[5] sha, [6] lease id, [7] expiry, [8] '1' to count it as a use (use order, last use, hits)
+     * or '0' for a pin that leaves them alone: 1 and a lease when the entry exists, else 0.
+     */
     static final Script ACQUIRE = new Script(PRELUDE + """
             local sha = ARGV[5]
             if redis.call('HEXISTS', K .. 'entries', sha) == 0 then
               return 0
             end
             redis.call('ZADD', K .. 'hold:' .. sha, ARGV[7], ARGV[6])
-            redis.call('ZADD', K .. 'lru', tick(), sha)
-            redis.call('HINCRBY', K .. 'stats', 'hits', 1)
+            if ARGV[8] == '1' then
+              redis.call('ZADD', K .. 'lru', tick(), sha)
+              redis.call('HSET', K .. 'used', sha, ARGV[4])
+              redis.call('HINCRBY', K .. 'stats', 'hits', 1)
+            end
             return 1
+            """);
+
+    /**
+     * The host's entries, least recently used first: {sha, size, last use (ms), live leases, #ids,
+     * ids..., sha, ...}.
+     */
+    static final Script LIST = new Script(PRELUDE + """
+            local out = {}
+            for _, sha in ipairs(redis.call('ZRANGE', K .. 'lru', 0, -1)) do
+              local size = redis.call('HGET', K .. 'entries', sha)
+              if size then
+                held(sha)
+                table.insert(out, sha)
+                table.insert(out, size)
+                table.insert(out, redis.call('HGET', K .. 'used', sha) or '0')
+                table.insert(out, redis.call('ZCARD', K .. 'hold:' .. sha))
+                local ids = redis.call('SMEMBERS', K .. 'ids:' .. sha)
+                table.insert(out, #ids)
+                for _, id in ipairs(ids) do
+                  table.insert(out, id)
+                end
+              end
+            end
+            return out
+            """);
+
+    /**
+     * ARGV[5] sha: forgets an unleased entry (not counted as an eviction). Returns {0} when there is
+     * no such entry, {1} when it is leased, {2, ids...} when it was forgotten.
+     */
+    static final Script REMOVE = new Script(PRELUDE + """
+            local sha = ARGV[5]
+            if redis.call('HEXISTS', K .. 'entries', sha) == 0 then
+              return {0}
+            end
+            if held(sha) then
+              return {1}
+            end
+            local out = {2}
+            for _, id in ipairs(forget(sha)) do
+              table.insert(out, id)
+            end
+            return out
             """);
 
     /**
@@ -194,12 +246,13 @@ final class Scripts {
               redis.call('HDEL', K .. 'rsvbytes', ARGV[5])
             end
             local sha = ARGV[6]
-            local new = adopt(sha, ARGV[7])
+            local new = adopt(sha, ARGV[7], ARGV[4])
             if new then
               redis.call('HINCRBY', K .. 'stats', 'admissions', 1)
               redis.call('SADD', P .. 'hosts', host)
             else
               redis.call('ZADD', K .. 'lru', tick(), sha)
+              redis.call('HSET', K .. 'used', sha, ARGV[4])
             end
             redis.call('ZADD', K .. 'hold:' .. sha, ARGV[9], ARGV[8])
             return new and 1 or 0
@@ -244,7 +297,7 @@ final class Scripts {
 
     /**
      * Makes Redis agree with the directory. ARGV[5] maxBytes, [6] maxEntries, [7] expiry of this
-     * process's leases, then counted lists: entries on disk oldest first (sha, size), aliases on disk
+     * process's leases, then counted lists: entries on disk oldest first (sha, size, last use in ms), aliases on disk
      * (identity, sha), entries gone from disk (sha; forgotten unless leased), this process's live
      * leases (sha, lease id), its live reservations (id, bytes). Sheds least recently used unleased
      * entries beyond the budget; returns them as makeRoom does.
@@ -258,9 +311,9 @@ final class Scripts {
               return n
             end
             for _ = 1, count() do
-              adopt(ARGV[i], ARGV[i + 1])
+              adopt(ARGV[i], ARGV[i + 1], ARGV[i + 2])
               redis.call('SADD', P .. 'fleet:' .. ARGV[i], host)
-              i = i + 2
+              i = i + 3
             end
             for _ = 1, count() do
               if redis.call('HEXISTS', K .. 'entries', ARGV[i + 1]) == 1 then

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+import org.volprov.cache.CacheEviction;
 import org.volprov.cache.CacheLease;
 import org.volprov.cache.ImageFiller;
 import org.volprov.redis.testkit.PrivateRedisServer;
@@ -187,5 +188,28 @@ class RedisOutageIT {
         assertThat(a.redis().reconnect()).isTrue();
         assertThat(a.redis().fleet().digestsOn("host-1")).containsExactly(sha256(x));
         assertThat(a.redis().fleet().hostsHolding(sha256(x))).containsExactly("host-1");
+    }
+
+    @Test
+    void handles_whenRedisIsDown_refuseToEvict_andListWithoutTheOtherProcessesLeases() throws IOException {
+        Peers.Peer a = open("host-1");
+        byte[] x = image(IMAGE, 8);
+        AtomicInteger runs = new AtomicInteger();
+        admit(a, "x", x, runs);
+        redis.stop();
+
+        // The other processes' leases cannot be seen: nothing is removed that one of them may read.
+        assertThat(a.cache().evict(sha256(x))).isEqualTo(CacheEviction.LEASED);
+        assertThat(a.cache().list()).singleElement().satisfies(e -> {
+            assertThat(e.sha256()).isEqualTo(sha256(x));
+            assertThat(e.leasesElsewhere()).isEmpty();
+        });
+        assertThat(a.cache().verifyAll(Cancellation.none()).ok()).containsExactly(sha256(x));
+
+        redis.restart(); // empty: the index is rebuilt from the directory, last use from the files
+        assertThat(a.redis().reconnect()).isTrue();
+        assertThat(a.cache().list()).singleElement().satisfies(e -> assertThat(e.lastUsed().toEpochMilli())
+                .isEqualTo(Files.getLastModifiedTime(dir.resolve(sha256(x))).toMillis()));
+        assertThat(a.cache().evict(sha256(x))).isEqualTo(CacheEviction.EVICTED);
     }
 }

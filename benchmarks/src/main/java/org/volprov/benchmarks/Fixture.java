@@ -42,6 +42,8 @@ import software.amazon.awssdk.services.s3.S3Configuration;
 public final class Fixture implements AutoCloseable {
     static final String FIXTURE_ENV = "VOLPROV_BENCH_FIXTURE";
     static final String WORK_ENV = "VOLPROV_BENCH_WORK";
+    /** {@code host:port} of the link shaped to 1 Gbit/s in front of the runner's server. */
+    static final String SHAPED_ENV = "VOLPROV_BENCH_SHAPED_LINK";
     static final String BUCKET = "volprov-bench";
     static final String OBJECT_KEY = "object.bin";
     static final String IMAGE_KEY = "random.qcow2";
@@ -158,15 +160,33 @@ public final class Fixture implements AutoCloseable {
 
     /** A source on one of the adapters: {@code s3} (AWS SDK v2) or {@code minio} (MinIO SDK). */
     public ImageSource source(String adapter) {
+        return source(adapter, endpoint);
+    }
+
+    /**
+     * The same, reading the server across the shaped link named in {@value #SHAPED_ENV}.
+     *
+     * @throws IllegalStateException when no shaped link is named
+     */
+    public ImageSource shapedSource(String adapter) {
+        String link = setting("volprov.bench.shaped.link", SHAPED_ENV);
+        if (link == null) {
+            throw new IllegalStateException("no shaped link: scripts/bench.sh makes one (root, tc, socat) and names it in "
+                    + SHAPED_ENV);
+        }
+        return source(adapter, URI.create("http://" + link));
+    }
+
+    private ImageSource source(String adapter, URI at) {
         return switch (adapter) {
             case "s3" -> S3ImageSource.create(S3SourceConfig.builder()
-                    .endpoint(endpoint)
+                    .endpoint(at)
                     .region(region)
                     .credentials(accessKey, secretKey)
                     .readTimeout(Duration.ofMinutes(5))
                     .build());
             case "minio" -> MinioImageSource.create(MinioSourceConfig.builder()
-                    .endpoint(endpoint)
+                    .endpoint(at)
                     .region(region)
                     .credentials(accessKey, secretKey)
                     .readTimeout(Duration.ofMinutes(5))

@@ -28,10 +28,15 @@ import org.volprov.source.ImageSource;
 /**
  * The whole job through the engine: the qcow2 image (random content, every cluster allocated) from
  * the S3 server into a new volume. {@code cold} starts with an empty cache (download, SHA-256 check,
- * fsync, qemu-img inspection, conversion onto the volume, fsync); {@code warm} finds the image in
- * the cache. Compare cold with the reference sequence and with the slowest single stage;
- * {@code readBack=true} runs the same jobs with {@code verifyWrittenVolume}, which reads the volume
- * back and hashes it against the image decoded once more.
+ * fsync, inspection, conversion onto the volume, fsync) and runs on a file-backed volume and on a
+ * libvirt {@code dir} pool in LOCAL and in STREAM mode; {@code coldShaped} is the cold job on a
+ * file-backed volume with the object read across a link shaped to 1 Gbit/s (the one
+ * {@code scripts/bench.sh} makes, named in {@value Fixture#SHAPED_ENV}); {@code warm} finds the
+ * image in the cache. Compare cold with the reference sequence and with the slowest single stage,
+ * STREAM with LOCAL, and the shaped cold job with {@code curl} of the same image over the same link.
+ * {@code coldReadBack} and {@code warmReadBack} are the file-backed cold and warm jobs with
+ * {@code verifyWrittenVolume}, which reads the volume back and hashes it against the image decoded
+ * once more: compare each with the same job without it.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -43,6 +48,20 @@ public class ProvisionBench {
 
     @Benchmark
     public Job cold(Cold s, Bytes bytes) {
+        return coldJob(s, bytes);
+    }
+
+    @Benchmark
+    public Job coldShaped(ShapedCold s, Bytes bytes) {
+        return coldJob(s, bytes);
+    }
+
+    @Benchmark
+    public Job coldReadBack(ColdReadBack s, Bytes bytes) {
+        return coldJob(s, bytes);
+    }
+
+    private static Job coldJob(Engine s, Bytes bytes) {
         Job job = s.provision();
         if (job.cacheHit()) {
             throw new IllegalStateException("a cold run found the image cached");
@@ -53,6 +72,15 @@ public class ProvisionBench {
 
     @Benchmark
     public Job warm(Warm s, Bytes bytes) {
+        return warmJob(s, bytes);
+    }
+
+    @Benchmark
+    public Job warmReadBack(WarmReadBack s, Bytes bytes) {
+        return warmJob(s, bytes);
+    }
+
+    private static Job warmJob(Engine s, Bytes bytes) {
         Job job = s.provision();
         if (!job.cacheHit()) {
             throw new IllegalStateException("a warm run downloaded the image");
@@ -61,7 +89,11 @@ public class ProvisionBench {
         return job;
     }
 
-    /** The engine and what it is wired to; subclasses decide when the cache is emptied. */
+    /**
+     * The engine and what it is wired to; subclasses decide when the cache is emptied, the volume
+     * backend (each its own {@code backend} parameter, so that only the cold job runs on every one)
+     * and the link.
+     */
     @State(Scope.Benchmark)
     public abstract static class Engine {
         @Param({"256"})
@@ -70,16 +102,9 @@ public class ProvisionBench {
         @Param({"s3"})
         public String adapter;
 
-        @Param({"file"})
-        public String backend;
-
         /** Ranged parts in flight; 1 is the engine's default, a single stream. */
         @Param({"1"})
         public int parts;
-
-        /** Whether the engine reads each written volume back ({@code verifyWrittenVolume}). */
-        @Param({"false", "true"})
-        public boolean readBack;
 
         long size;
         private Fixture fixture;
@@ -97,16 +122,36 @@ public class ProvisionBench {
             fixture = Fixture.obtain(sizeMiB);
             size = fixture.images().size();
             sha256 = fixture.images().imageSha256();
-            source = fixture.source(adapter);
+            source = shaped() ? fixture.shapedSource(adapter) : fixture.source(adapter);
             imageUri = fixture.imageRef().toString();
             dir = Fixture.scratch("provision");
             cacheDir = dir.resolve("cache");
-            volumes = BenchBackend.open(backend, dir.resolve("volumes"), (long) sizeMiB << 20);
+            volumes = BenchBackend.open(backendKind(), dir.resolve("volumes"), (long) sizeMiB << 20);
             prepare();
         }
 
+        /** A {@link BenchBackend} kind. */
+        abstract String backendKind();
+
+        /** Whether the object is read across the shaped link rather than loopback. */
+        boolean shaped() {
+            return false;
+        }
+
+        /** Whether the engine reads each written volume back ({@code verifyWrittenVolume}). */
+        boolean readBack() {
+            return false;
+        }
+
         /** Called once the engine's parts exist. */
-        abstract void prepare() throws IOException;
+        void prepare() throws IOException {
+        }
+
+        /** Before each cold job: no volume, a new engine on an empty cache. */
+        void emptyCacheAndVolume() throws IOException {
+            deleteVolume();
+            startEmpty();
+        }
 
         /** A new engine on a new, empty cache. */
         void startEmpty() throws IOException {
@@ -119,7 +164,7 @@ public class ProvisionBench {
                     .backend(volumes.backend())
                     .workDirectory(dir)
                     .parallelDownload(parts, 32L << 20)
-                    .verifyWrittenVolume(readBack)
+                    .verifyWrittenVolume(readBack())
                     .build();
         }
 
@@ -177,19 +222,49 @@ public class ProvisionBench {
 
     @State(Scope.Benchmark)
     public static class Cold extends Engine {
+        /** LOCAL mode on a file and on a dir pool's volume, and STREAM mode (libvirt's upload) on the same pool. */
+        @Param({"file", "libvirt-local", "libvirt-stream"})
+        public String backend;
+
         @Override
-        void prepare() {
+        String backendKind() {
+            return backend;
         }
 
         @Setup(Level.Invocation)
-        public void emptyCacheAndVolume() throws IOException {
-            deleteVolume();
-            startEmpty();
+        public void beforeJob() throws IOException {
+            emptyCacheAndVolume();
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class ShapedCold extends Engine {
+        @Override
+        String backendKind() {
+            return "file";
+        }
+
+        @Override
+        boolean shaped() {
+            return true;
+        }
+
+        @Setup(Level.Invocation)
+        public void beforeJob() throws IOException {
+            emptyCacheAndVolume();
         }
     }
 
     @State(Scope.Benchmark)
     public static class Warm extends Engine {
+        @Param({"file"})
+        public String backend;
+
+        @Override
+        String backendKind() {
+            return backend;
+        }
+
         /** One job fills the cache; every measured one finds the image there. */
         @Override
         void prepare() throws IOException {
@@ -200,6 +275,32 @@ public class ProvisionBench {
         @Setup(Level.Invocation)
         public void deleteLastVolume() {
             deleteVolume();
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class ColdReadBack extends Engine {
+        @Override
+        String backendKind() {
+            return "file";
+        }
+
+        @Override
+        boolean readBack() {
+            return true;
+        }
+
+        @Setup(Level.Invocation)
+        public void beforeJob() throws IOException {
+            emptyCacheAndVolume();
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class WarmReadBack extends Warm {
+        @Override
+        boolean readBack() {
+            return true;
         }
     }
 }

@@ -27,7 +27,7 @@ import org.volprov.support.Json;
 public final class Report {
     private static final String PACKAGE = "org.volprov.benchmarks.";
     private static final List<String> META_KEYS =
-            List.of("date", "command", "machine", "disk", "loop", "size", "server", "jmh", "baselines", "tools");
+            List.of("date", "command", "machine", "disk", "loop", "link", "size", "server", "jmh", "baselines", "tools");
 
     private final List<Map<?, ?>> jmh;
     private final Map<String, String> baselines;
@@ -136,9 +136,16 @@ public final class Report {
     private static final Jmh S3_SINGLE = jmh("DownloadBench.parts", "adapter=s3", "parts=1");
     private static final Jmh ADMISSION = jmh("HashAndWriteBench.cacheAdmission");
     private static final Jmh PLAIN_WRITE = jmh("HashAndWriteBench.plainWrite");
-    private static final Jmh COLD = jmh("ProvisionBench.cold", "readBack=false");
-    private static final Jmh WARM = jmh("ProvisionBench.warm", "readBack=false");
+    private static final Jmh COLD = jmh("ProvisionBench.cold", "backend=file");
+    private static final Jmh WARM = jmh("ProvisionBench.warm");
     private static final String NO_READ_BACK = "the same job without read-back";
+    private static final Jmh COLD_LOCAL = jmh("ProvisionBench.cold", "backend=libvirt-local");
+    private static final Jmh COLD_STREAM = jmh("ProvisionBench.cold", "backend=libvirt-stream");
+    private static final Jmh COLD_SHAPED = jmh("ProvisionBench.coldShaped");
+    private static final Baseline CURL_SHAPED = new Baseline("curl.shaped");
+    /** At most 1.15 x curl's time over the same link is a rate of at least 1 / 1.15 of curl's. */
+    static final double SHAPED_TIME_TARGET = 1.15;
+    private static final Target SHAPED_TARGET = new Target(1 / SHAPED_TIME_TARGET, false);
     private static final Jmh LIBVIRT_LOCAL = jmh("VolumeWriteBench.write", "backend=libvirt-local");
     private static final Jmh LIBVIRT_STREAM = jmh("VolumeWriteBench.write", "backend=libvirt-stream");
     private static final Jmh DISK_LOCAL = jmh("VolumeWriteBench.write", "backend=libvirt-disk-local");
@@ -191,10 +198,17 @@ public final class Report {
                 "slowest stage", new SlowestStage(), null));
         rows.add(new Row(Kind.END_TO_END, "end to end", "warm: cache hit, convert, write", WARM,
                 REFERENCE_NAME, reference, null));
-        rows.add(new Row(Kind.CONTROL, "end to end", "cold, with read-back (verifyWrittenVolume)",
-                jmh("ProvisionBench.cold", "readBack=true"), NO_READ_BACK, COLD, null));
-        rows.add(new Row(Kind.CONTROL, "end to end", "warm, with read-back (verifyWrittenVolume)",
-                jmh("ProvisionBench.warm", "readBack=true"), NO_READ_BACK, WARM, null));
+        rows.add(new Row(Kind.END_TO_END, "end to end", "cold over a link shaped to 1 Gbit/s (S3 adapter, file backend)",
+                COLD_SHAPED, "curl of the same image over the same link (per byte of virtual size)", CURL_SHAPED,
+                SHAPED_TARGET));
+        rows.add(new Row(Kind.END_TO_END, "end to end", "cold, STREAM mode: libvirt upload into a dir pool volume",
+                COLD_STREAM, "cold, LOCAL mode: libvirt local path, same dir pool", COLD_LOCAL, null));
+        rows.add(new Row(Kind.CONTROL, "end to end", "cold, LOCAL mode: libvirt local path (dir pool)", COLD_LOCAL,
+                "cold, file-backed volume", COLD, null));
+        rows.add(new Row(Kind.CONTROL, "end to end", "cold, with read-back (verifyWrittenVolume, file backend)",
+                jmh("ProvisionBench.coldReadBack"), NO_READ_BACK, COLD, null));
+        rows.add(new Row(Kind.CONTROL, "end to end", "warm, with read-back (verifyWrittenVolume, file backend)",
+                jmh("ProvisionBench.warmReadBack"), NO_READ_BACK, WARM, null));
         return rows;
     }
 
@@ -315,6 +329,10 @@ public final class Report {
                 .append(pair(DISK_LOCAL, DD_LOOP)).append(" |\n");
         b.append("| dd onto that partition through the page cache (conv=fsync) / with oflag=direct | ")
                 .append(pair(new Baseline("dd.loop.cached"), DD_LOOP)).append(" |\n");
+        b.append("| cold over the 1 Gbit/s link: time / curl's time for the same image, same link (target ≤ ")
+                .append(ratio(SHAPED_TIME_TARGET)).append(") | ").append(timeRatio(COLD_SHAPED, CURL_SHAPED)).append(" |\n");
+        b.append("| cold: STREAM mode's time / LOCAL mode's time, same dir pool | ")
+                .append(timeRatio(COLD_STREAM, COLD_LOCAL)).append(" |\n");
     }
 
     private static void furthest(StringBuilder b, List<Ranked> ranked) {
@@ -339,6 +357,14 @@ public final class Report {
         Optional<Rate> m = f.in(this);
         return m.map(r -> mb(r.value()) + limit.filter(l -> l.value() > 0)
                 .map(l -> " (" + ratio(r.value() / l.value()) + ")").orElse("")).orElse("n/a");
+    }
+
+    /** How many times {@code b}'s time {@code a} takes for the same bytes: the inverse of the rates' ratio. */
+    private String timeRatio(Figure a, Figure b) {
+        Optional<Rate> x = a.in(this);
+        Optional<Rate> y = b.in(this);
+        return x.isPresent() && y.isPresent() && x.get().value() > 0
+                ? ratio(y.get().value() / x.get().value()) + "x" : "n/a";
     }
 
     private String pair(Figure a, Figure b) {

@@ -2,9 +2,13 @@ package org.volprov.benchmarks;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.openjdk.jmh.results.Result;
@@ -21,7 +25,7 @@ import org.volprov.s3.testkit.S3TestServer;
  * Runs every benchmark of the jar once, on 8 MiB, inside this JVM, so that the suite cannot rot
  * between the runs that produce figures: the runner's S3 server and fixture file, libvirt pools,
  * the engine and the report all take part. Needs what the adapters' ITs need: qemu-img and
- * libvirtd. Its figures mean nothing.
+ * libvirtd; and, for the shaped link, root with ip, tc, socat and nsenter. Its figures mean nothing.
  */
 class BenchmarksSmokeIT {
 
@@ -43,13 +47,19 @@ class BenchmarksSmokeIT {
                 .build();
 
         Collection<RunResult> results;
-        // One server for every benchmark, found through its fixture file, as in the runner's runs.
+        // One server for every benchmark, found through its fixture file, as in the runner's runs,
+        // and the runner's shaped link in front of it.
         S3TestServer server = BenchServer.start(work, 8);
+        String link = "s" + ProcessHandle.current().pid() % 100_000;
         try {
             System.setProperty("volprov.bench.fixture", work.resolve("server.properties").toString());
+            System.setProperty("volprov.bench.shaped.link", shapedLink("up", link,
+                    Integer.toString(server.endpoint().getPort())));
             results = new Runner(options).run();
         } finally {
             System.clearProperty("volprov.bench.fixture");
+            System.clearProperty("volprov.bench.shaped.link");
+            shapedLink("down", link);
             server.close();
         }
 
@@ -65,5 +75,17 @@ class BenchmarksSmokeIT {
         for (Report.Jmh figure : Report.benchmarksRead()) {
             assertThat(report.result(figure)).as(figure + " in the results").isPresent();
         }
+    }
+
+    /** Runs {@code scripts/shaped-link.sh} (root, ip, tc, socat) and returns what it printed. */
+    private static String shapedLink(String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("bash",
+                Path.of("..", "scripts", "shaped-link.sh").toAbsolutePath().normalize().toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertThat(p.waitFor()).as("exit status of scripts/shaped-link.sh " + String.join(" ", args)
+                + " (needs root, ip, tc, socat, nsenter)").isZero();
+        return out;
     }
 }

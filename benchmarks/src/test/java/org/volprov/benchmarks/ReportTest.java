@@ -67,7 +67,7 @@ class ReportTest {
     @Test
     void coldProvisioning_isComparedWithTheReference_andWithItsSlowestStage() {
         Report r = report(List.of(
-                result("ProvisionBench.cold", 300e6, "readBack", "false"),
+                result("ProvisionBench.cold", 300e6, "backend", "file"),
                 result("ReferenceSequenceBench.downloadHashConvert", 250e6),
                 result("DownloadBench.parts", 900e6, "adapter", "s3", "parts", "1"),
                 result("HashAndWriteBench.cacheAdmission", 400e6),
@@ -81,18 +81,37 @@ class ReportTest {
     }
 
     @Test
+    void coldOverTheShapedLink_isHeldTo115PercentOfCurlsTime_andStreamModeIsComparedWithLocal() {
+        Report r = report(List.of(
+                result("ProvisionBench.coldShaped", 100e6),
+                result("ProvisionBench.cold", 200e6, "backend", "libvirt-stream"),
+                result("ProvisionBench.cold", 400e6, "backend", "libvirt-local")),
+                Map.of("curl.shaped", "1000000000 8.0"));
+
+        String table = r.markdown();
+
+        assertThat(table).contains("| cold over a link shaped to 1 Gbit/s (S3 adapter, file backend) | 100 | curl of the"
+                + " same image over the same link (per byte of virtual size) | 125 | 0.80 | ≥ 0.87, missed |");
+        assertThat(table).contains("| cold over the 1 Gbit/s link: time / curl's time for the same image, same link"
+                + " (target ≤ 1.15) | 1.25x |");
+        assertThat(table).contains("| cold, STREAM mode: libvirt upload into a dir pool volume | 200 | cold, LOCAL mode:"
+                + " libvirt local path, same dir pool | 400 | 0.50 |  |");
+        assertThat(table).contains("| cold: STREAM mode's time / LOCAL mode's time, same dir pool | 2.00x |");
+    }
+
+    @Test
     void readBack_isComparedWithTheSameJobWithoutIt_coldAndWarm() {
         Report r = report(List.of(
-                result("ProvisionBench.cold", 300e6, "readBack", "false"),
-                result("ProvisionBench.cold", 200e6, "readBack", "true"),
-                result("ProvisionBench.warm", 500e6, "readBack", "false"),
-                result("ProvisionBench.warm", 250e6, "readBack", "true")), Map.of());
+                result("ProvisionBench.cold", 300e6, "backend", "file"),
+                result("ProvisionBench.coldReadBack", 200e6),
+                result("ProvisionBench.warm", 500e6, "backend", "file"),
+                result("ProvisionBench.warmReadBack", 250e6, "backend", "file")), Map.of());
 
         assertThat(r.markdown())
-                .contains("| end to end | cold, with read-back (verifyWrittenVolume) | 200 | the same job without read-back"
-                        + " | 300 | 0.67 |")
-                .contains("| end to end | warm, with read-back (verifyWrittenVolume) | 250 | the same job without read-back"
-                        + " | 500 | 0.50 |")
+                .contains("| end to end | cold, with read-back (verifyWrittenVolume, file backend) | 200 | the same job"
+                        + " without read-back | 300 | 0.67 |")
+                .contains("| end to end | warm, with read-back (verifyWrittenVolume, file backend) | 250 | the same job"
+                        + " without read-back | 500 | 0.50 |")
                 .contains("| end to end | warm: cache hit, convert, write | 500 |");
     }
 

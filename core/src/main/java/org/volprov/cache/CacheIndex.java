@@ -1,12 +1,18 @@
 package org.volprov.cache;
 
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
  * The bookkeeping half of a disk image cache: which entries exist, which are leased, their use
  * order, the byte and entry budget, and the identity aliases. The files themselves belong to
- * {@link CacheFiles}; an index deletes an entry's files only through the {@link Evictor} it is
- * given, and only when no lease is open on it.
+ * the cache; an index sees them as the {@link Contents} and the {@link Directory} it is loaded
+ * with, and deletes an entry's files only through the {@link Evictor} it is given, and only when
+ * no lease is open on it.
  *
  * <p>The default is an in-memory index on Caffeine (built by {@link DiskImageCache#builder()}); a
  * shared index (Redis) implements this interface and is handed to
@@ -30,7 +36,7 @@ public interface CacheIndex extends AutoCloseable {
         if (maxEntries <= 0) {
             throw new IllegalArgumentException("maxEntries must be positive, was " + maxEntries);
         }
-        return new CaffeineCacheIndex(maxBytes, maxEntries);
+        return new CaffeineCacheIndex(maxBytes, maxEntries, Clock.systemUTC());
     }
 
     /**
@@ -40,6 +46,48 @@ public interface CacheIndex extends AutoCloseable {
     @FunctionalInterface
     interface Evictor {
         void evict(String sha256, java.util.Collection<String> identities);
+    }
+
+    /** An entry found on disk. {@code lastUsed} is the data file's modification time. */
+    record Entry(String sha256, long size, Instant lastUsed) {
+        public Entry {
+            Objects.requireNonNull(sha256, "sha256");
+            Objects.requireNonNull(lastUsed, "lastUsed");
+        }
+    }
+
+    /** An identity alias found on disk: the object version {@code identity} has content {@code sha256}. */
+    record Alias(String identity, String sha256) {
+        public Alias {
+            Objects.requireNonNull(identity, "identity");
+            Objects.requireNonNull(sha256, "sha256");
+        }
+    }
+
+    /** What is valid in the directory: entries oldest use first, and the aliases whose entry exists. */
+    record Contents(List<Entry> entries, List<Alias> aliases) {
+        public Contents {
+            entries = List.copyOf(entries);
+            aliases = List.copyOf(aliases);
+        }
+    }
+
+    /**
+     * The cache's directory as an index may consult it after {@link #load}: a shared index does when
+     * it rebuilds itself after its store was unreachable. Thread-safe.
+     */
+    interface Directory {
+        /** The directory, absolute; for messages. */
+        Path path();
+
+        /**
+         * What is valid on disk now: a sweep that spares what other processes sharing the directory
+         * are still writing.
+         */
+        Contents scan();
+
+        /** Whether the data file of the entry {@code sha256} is on disk. */
+        boolean contains(String sha256);
     }
 
     /** A hold on an entry; the entry is neither evicted nor deleted until it is released. */
@@ -57,14 +105,27 @@ public interface CacheIndex extends AutoCloseable {
     }
 
     /**
-     * Called once, before any other method, with what {@link CacheFiles#scan} found on disk. Entries
-     * come oldest use first, and the index takes them in that order as its use order. Entries beyond
-     * the budget are evicted through {@code evictor}.
+     * Called once, before any other method, with what the sweep at open found in {@code directory}.
+     * Entries come oldest use first, and the index takes them in that order as its use order.
+     * Entries beyond the budget are evicted through {@code evictor}.
      */
-    void load(CacheFiles.Contents contents, Evictor evictor);
+    void load(Contents contents, Directory directory, Evictor evictor);
 
     /** A hold on the entry {@code sha256}, marking it as used now; empty when there is no such entry. */
     Optional<Hold> acquire(String sha256);
+
+    /**
+     * A hold on the entry {@code sha256} that leaves its use order and last use as they were (for a
+     * re-verification); empty when there is no such entry.
+     */
+    Optional<Hold> pin(String sha256);
+
+    /**
+     * What the index knows of each entry now, least recently used first. {@code leases} counts the
+     * holds taken through this index object; {@code leasesElsewhere} those of other processes, or
+     * empty when the index cannot see them.
+     */
+    List<CachedImage> list();
 
     /**
      * Forgets the entry {@code sha256} and the aliases pointing at it, whoever holds it: its file was
@@ -76,7 +137,7 @@ public interface CacheIndex extends AutoCloseable {
     /** The digest recorded for the object version {@code identity}, if any. */
     Optional<String> alias(String identity);
 
-    /** Records that {@code identity} has content {@code sha256} (the caller persists it through {@link CacheFiles}). */
+    /** Records that {@code identity} has content {@code sha256} (the cache persists it in the directory). */
     void putAlias(String identity, String sha256);
 
     /**
@@ -94,15 +155,21 @@ public interface CacheIndex extends AutoCloseable {
      */
     Hold add(Reservation reservation, String sha256, long size);
 
+    /** What {@link #remove} did. */
+    enum Removal {
+        /** The entry is forgotten and its files removed through the evictor. */
+        REMOVED,
+        /** A hold is open on it (or the index cannot rule one out); nothing changed. */
+        HELD,
+        /** There was no such entry. */
+        ABSENT
+    }
+
     /**
      * Forgets the entry {@code sha256} and removes its files through {@code evictor}, when no hold
-     * is open on it (an entry found unusable); not counted as an eviction. Returns whether the
-     * entry is gone (also when there was none). The default keeps it and returns false: an index
-     * that cannot do this leaves such an entry to eviction.
+     * is open on it (an entry found unusable, or one an operator evicts); not counted as an eviction.
      */
-    default boolean removeIfUnheld(String sha256, Evictor evictor) {
-        return false;
-    }
+    Removal remove(String sha256, Evictor evictor);
 
     /** Entries held now. */
     long entries();

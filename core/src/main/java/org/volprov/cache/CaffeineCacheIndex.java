@@ -2,12 +2,15 @@ package org.volprov.cache;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import java.time.Clock;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -30,6 +33,7 @@ final class CaffeineCacheIndex implements CacheIndex {
 
     private final long maxBytes;
     private final int maxEntries;
+    private final Clock clock;
     private final Cache<String, Node> entries;
     private final AtomicLong uses = new AtomicLong();
     private final Map<String, String> aliases = new ConcurrentHashMap<>();
@@ -40,9 +44,10 @@ final class CaffeineCacheIndex implements CacheIndex {
     private long reservedBytes;
     private int reservedEntries;
 
-    CaffeineCacheIndex(long maxBytes, int maxEntries) {
+    CaffeineCacheIndex(long maxBytes, int maxEntries, Clock clock) {
         this.maxBytes = maxBytes;
         this.maxEntries = maxEntries;
+        this.clock = clock;
         this.entries = Caffeine.newBuilder()
                 .executor(Runnable::run)
                 .build();
@@ -53,23 +58,37 @@ final class CaffeineCacheIndex implements CacheIndex {
         final long size;
         final Set<String> identities = ConcurrentHashMap.newKeySet();
         volatile long lastUse;
+        volatile Instant lastUsedAt;
         // Guarded by this.
         int leases;
         boolean removed;
 
-        Node(String sha256, long size, long use) {
+        Node(String sha256, long size, long use, Instant at) {
             this.sha256 = sha256;
             this.size = size;
             this.lastUse = use;
+            this.lastUsedAt = at;
         }
 
-        synchronized boolean tryLease(long use) {
+        /** Leases the node; marks it used when {@code at} is not null. */
+        synchronized boolean tryLease(long use, Instant at) {
             if (removed) {
                 return false;
             }
             leases++;
-            lastUse = use;
+            if (at != null) {
+                lastUse = use;
+                lastUsedAt = at;
+            }
             return true;
+        }
+
+        synchronized int leases() {
+            return leases;
+        }
+
+        synchronized boolean removed() {
+            return removed;
         }
 
         synchronized void unlease() {
@@ -99,14 +118,14 @@ final class CaffeineCacheIndex implements CacheIndex {
     }
 
     @Override
-    public void load(CacheFiles.Contents contents, Evictor evictor) {
+    public void load(Contents contents, Directory directory, Evictor evictor) {
         lock.lock();
         try {
-            for (CacheFiles.Entry e : contents.entries()) {
-                entries.put(e.sha256(), new Node(e.sha256(), e.size(), uses.incrementAndGet()));
+            for (Entry e : contents.entries()) {
+                entries.put(e.sha256(), new Node(e.sha256(), e.size(), uses.incrementAndGet(), e.lastUsed()));
                 bytesInUse.addAndGet(e.size());
             }
-            for (CacheFiles.Alias a : contents.aliases()) {
+            for (Alias a : contents.aliases()) {
                 Node n = entries.getIfPresent(a.sha256());
                 if (n != null) {
                     aliases.put(a.identity(), a.sha256());
@@ -127,16 +146,42 @@ final class CaffeineCacheIndex implements CacheIndex {
 
     @Override
     public Optional<Hold> acquire(String sha256) {
+        return hold(sha256, clock.instant());
+    }
+
+    @Override
+    public Optional<Hold> pin(String sha256) {
+        return hold(sha256, null);
+    }
+
+    private Optional<Hold> hold(String sha256, Instant use) {
         Node n = entries.getIfPresent(sha256);
-        if (n == null || !n.tryLease(uses.incrementAndGet())) {
+        if (n == null || !n.tryLease(use == null ? 0 : uses.incrementAndGet(), use)) {
             return Optional.empty();
         }
+        return Optional.of(releaser(n));
+    }
+
+    private static Hold releaser(Node n) {
         AtomicBoolean released = new AtomicBoolean();
-        return Optional.of(() -> {
+        return () -> {
             if (released.compareAndSet(false, true)) {
                 n.unlease();
             }
-        });
+        };
+    }
+
+    @Override
+    public List<CachedImage> list() {
+        List<CachedImage> out = new ArrayList<>();
+        for (Node n : leastRecentlyUsedFirst()) {
+            if (!n.removed()) {
+                // The directory is this index's alone: no process elsewhere holds a lease.
+                out.add(new CachedImage(n.sha256, n.size, n.identities.stream().sorted().toList(), n.lastUsedAt,
+                        n.leases(), OptionalInt.of(0)));
+            }
+        }
+        return out;
     }
 
     @Override
@@ -227,11 +272,14 @@ final class CaffeineCacheIndex implements CacheIndex {
     }
 
     @Override
-    public boolean removeIfUnheld(String sha256, Evictor evictor) {
+    public Removal remove(String sha256, Evictor evictor) {
         lock.lock();
         try {
             Node n = entries.getIfPresent(sha256);
-            return n == null || remove(n, evictor);
+            if (n == null) {
+                return Removal.ABSENT;
+            }
+            return remove(n, evictor) ? Removal.REMOVED : Removal.HELD;
         } finally {
             lock.unlock();
         }
@@ -274,19 +322,14 @@ final class CaffeineCacheIndex implements CacheIndex {
         try {
             room.settle();
             Node existing = entries.getIfPresent(sha256);
-            if (existing == null || !existing.tryLease(uses.incrementAndGet())) {
-                existing = new Node(sha256, size, uses.incrementAndGet());
+            Instant now = clock.instant();
+            if (existing == null || !existing.tryLease(uses.incrementAndGet(), now)) {
+                existing = new Node(sha256, size, uses.incrementAndGet(), now);
                 existing.leases = 1;
                 entries.put(sha256, existing);
                 bytesInUse.addAndGet(size);
             }
-            Node n = existing;
-            AtomicBoolean released = new AtomicBoolean();
-            return () -> {
-                if (released.compareAndSet(false, true)) {
-                    n.unlease();
-                }
-            };
+            return releaser(existing);
         } finally {
             lock.unlock();
         }

@@ -1,30 +1,24 @@
 package org.volprov.cache;
 
-import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.volprov.Cancellation;
-import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+import org.volprov.Sleeper;
 import org.volprov.support.DaemonThreads;
-import org.volprov.support.IoErrors;
 
 /**
  * The embedded {@link ImageCache}: verified images in a local directory ({@link CacheFiles}, whose
@@ -45,7 +39,9 @@ import org.volprov.support.IoErrors;
  * reports a miss, so that the image is fetched again.
  * {@link #admit} runs one filler per image at a time (single flight; across processes too when a
  * shared {@link FillLock} is set), reserves room in the budget (evicting unleased entries, least
- * recently used first) and checks the file system's free space before the filler runs. Thread-safe.
+ * recently used first) and checks the file system's free space before the filler runs
+ * ({@link Admission}). {@link #list}, {@link #evict} and {@link #verify} are the operator's handles
+ * ({@link CacheMaintenance}). Thread-safe.
  */
 public final class DiskImageCache implements ImageCache {
     private static final Logger LOG = LoggerFactory.getLogger(DiskImageCache.class);
@@ -55,24 +51,14 @@ public final class DiskImageCache implements ImageCache {
      * state there ({@link org.volprov.Provisioner.Builder#stateDirectory}).
      */
     public static final String STATE_DIRECTORY = "state";
-    private static final long WAIT_POLL_MILLIS = 20;
-    private static final long LOCK_POLL_MAX_MILLIS = 250;
 
     private final CacheFiles files;
     private final CacheIndex index;
-    private final FillLock fillLock;
-    private final long reserveBytes;
+    private final Admission admission;
+    private final CacheMaintenance maintenance;
     private final DirectoryLock.Handle directoryLock;
-    private final ConcurrentHashMap<String, CompletableFuture<Void>> flights = new ConcurrentHashMap<>();
-    /** Entries found unusable, to drop once unleased. */
-    private final java.util.Set<String> discarded = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final AtomicLong pendingBytes = new AtomicLong();
     private final LongAdder hits = new LongAdder();
-    private final LongAdder misses = new LongAdder();
-    private final LongAdder admissions = new LongAdder();
-    private final LongAdder checksumFailures = new LongAdder();
-    private final LongAdder bytesDownloaded = new LongAdder();
     private final LongAdder lostEntries = new LongAdder();
     private final String description;
     /**
@@ -86,8 +72,8 @@ public final class DiskImageCache implements ImageCache {
     private DiskImageCache(Builder b, CacheFiles files, CacheIndex index, DirectoryLock.Handle directoryLock) {
         this.files = files;
         this.index = index;
-        this.fillLock = b.fillLock;
-        this.reserveBytes = b.reserveBytes;
+        this.admission = new Admission(this, files, index, b.fillLock, b.sleeper, b.reserveBytes, hashing);
+        this.maintenance = new CacheMaintenance(this, files, index, b.fillLock, admission);
         this.directoryLock = directoryLock;
         this.description = "DiskImageCache[directory=" + files.directory()
                 + (b.index == null ? ", maxBytes=" + b.maxBytes + ", maxEntries=" + b.maxEntries : ", index=" + b.index)
@@ -125,11 +111,12 @@ public final class DiskImageCache implements ImageCache {
             return Optional.empty();
         }
         hits.increment();
-        return Optional.of(new Lease(files.entryPath(sha), sha, key.size(), true, hold.get(), file.get(), this));
+        return Optional.of(new EntryLease(files.entryPath(sha), sha, key.size(), true, hold.get(), file.get(),
+                maintenance));
     }
 
     /** Forgets an entry whose file is gone, so that the next admission fetches the image again. */
-    private void dropLost(String sha) {
+    void dropLost(String sha) {
         index.drop(sha);
         lostEntries.increment();
         LOG.warn("cache entry {} in {} had no file (removed behind the cache's back, or by an eviction that raced"
@@ -138,196 +125,10 @@ public final class DiskImageCache implements ImageCache {
 
     @Override
     public CacheLease admit(CacheKey key, ImageFiller filler, Cancellation cancellation) {
-        Objects.requireNonNull(key, "key");
-        Objects.requireNonNull(filler, "filler");
-        Objects.requireNonNull(cancellation, "cancellation");
-        String flightKey = key.sha256().orElse("identity:" + key.identity());
-        while (true) {
-            checkOpen();
-            Optional<CacheLease> cached = lookup(key);
-            if (cached.isPresent()) {
-                return cached.get();
-            }
-            cancellation.checkpoint();
-            CompletableFuture<Void> mine = new CompletableFuture<>();
-            CompletableFuture<Void> running = flights.putIfAbsent(flightKey, mine);
-            if (running == null) {
-                try {
-                    return lead(key, filler, cancellation, mine);
-                } finally {
-                    flights.remove(flightKey, mine);
-                }
-            }
-            Throwable failure = await(running, key, cancellation);
-            if (failure == null) {
-                continue; // the entry is there now; the lookup above takes a lease on it
-            }
-            if (failure instanceof ProvisioningException pe
-                    && (pe.code() == ErrorCode.CANCELLED || pe.code() == ErrorCode.TIMED_OUT)) {
-                LOG.debug("the download of {} was cancelled by its caller; downloading it for this one", key.ref());
-                continue;
-            }
-            if (failure instanceof ProvisioningException pe && pe.code() == ErrorCode.IMAGE_CHANGED) {
-                // The leader's object version changed under it. This caller's filler reads its own
-                // version (possibly another object with the same digest): it fails at its first read
-                // if that changed too, and its caller starts over from a fresh stat.
-                LOG.debug("the object {} changed under another caller's download; trying this caller's", key.ref());
-                continue;
-            }
-            if (failure instanceof ProvisioningException pe) {
-                throw new ProvisioningException(pe.code(), pe.getMessage(), pe);
-            }
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "the download of " + key.ref() + " failed: "
-                    + failure, failure);
-        }
+        return admission.admit(key, filler, cancellation);
     }
 
-    /** Waits for another caller's download; null when it succeeded, else its failure. */
-    private static Throwable await(CompletableFuture<Void> running, CacheKey key, Cancellation cancellation) {
-        while (true) {
-            cancellation.checkpoint();
-            try {
-                running.get(WAIT_POLL_MILLIS, TimeUnit.MILLISECONDS);
-                return null;
-            } catch (TimeoutException e) {
-                // Poll again: the cancellation may have been signalled or its deadline passed.
-            } catch (ExecutionException e) {
-                return e.getCause();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new ProvisioningException(ErrorCode.CANCELLED, "interrupted while waiting for the download of "
-                        + key.ref(), e);
-            }
-        }
-    }
-
-    private CacheLease lead(CacheKey key, ImageFiller filler, Cancellation cancellation, CompletableFuture<Void> flight) {
-        try {
-            CacheLease lease = fillUnderLock(key, filler, cancellation);
-            flight.complete(null);
-            return lease;
-        } catch (RuntimeException | Error e) {
-            flight.completeExceptionally(e);
-            throw e;
-        }
-    }
-
-    /**
-     * Runs the download under the cross-process lock; while another process holds it, polls for
-     * that process's entry, and takes over when the lock is released without one (its download
-     * failed, or its holder died and the lock expired).
-     */
-    private CacheLease fillUnderLock(CacheKey key, ImageFiller filler, Cancellation cancellation) {
-        String lockKey = key.sha256().orElse("identity:" + key.identity());
-        long pollMillis = WAIT_POLL_MILLIS;
-        while (true) {
-            Optional<FillLock.Held> held = fillLock.tryLock(lockKey);
-            if (held.isPresent()) {
-                try (FillLock.Held h = held.get()) {
-                    // Another flight (or process) may have finished between our lookup and taking the lock.
-                    return lookup(key).orElseGet(() -> fill(key, filler, cancellation));
-                }
-            }
-            cancellation.checkpoint();
-            try {
-                TimeUnit.MILLISECONDS.sleep(pollMillis);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new ProvisioningException(ErrorCode.CANCELLED, "interrupted while another process downloads "
-                        + key.ref(), e);
-            }
-            pollMillis = Math.min(LOCK_POLL_MAX_MILLIS, pollMillis * 2);
-            cancellation.checkpoint();
-            Optional<CacheLease> cached = lookup(key);
-            if (cached.isPresent()) {
-                return cached.get();
-            }
-        }
-    }
-
-    private CacheLease fill(CacheKey key, ImageFiller filler, Cancellation cancellation) {
-        long size = key.size();
-        CacheIndex.Reservation room = index.reserve(size, this::evictFiles);
-        long pending = pendingBytes.addAndGet(size);
-        try {
-            long usable = files.usableSpace();
-            long others = pending - size;
-            if (usable - reserveBytes - others < size) {
-                throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "the file system of "
-                        + files.directory() + " has " + usable + " usable bytes; with reserveBytes " + reserveBytes
-                        + " and " + others + " bytes of downloads in progress, an image of " + size
-                        + " bytes does not fit");
-            }
-            misses.increment();
-            CacheFiles.Fill fill = files.newFill(size, cancellation, bytesDownloaded::add, hashing);
-            Path path;
-            String sha;
-            CacheIndex.Hold hold;
-            FileChannel file;
-            // The fill's temp file lives until the entry is held with its file open: it replaces an
-            // existing file that an eviction removed between the install and the index taking the entry.
-            try (fill) {
-                try {
-                    filler.fill(fill);
-                } catch (IOException e) {
-                    IoErrors.translate(e, "the download of " + key.ref() + " failed");
-                    throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE, "the download of " + key.ref()
-                            + " failed: " + e, e);
-                }
-                try {
-                    sha = fill.finish(key.sha256());
-                } catch (ProvisioningException e) {
-                    if (e.code() == ErrorCode.CHECKSUM_MISMATCH) {
-                        checksumFailures.increment();
-                    }
-                    throw new ProvisioningException(e.code(), key.ref() + ": " + e.getMessage(), e.getCause());
-                }
-                path = files.install(fill);
-                hold = index.add(room, sha, size);
-                try {
-                    file = openInstalled(fill, sha);
-                } catch (RuntimeException e) {
-                    hold.release();
-                    throw e;
-                }
-            }
-            admissions.increment();
-            try {
-                files.writeAlias(key.identity(), sha);
-                index.putAlias(key.identity(), sha);
-            } catch (ProvisioningException e) {
-                // The entry is sound; only the shortcut for unpublished checksums is lost, so the
-                // next request for this object downloads it again instead of failing this one.
-                LOG.warn("cannot record the digest of {}: {}", key.identity(), e.getMessage());
-            }
-            return new Lease(path, sha, size, false, hold, file, this);
-        } finally {
-            pendingBytes.addAndGet(-size);
-            room.release();
-        }
-    }
-
-    /**
-     * Opens the file of an entry this fill was installed as, which the index holds now. When the
-     * install kept an existing file of the same digest and an eviction removed that file before
-     * the index took the entry, the fill goes in its place.
-     */
-    private FileChannel openInstalled(CacheFiles.Fill fill, String sha) {
-        Optional<FileChannel> file = files.openEntry(sha);
-        if (file.isEmpty() && !fill.installed()) {
-            LOG.debug("cache entry {} was evicted while a copy was being installed; installing the copy", sha);
-            files.install(fill);
-            file = files.openEntry(sha);
-        }
-        if (file.isEmpty()) {
-            index.drop(sha);
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cache entry " + sha + " in "
-                    + files.directory() + " was removed while it was being installed");
-        }
-        return file.get();
-    }
-
-    private void evictFiles(String sha256, Collection<String> identities) {
+    void evictFiles(String sha256, Collection<String> identities) {
         LOG.debug("evicting cache entry {}", sha256);
         files.delete(sha256);
         for (String id : identities) {
@@ -336,9 +137,38 @@ public final class DiskImageCache implements ImageCache {
     }
 
     @Override
+    public List<CachedImage> list() {
+        checkOpen();
+        return index.list();
+    }
+
+    @Override
+    public CacheEviction evict(String sha256) {
+        checkOpen();
+        CacheEviction result = maintenance.removeUnleased(sha256);
+        if (result == CacheEviction.EVICTED) {
+            LOG.info("cache entry {} in {} evicted on request", sha256, files.directory());
+        }
+        return result;
+    }
+
+    @Override
+    public CacheVerification verify(String sha256, Cancellation cancellation) {
+        checkOpen();
+        return maintenance.verify(sha256, cancellation);
+    }
+
+    @Override
+    public CacheVerification verifyAll(Cancellation cancellation) {
+        checkOpen();
+        return maintenance.verifyAll(cancellation);
+    }
+
+    @Override
     public CacheStats stats() {
-        return new CacheStats(hits.sum(), misses.sum(), admissions.sum(), index.evictions(), checksumFailures.sum(),
-                index.entries(), index.bytesInUse(), bytesDownloaded.sum(), lostEntries.sum());
+        return new CacheStats(hits.sum(), admission.misses.sum(), admission.admissions.sum(), index.evictions(),
+                admission.checksumFailures.sum(), index.entries(), index.bytesInUse(), admission.bytesDownloaded.sum(),
+                lostEntries.sum());
     }
 
     @Override
@@ -365,36 +195,12 @@ public final class DiskImageCache implements ImageCache {
         return description;
     }
 
-    /**
-     * Drops an entry marked unusable once no lease holds it: tried when the marking lease closes,
-     * and again when any later lease on it does.
-     */
-    private void dropIfDiscarded(String sha256) {
-        if (discarded.contains(sha256) && !closed.get() && index.removeIfUnheld(sha256, this::evictFiles)) {
-            discarded.remove(sha256);
-            LOG.info("cache entry {} was unusable and is removed", sha256);
-        }
+    boolean isClosed() {
+        return closed.get();
     }
 
-    /** A held entry; its open file keeps its bytes readable even if something unlinks it meanwhile. */
-    private record Lease(Path path, String sha256, long size, boolean hit, CacheIndex.Hold hold, FileChannel file,
-            DiskImageCache cache) implements CacheLease {
-        @Override
-        public void discard() {
-            cache.discarded.add(sha256);
-        }
-
-        @Override
-        public void close() {
-            try {
-                file.close();
-            } catch (IOException e) {
-                LOG.debug("closing cache entry {}", sha256, e);
-            } finally {
-                hold.release();
-                cache.dropIfDiscarded(sha256);
-            }
-        }
+    CacheMaintenance maintenance() {
+        return maintenance;
     }
 
     /** Builds a {@link DiskImageCache}; each option is checked when set, and its message names it. */
@@ -408,6 +214,7 @@ public final class DiskImageCache implements ImageCache {
         private FillLock fillLock = FillLock.LOCAL;
         private Duration staleTempAfter;
         private Clock clock = Clock.systemUTC();
+        private Sleeper sleeper = Sleeper.SYSTEM;
         private CacheFiles.ChannelOpener opener;
 
         private Builder() {
@@ -497,6 +304,15 @@ public final class DiskImageCache implements ImageCache {
             return this;
         }
 
+        /**
+         * How the cache waits between looks at another process's download of an image it needs;
+         * default {@link Sleeper#SYSTEM}. Tests give one that advances a clock.
+         */
+        public Builder sleeper(Sleeper sleeper) {
+            this.sleeper = Objects.requireNonNull(sleeper, "sleeper");
+            return this;
+        }
+
         /** A channel factory for the cache's data files; for tests that simulate a failing disk. */
         Builder channelOpener(CacheFiles.ChannelOpener opener) {
             this.opener = opener;
@@ -524,16 +340,17 @@ public final class DiskImageCache implements ImageCache {
             boolean shared = staleTempAfter != null;
             CacheFiles files = opener == null ? CacheFiles.open(directory) : CacheFiles.open(directory, opener);
             DirectoryLock.Handle directoryLock = DirectoryLock.acquire(files.directory(), LOCK_FILE, shared);
-            CacheIndex idx = index != null ? index : new CaffeineCacheIndex(maxBytes, maxEntries);
+            CacheIndex idx = index != null ? index : new CaffeineCacheIndex(maxBytes, maxEntries, clock);
             try {
-                CacheFiles.Contents contents = shared
+                CacheFiles.Scan scan = shared
                         ? files.scan(verifyOnOpen, clock.instant().minus(staleTempAfter))
                         : files.scan(verifyOnOpen);
-                if (contents.removed() > 0) {
-                    LOG.info("cache {}: removed {} stray or damaged files", files.directory(), contents.removed());
+                if (scan.removed() > 0) {
+                    LOG.info("cache {}: removed {} stray or damaged files", files.directory(), scan.removed());
                 }
                 DiskImageCache cache = new DiskImageCache(this, files, idx, directoryLock);
-                idx.load(contents, cache::evictFiles);
+                idx.load(scan.contents(), new IndexDirectory(files, shared ? staleTempAfter : null, clock),
+                        cache::evictFiles);
                 return cache;
             } catch (RuntimeException e) {
                 directoryLock.close();

@@ -1,5 +1,6 @@
 package org.volprov.cache;
 
+import java.util.List;
 import java.util.Optional;
 import org.volprov.Cancellation;
 import org.volprov.ProvisioningException;
@@ -31,6 +32,39 @@ public interface ImageCache extends AutoCloseable {
     CacheLease admit(CacheKey key, ImageFiller filler, Cancellation cancellation);
 
     CacheStats stats();
+
+    /**
+     * The entries held now, least recently used first (the order eviction takes them). A snapshot:
+     * entries may come and go while it is read. Reading it changes no use order.
+     */
+    List<CachedImage> list();
+
+    /**
+     * Removes the entry {@code sha256} and its files, unless a lease holds it or a download of it is
+     * being installed; a refused eviction changes nothing. Not counted in {@link CacheStats#evictions()}.
+     *
+     * @throws IllegalArgumentException when {@code sha256} is not 64 lower-case hex characters
+     */
+    CacheEviction evict(String sha256);
+
+    /**
+     * Re-hashes the entry {@code sha256} and compares it with its digest; a damaged entry is removed
+     * (or, while leased, removed once its leases close). The entry is held while it is read, so it is
+     * not evicted meanwhile, and its use order is left as it was. Verifications of one cache run one
+     * at a time: a second call waits for the first.
+     *
+     * @param cancellation checked between reads of the file; an interrupt stops the read too
+     * @throws ProvisioningException {@code CANCELLED} (or the signal's code) when cancelled,
+     *     {@code INTERRUPTED} when the thread is interrupted
+     */
+    CacheVerification verify(String sha256, Cancellation cancellation);
+
+    /**
+     * Like {@link #verify(String, Cancellation)} for every entry held when it starts, one at a time,
+     * least recently used first. A cancellation stops it between (or during) entries; the entries
+     * dropped until then stay dropped.
+     */
+    CacheVerification verifyAll(Cancellation cancellation);
 
     /** Releases the index; idempotent. Files stay on disk. */
     @Override

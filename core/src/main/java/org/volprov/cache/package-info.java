@@ -4,8 +4,11 @@
  * <ul>
  *   <li>{@link org.volprov.cache.DiskImageCache}: the {@link org.volprov.cache.ImageCache} on local disk,
  *       built with {@code DiskImageCache.builder()}.
- *   <li>{@link org.volprov.cache.CacheFiles}: the file store (temp files, hashing sink, fsync,
- *       rename, sweep, metadata and alias files), reusable by another index.
+ *   <li>package-private parts: {@code Admission} (single flight, room, install), {@code EntryLease}
+ *       (a held entry), {@code CacheFiles} (temp files, fsync, rename, metadata and alias files),
+ *       {@code Fill} (the hashing sink), {@code CacheSweep} (the sweep at open),
+ *       {@code IndexDirectory} (the directory as the index sees it), {@code CacheMaintenance}
+ *       (evict, re-verify, and entries found unusable).
  *   <li>{@link org.volprov.cache.CacheIndex}: the seam for the index (entries, leases, LRU budget,
  *       aliases); the default is in memory on Caffeine, a shared one plugs in through
  *       {@code DiskImageCache.Builder#index}.

@@ -46,7 +46,7 @@ class CacheFilesTest {
         CacheFiles files = CacheFiles.open(dir);
         byte[] b = bytes(100_000);
         Path installed;
-        try (CacheFiles.Fill fill = files.newFill(b.length, Cancellation.none(), n -> { })) {
+        try (Fill fill = files.newFill(b.length, Cancellation.none(), n -> { })) {
             fill.write(ByteBuffer.wrap(b, 0, 12_345));
             assertThat(fill.position()).isEqualTo(12_345);
             fill.write(ByteBuffer.wrap(b, 12_345, b.length - 12_345));
@@ -55,7 +55,7 @@ class CacheFilesTest {
         }
         assertThat(installed.getFileName().toString()).isEqualTo(sha256(b));
         assertThat(Files.readAllBytes(installed)).isEqualTo(b);
-        assertThat(files.scan(false).entries()).extracting(CacheFiles.Entry::sha256).containsExactly(sha256(b));
+        assertThat(files.scan(false).entries()).extracting(CacheIndex.Entry::sha256).containsExactly(sha256(b));
     }
 
     @Test
@@ -65,7 +65,7 @@ class CacheFilesTest {
         int[] sizes = {1, 100, 64 * 1024 - 1, 64 * 1024, 1 << 20, 3 * (1 << 20) + 512 * 1024, 7, 5 * (1 << 20)};
         // Several threads: only the chaining of the hash tasks keeps them in order.
         ExecutorService pool = Executors.newFixedThreadPool(3);
-        try (CacheFiles.Fill fill = files.newFill(b.length, Cancellation.none(), n -> { }, pool)) {
+        try (Fill fill = files.newFill(b.length, Cancellation.none(), n -> { }, pool)) {
             // The caller reuses one buffer, as a download loop does: the hash must not see later bytes.
             ByteBuffer reused = ByteBuffer.allocate(5 * (1 << 20));
             for (int off = 0, i = 0; off < b.length; i++) {
@@ -85,7 +85,7 @@ class CacheFilesTest {
     @Test
     void write_beyondAnnouncedSize_isRefused() throws Exception {
         CacheFiles files = CacheFiles.open(dir);
-        try (CacheFiles.Fill fill = files.newFill(10, Cancellation.none(), n -> { })) {
+        try (Fill fill = files.newFill(10, Cancellation.none(), n -> { })) {
             assertThatThrownBy(() -> fill.write(ByteBuffer.allocate(11))).isInstanceOf(ProvisioningException.class);
         }
         assertThat(files()).isZero();
@@ -95,7 +95,7 @@ class CacheFilesTest {
     void write_whenCancelled_throwsCancelledAndCloseRemovesTheTempFile() throws Exception {
         CacheFiles files = CacheFiles.open(dir);
         Cancellation c = Cancellation.none();
-        try (CacheFiles.Fill fill = files.newFill(100, c, n -> { })) {
+        try (Fill fill = files.newFill(100, c, n -> { })) {
             fill.write(ByteBuffer.allocate(50));
             assertThat(files()).isEqualTo(1);
             c.cancel(ErrorCode.CANCELLED, "stop");
@@ -109,7 +109,7 @@ class CacheFilesTest {
     @Test
     void finish_whenShort_failsAndRemovesTheTempFile() throws Exception {
         CacheFiles files = CacheFiles.open(dir);
-        CacheFiles.Fill fill = files.newFill(100, Cancellation.none(), n -> { });
+        Fill fill = files.newFill(100, Cancellation.none(), n -> { });
         fill.write(ByteBuffer.allocate(99));
         assertThatThrownBy(() -> fill.finish(Optional.empty())).isInstanceOf(ProvisioningException.class);
         assertThat(files()).isZero();
@@ -121,7 +121,7 @@ class CacheFilesTest {
         byte[] b = bytes(1000);
         Path first = null;
         for (int i = 0; i < 2; i++) {
-            try (CacheFiles.Fill fill = files.newFill(b.length, Cancellation.none(), n -> { })) {
+            try (Fill fill = files.newFill(b.length, Cancellation.none(), n -> { })) {
                 fill.write(ByteBuffer.wrap(b));
                 fill.finish(Optional.empty());
                 Path p = files.install(fill);
@@ -144,7 +144,7 @@ class CacheFilesTest {
         Files.setLastModifiedTime(youngMeta, FileTime.from(now.minusSeconds(60)));
         Files.setLastModifiedTime(oldTmp, FileTime.from(now.minusSeconds(7200)));
 
-        CacheFiles.Contents c = files.scan(false, now.minusSeconds(3600));
+        CacheFiles.Scan c = files.scan(false, now.minusSeconds(3600));
 
         assertThat(c.removed()).isEqualTo(1);
         assertThat(Files.exists(oldTmp)).isFalse();

@@ -11,6 +11,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -25,6 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+import org.volprov.Sleeper;
 import org.volprov.contract.ImageCacheContract;
 import org.volprov.testing.SettableClock;
 
@@ -245,13 +248,28 @@ class DiskImageCacheTest extends ImageCacheContract {
         }
 
         @Override
-        public void load(CacheFiles.Contents contents, Evictor evictor) {
-            delegate.load(contents, evictor);
+        public void load(Contents contents, Directory directory, Evictor evictor) {
+            delegate.load(contents, directory, evictor);
         }
 
         @Override
         public Optional<Hold> acquire(String sha256) {
             return delegate.acquire(sha256);
+        }
+
+        @Override
+        public Optional<Hold> pin(String sha256) {
+            return delegate.pin(sha256);
+        }
+
+        @Override
+        public List<CachedImage> list() {
+            return delegate.list();
+        }
+
+        @Override
+        public Removal remove(String sha256, Evictor evictor) {
+            return delegate.remove(sha256, evictor);
         }
 
         @Override
@@ -386,6 +404,100 @@ class DiskImageCacheTest extends ImageCacheContract {
             assertThat(result.get()).isEqualTo(img);
             assertThat(runs).hasValue(1);
             assertThat(fillLock.grants).hasValue(1);
+        }
+    }
+
+    @Test
+    void admit_whenAnotherProcessHoldsTheFillLock_backsOffThroughTheInjectedSleeper() {
+        ForeignFillLock fillLock = new ForeignFillLock();
+        byte[] img = image(IMAGE, 83);
+        CacheKey key = published("foreign-sleeper.qcow2", img);
+        fillLock.foreign.add(sha256(img));
+        List<Duration> slept = new ArrayList<>();
+        Sleeper sleeper = d -> {
+            slept.add(d);
+            if (slept.size() == 6) {
+                fillLock.foreign.clear(); // the other process gave up after six looks
+            }
+        };
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE)
+                .fillLock(fillLock).sleeper(sleeper).build()) {
+            AtomicInteger runs = new AtomicInteger();
+            try (CacheLease lease = cache.admit(key, filler(img, runs), Cancellation.none())) {
+                assertThat(read(lease)).isEqualTo(img);
+            }
+            assertThat(runs).hasValue(1);
+            assertThat(slept).extracting(Duration::toMillis).containsExactly(20L, 40L, 80L, 160L, 250L, 250L);
+        }
+    }
+
+    @Test
+    void evict_whileAnotherProcessHoldsTheImagesFillLock_isRefusedAsBeingFilled() {
+        ForeignFillLock fillLock = new ForeignFillLock();
+        byte[] img = image(IMAGE, 84);
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE)
+                .fillLock(fillLock).build()) {
+            cache.admit(published("foreign-evict.qcow2", img), filler(img, new AtomicInteger()), Cancellation.none())
+                    .close();
+            fillLock.foreign.add(sha256(img)); // another process installs the same digest now
+
+            assertThat(cache.evict(sha256(img))).isEqualTo(CacheEviction.BEING_FILLED);
+            assertThat(cache.list()).extracting(CachedImage::sha256).containsExactly(sha256(img));
+
+            fillLock.foreign.clear();
+            assertThat(cache.evict(sha256(img))).isEqualTo(CacheEviction.EVICTED);
+        }
+    }
+
+    @Test
+    void evict_whileThisCacheDownloadsTheImage_isRefusedAsBeingFilled() throws Exception {
+        byte[] img = image(IMAGE, 85);
+        CacheKey key = published("evict-filling.qcow2", img);
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE).build()) {
+            java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                var download = pool.submit(() -> cache.admit(key, sink -> {
+                    started.countDown();
+                    try {
+                        release.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IOException(e);
+                    }
+                    sink.write(ByteBuffer.wrap(img));
+                }, Cancellation.none()));
+                assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+
+                assertThat(cache.evict(sha256(img))).isEqualTo(CacheEviction.BEING_FILLED);
+
+                release.countDown();
+                download.get(30, TimeUnit.SECONDS).close();
+            } finally {
+                pool.shutdownNow();
+            }
+            assertThat(cache.evict(sha256(img))).isEqualTo(CacheEviction.EVICTED);
+        }
+    }
+
+    @Test
+    void list_stampsLastUseFromTheCachesClock_andVerificationLeavesIt() {
+        SettableClock clock = new SettableClock();
+        byte[] img = image(IMAGE, 86);
+        CacheKey key = published("clock-list.qcow2", img);
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir).maxBytes(10L * IMAGE).clock(clock)
+                .build()) {
+            Instant admitted = clock.instant();
+            cache.admit(key, filler(img, new AtomicInteger()), Cancellation.none()).close();
+            assertThat(cache.list()).extracting(CachedImage::lastUsed).containsExactly(admitted);
+
+            clock.advance(Duration.ofMinutes(5));
+            cache.lookup(key).orElseThrow().close();
+            clock.advance(Duration.ofMinutes(5));
+            assertThat(cache.verify(sha256(img), Cancellation.none()).ok()).containsExactly(sha256(img));
+
+            assertThat(cache.list()).extracting(CachedImage::lastUsed).containsExactly(admitted.plus(Duration.ofMinutes(5)));
         }
     }
 

@@ -31,9 +31,12 @@ import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.ProvisioningException;
+import org.volprov.cache.CacheEviction;
 import org.volprov.cache.CacheKey;
 import org.volprov.cache.CacheLease;
 import org.volprov.cache.CacheStats;
+import org.volprov.cache.CacheVerification;
+import org.volprov.cache.CachedImage;
 import org.volprov.cache.ImageCache;
 import org.volprov.cache.ImageFiller;
 
@@ -628,5 +631,212 @@ public abstract class ImageCacheContract {
                         e -> assertThat(e.code()).isEqualTo(ErrorCode.TIMED_OUT));
         resume.countDown();
         leader.get(10, TimeUnit.SECONDS).close();
+    }
+
+    // ---------------------------------------------------------------- the operator's handles: list, evict, verify
+
+    /** Overwrites the first bytes of an entry's file in place, keeping its size: damage a size check cannot see. */
+    public static void damage(Path entry) throws IOException {
+        entry.toFile().setWritable(true);
+        try (var ch = java.nio.channels.FileChannel.open(entry, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(new byte[] {1, 2, 3, 4, 5, 6, 7, 8}), 0);
+        }
+    }
+
+    @Test
+    void list_reportsEachEntryWithItsSourceSizeAndLeases_leastRecentlyUsedFirst() {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 201);
+        byte[] b = image(IMAGE / 2, 202);
+        CacheKey ka = published("list-a.qcow2", a);
+        CacheKey kb = unpublished("list-b.qcow2", b);
+        AtomicInteger runs = new AtomicInteger();
+        CacheLease held = cache.admit(ka, filler(a, runs), Cancellation.none());
+        cache.admit(kb, filler(b, runs), Cancellation.none()).close();
+
+        List<CachedImage> listed = cache.list();
+
+        assertThat(listed).extracting(CachedImage::sha256).containsExactly(sha256(a), sha256(b));
+        CachedImage ea = listed.get(0);
+        assertThat(ea.size()).isEqualTo(IMAGE);
+        assertThat(ea.sources()).containsExactly(ka.identity());
+        assertThat(ea.leases()).isEqualTo(1);
+        assertThat(ea.leasesElsewhere()).hasValue(0);
+        assertThat(ea.leased()).isTrue();
+        CachedImage eb = listed.get(1);
+        assertThat(eb.size()).isEqualTo(IMAGE / 2);
+        assertThat(eb.sources()).containsExactly(kb.identity());
+        assertThat(eb.leases()).isZero();
+        assertThat(eb.leased()).isFalse();
+        assertThat(eb.lastUsed()).isAfterOrEqualTo(ea.lastUsed());
+
+        held.close();
+        cache.lookup(ka).orElseThrow().close(); // a use: a is now the most recently used
+
+        assertThat(cache.list()).extracting(CachedImage::sha256).containsExactly(sha256(b), sha256(a));
+        assertThat(cache.list()).allSatisfy(e -> assertThat(e.leases()).isZero());
+    }
+
+    @Test
+    void list_ofAReopenedCache_findsTheEntriesOnDisk() {
+        byte[] a = image(IMAGE, 203);
+        ImageCache first = open(10L * IMAGE);
+        first.admit(published("reopen-list.qcow2", a), filler(a, new AtomicInteger()), Cancellation.none()).close();
+        first.close();
+
+        assertThat(open(10L * IMAGE).list()).extracting(CachedImage::sha256, CachedImage::size)
+                .containsExactly(org.assertj.core.groups.Tuple.tuple(sha256(a), (long) IMAGE));
+    }
+
+    @Test
+    void evict_ofAnUnleasedEntry_removesItAndItsFile_andTheNextAdmissionDownloadsAgain() {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 211);
+        CacheKey key = published("evict.qcow2", a);
+        AtomicInteger runs = new AtomicInteger();
+        Path file;
+        try (CacheLease lease = cache.admit(key, filler(a, runs), Cancellation.none())) {
+            file = lease.path();
+        }
+
+        assertThat(cache.evict(sha256(a))).isEqualTo(CacheEviction.EVICTED);
+
+        assertThat(file).doesNotExist();
+        assertThat(cache.list()).isEmpty();
+        assertThat(cache.lookup(key)).isEmpty();
+        assertThat(cache.stats().evictions()).isZero();
+        try (CacheLease again = cache.admit(key, filler(a, runs), Cancellation.none())) {
+            assertThat(read(again)).isEqualTo(a);
+        }
+        assertThat(runs).hasValue(2);
+    }
+
+    @Test
+    void evict_ofALeasedEntry_isRefused_andTheReaderKeepsItsFile() {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 212);
+        CacheKey key = published("evict-leased.qcow2", a);
+        CacheLease lease = cache.admit(key, filler(a, new AtomicInteger()), Cancellation.none());
+
+        assertThat(cache.evict(sha256(a))).isEqualTo(CacheEviction.LEASED);
+
+        assertThat(read(lease)).isEqualTo(a);
+        assertThat(cache.list()).extracting(CachedImage::sha256).containsExactly(sha256(a));
+        lease.close();
+        assertThat(cache.evict(sha256(a))).isEqualTo(CacheEviction.EVICTED);
+    }
+
+    @Test
+    void evict_ofAnUnknownDigest_isNotCached_andAMalformedOneIsRejected() {
+        ImageCache cache = open(10L * IMAGE);
+
+        assertThat(cache.evict(sha256(image(16, 213)))).isEqualTo(CacheEviction.NOT_CACHED);
+        assertThatThrownBy(() -> cache.evict("../etc")).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void verifyAll_ofSoundEntries_reportsThemOk_andLeavesTheUseOrderAlone() {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 221);
+        byte[] b = image(IMAGE, 222);
+        AtomicInteger runs = new AtomicInteger();
+        cache.admit(published("verify-a.qcow2", a), filler(a, runs), Cancellation.none()).close();
+        cache.admit(published("verify-b.qcow2", b), filler(b, runs), Cancellation.none()).close();
+        List<CachedImage> before = cache.list();
+
+        CacheVerification report = cache.verifyAll(Cancellation.none());
+
+        assertThat(report.ok()).containsExactly(sha256(a), sha256(b));
+        assertThat(report.dropped()).isEmpty();
+        assertThat(cache.list()).isEqualTo(before);
+    }
+
+    @Test
+    void verify_ofADamagedEntry_dropsAndReportsIt_andTheNextAdmissionDownloadsAgain() throws IOException {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 223);
+        byte[] b = image(IMAGE, 224);
+        CacheKey key = published("verify-bad.qcow2", a);
+        AtomicInteger runs = new AtomicInteger();
+        Path file;
+        try (CacheLease lease = cache.admit(key, filler(a, runs), Cancellation.none())) {
+            file = lease.path();
+        }
+        cache.admit(published("verify-good.qcow2", b), filler(b, new AtomicInteger()), Cancellation.none()).close();
+        damage(file);
+
+        CacheVerification report = cache.verifyAll(Cancellation.none());
+
+        assertThat(report.ok()).containsExactly(sha256(b));
+        assertThat(report.dropped()).singleElement().satisfies(r -> {
+            assertThat(r.sha256()).isEqualTo(sha256(a));
+            assertThat(r.outcome()).isEqualTo(CacheVerification.Outcome.DROPPED);
+            assertThat(r.reason()).contains("hashes to");
+        });
+        assertThat(file).doesNotExist();
+        assertThat(cache.lookup(key)).isEmpty();
+        try (CacheLease again = cache.admit(key, filler(a, runs), Cancellation.none())) {
+            assertThat(read(again)).isEqualTo(a);
+        }
+        assertThat(runs).hasValue(2);
+        assertThat(cache.verify(sha256(a), Cancellation.none()).ok()).containsExactly(sha256(a));
+    }
+
+    @Test
+    void verify_ofADamagedEntryThatIsLeased_keepsItForTheReader_andDropsItWhenTheLeaseCloses() throws IOException {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 225);
+        CacheLease lease = cache.admit(published("verify-leased.qcow2", a), filler(a, new AtomicInteger()),
+                Cancellation.none());
+        damage(lease.path());
+
+        CacheVerification report = cache.verify(sha256(a), Cancellation.none());
+
+        assertThat(report.results()).singleElement().satisfies(r -> {
+            assertThat(r.outcome()).isEqualTo(CacheVerification.Outcome.DROP_PENDING);
+            assertThat(r.reason()).contains("leased");
+        });
+        assertThat(lease.path()).exists();
+        lease.close();
+        assertThat(cache.list()).isEmpty();
+        assertThat(lease.path()).doesNotExist();
+    }
+
+    @Test
+    void verify_ofAnUnknownDigest_reportsNotCached() {
+        ImageCache cache = open(10L * IMAGE);
+
+        assertThat(cache.verify(sha256(image(16, 226)), Cancellation.none()).results())
+                .extracting(CacheVerification.Result::outcome).containsExactly(CacheVerification.Outcome.NOT_CACHED);
+    }
+
+    @Test
+    void verifyAll_whenCancelled_throwsTheSignalsCode_andDropsNothing() {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 227);
+        cache.admit(published("verify-cancel.qcow2", a), filler(a, new AtomicInteger()), Cancellation.none()).close();
+        Cancellation signal = Cancellation.none();
+        signal.cancel(ErrorCode.CANCELLED, "the operator gave up");
+
+        assertThatThrownBy(() -> cache.verifyAll(signal)).isInstanceOfSatisfying(ProvisioningException.class,
+                e -> assertThat(e.code()).isEqualTo(ErrorCode.CANCELLED));
+        assertThat(cache.list()).extracting(CachedImage::sha256).containsExactly(sha256(a));
+    }
+
+    @Test
+    void verify_onAnInterruptedThread_throwsInterrupted() {
+        ImageCache cache = open(10L * IMAGE);
+        byte[] a = image(IMAGE, 228);
+        cache.admit(published("verify-interrupt.qcow2", a), filler(a, new AtomicInteger()), Cancellation.none()).close();
+
+        Thread.currentThread().interrupt();
+        try {
+            assertThatThrownBy(() -> cache.verify(sha256(a), Cancellation.none()))
+                    .isInstanceOfSatisfying(ProvisioningException.class,
+                            e -> assertThat(e.code()).isEqualTo(ErrorCode.INTERRUPTED));
+        } finally {
+            Thread.interrupted();
+        }
+        assertThat(cache.list()).extracting(CachedImage::sha256).containsExactly(sha256(a));
     }
 }

@@ -104,7 +104,8 @@ final class Stack implements AutoCloseable {
                     .cache(cache)
                     .backend(backend)
                     .jobStore(store)
-                    .workDirectory(Files.createDirectories(b.work.resolve("convert")))
+                    .workDirectory(Files.createDirectories(b.workDirectory != null ? b.workDirectory
+                            : b.work.resolve("convert")))
                     .jobTimeout(Services.jobWait())
                     .listener(this::record);
             if (coordination != null) {
@@ -206,6 +207,7 @@ final class Stack implements AutoCloseable {
         private String secretKey;
         private Duration readTimeout = Duration.ofSeconds(30);
         private Path cacheDirectory;
+        private Path workDirectory;
         private long cacheBytes = 8L << 30;
         private LibvirtVolumeBackend backend;
         private WriteMode writeMode = WriteMode.AUTO;
@@ -242,6 +244,12 @@ final class Stack implements AutoCloseable {
 
         Builder cacheDirectory(Path dir) {
             this.cacheDirectory = dir;
+            return this;
+        }
+
+        /** The engine's work directory (default: {@code convert} in the stack's directory). */
+        Builder workDirectory(Path dir) {
+            this.workDirectory = dir;
             return this;
         }
 

@@ -171,7 +171,8 @@ final class JobRun implements Runnable {
             usable(image, () -> {
                 target.write(image.path(), img);
                 if (settings.verifyWrittenVolume()) {
-                    new VolumeReadBack(settings, tracker, cancellation, parts.downloads()).check(target.prepare(), image, img);
+                    new VolumeReadBack(settings, tracker, cancellation, parts.downloads())
+                            .check(target.prepare(), image, img);
                 }
                 return null;
             });

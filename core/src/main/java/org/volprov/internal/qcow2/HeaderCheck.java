@@ -39,11 +39,11 @@ public final class HeaderCheck implements ImageFiller {
 
     private final class Checking implements CacheSink {
         private final CacheSink sink;
-        private ByteBuffer head = ByteBuffer.allocate(FormatProbe.HEAD_BYTES);
-        private boolean decided;
+        private ImageHead head;
 
         Checking(CacheSink sink) {
             this.sink = sink;
+            this.head = new ImageHead(sink.size(), requested);
         }
 
         @Override
@@ -58,41 +58,18 @@ public final class HeaderCheck implements ImageFiller {
 
         @Override
         public void write(ByteBuffer src) throws IOException {
-            if (!decided) {
+            if (head != null) {
                 judge(src.duplicate());
             }
             sink.write(src);
         }
 
         private void judge(ByteBuffer src) {
-            if (head.position() != sink.position()) {
-                decided = true; // bytes went past unseen (cannot happen from 0): leave it to the converter
+            if (head.gathered() != sink.position()) {
+                head = null; // bytes went past unseen (cannot happen from 0): leave it to the converter
                 return;
             }
-            while (src.hasRemaining() && !decided) {
-                if (!head.hasRemaining()) {
-                    int grown = Math.min(head.capacity() * 4, 1 << Qcow2Header.MAX_CLUSTER_BITS);
-                    if (grown == head.capacity()) {
-                        throw Refusal.corrupt("the header cannot be read");
-                    }
-                    head = ByteBuffer.allocate(grown).put(head.flip());
-                }
-                int n = Math.min(src.remaining(), head.remaining());
-                head.put(src.slice(src.position(), n));
-                src.position(src.position() + n);
-                decide();
-            }
-        }
-
-        private void decide() {
-            long size = sink.size();
-            if (head.position() < FormatProbe.HEAD_BYTES && head.position() < size) {
-                return;
-            }
-            ByteBuffer seen = head.duplicate().flip();
-            ImageFormat format = FormatProbe.check(requested, FormatProbe.detect(seen));
-            decided = format == ImageFormat.RAW || Qcow2Header.parse(seen, size).isPresent();
-            if (decided) {
+            if (head.take(src)) {
                 head = null;
             }
         }

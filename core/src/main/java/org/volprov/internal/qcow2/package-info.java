@@ -10,6 +10,9 @@
  *       in guest order (the warm path);</li>
  *   <li>{@link org.volprov.internal.qcow2.Qcow2Stream}: a push decoder fed the file's bytes in file
  *       order, finishing from the complete file what it could not decode live;</li>
+ *   <li>{@link org.volprov.internal.qcow2.StreamingFill}: a volume filled from an image while it
+ *       downloads (qcow2 through the push decoder, raw straight through), finished from the
+ *       verified cache file;</li>
  *   <li>{@link org.volprov.internal.qcow2.GuestSink}: where the disk goes, positional or in guest
  *       order; {@link org.volprov.internal.qcow2.ChannelSink} writes a file or block device.</li>
  * </ul>

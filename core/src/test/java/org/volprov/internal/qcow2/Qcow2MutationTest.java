@@ -24,12 +24,14 @@ import org.junit.jupiter.api.io.TempDir;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+import org.volprov.image.ImageFormat;
 import org.volprov.testing.TestImages;
 
 /**
  * Hostile images: header fields, header extensions, L1 and L2 entries of valid corpus images
- * mutated, many seeds. Every mutant, through the random-access decoder and the push decoder into
- * both kinds of sink, must end with exactly the bytes {@code qemu-img convert} makes of it, or with
+ * mutated, many seeds. Every mutant, through the random-access decoder, the push decoder into
+ * both kinds of sink and the streaming fill into a sequential writer, must end with exactly the
+ * bytes {@code qemu-img convert} makes of it, or with
  * {@code UNSUPPORTED_IMAGE} (a virtual size larger than the original counts as refused, as the
  * engine refuses it before writing): never another exception, never a write past the volume's
  * capacity (the original virtual size), never past a deadline, never allocating more than a bound.
@@ -83,7 +85,7 @@ class Qcow2MutationTest {
             String where = mutate(bytes, random);
             Files.write(mutant, bytes);
             List<Outcome> outcomes = new ArrayList<>();
-            for (int path = 0; path < 3; path++) {
+            for (int path = 0; path < 4; path++) {
                 long before = threads.getCurrentThreadAllocatedBytes();
                 try {
                     outcomes.add(decode(mutant, base.virtualSize(), path));
@@ -139,9 +141,15 @@ class Qcow2MutationTest {
         assertThat(violations).isEmpty();
     }
 
-    /** Path 0: random access into a guest-order sink; 1: push into a positional sink; 2: push into a guest-order sink. */
+    /**
+     * Path 0: random access into a guest-order sink; 1: push into a positional sink; 2: push into a
+     * guest-order sink; 3: the streaming fill into a sequential writer of the original's capacity.
+     */
     private Outcome decode(Path file, long capacity, int path) throws IOException {
         Cancellation deadline = new Cancellation(Clock.systemUTC(), Clock.systemUTC().instant().plus(DEADLINE));
+        if (path == 3) {
+            return fill(file, capacity, deadline);
+        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             PagedSink sink = new PagedSink(path == 1 ? GuestSink.Order.ANY : GuestSink.Order.GUEST, capacity);
             long virtualSize;
@@ -156,15 +164,12 @@ class Qcow2MutationTest {
             } else {
                 try (Qcow2Stream stream = new Qcow2Stream(ch.size(), sink, null, 1, d -> { }, deadline,
                         Qcow2Stream.Limits.defaults())) {
-                    ByteBuffer buf = ByteBuffer.allocate(256 << 10);
-                    for (long at = 0; at < ch.size(); ) {
-                        buf.clear().limit((int) Math.min(buf.capacity(), ch.size() - at));
-                        Qcow2Image.readFully(ch, buf, at);
-                        at += buf.position();
-                        stream.feed(buf.flip());
-                        if (stream.header().isPresent() && stream.header().get().virtualSize() > capacity) {
-                            return new Outcome(null, 0);
-                        }
+                    boolean fits = feedAll(ch, buf -> {
+                        stream.feed(buf);
+                        return stream.header().isEmpty() || stream.header().get().virtualSize() <= capacity;
+                    });
+                    if (!fits) {
+                        return new Outcome(null, 0);
                     }
                     stream.finish(ch);
                     virtualSize = stream.header().orElseThrow().virtualSize();
@@ -180,6 +185,47 @@ class Qcow2MutationTest {
             }
             throw e;
         }
+    }
+
+    private static Outcome fill(Path file, long capacity, Cancellation deadline) throws IOException {
+        PagedVolumeWriter w = new PagedVolumeWriter(capacity);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
+             // Requested as qcow2: with AUTO, a mutant without the magic would be a raw image, rightly.
+             StreamingFill fill = new StreamingFill(ch.size(), ImageFormat.QCOW2,
+                     image -> new StreamingFill.Target(w, capacity, true), null, 1, d -> { }, deadline,
+                     Qcow2Stream.Limits.defaults())) {
+            feedAll(ch, buf -> {
+                fill.feed(buf);
+                return true;
+            });
+            fill.finish(ch);
+            assertThat(w.disk.next()).as("guest-order writes cover the volume").isEqualTo(capacity);
+            return new Outcome(w.disk, fill.image().orElseThrow().virtualSize());
+        } catch (ProvisioningException e) {
+            if (e.code() == ErrorCode.UNSUPPORTED_IMAGE || e.code() == ErrorCode.VOLUME_TOO_SMALL) {
+                return new Outcome(null, 0); // VOLUME_TOO_SMALL: a virtual size larger than the original's
+            }
+            throw e;
+        }
+    }
+
+    /** Takes the next chunk of a file; false to stop. */
+    private interface Feed {
+        boolean accept(ByteBuffer chunk) throws IOException;
+    }
+
+    /** Feeds the whole file in 256 KiB chunks, as a download would; false when {@code feed} stopped it. */
+    private static boolean feedAll(FileChannel ch, Feed feed) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(256 << 10);
+        for (long at = 0; at < ch.size(); ) {
+            buf.clear().limit((int) Math.min(buf.capacity(), ch.size() - at));
+            Qcow2Image.readFully(ch, buf, at);
+            at += buf.position();
+            if (!feed.accept(buf.flip())) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Changes one field of the image in place; returns where, for the report. */
