@@ -47,6 +47,12 @@ public enum ErrorCode {
     UNSUPPORTED_IMAGE(false),
     /** The volume backend, the converter or the job store failed. */
     BACKEND_FAILURE(false),
+    /**
+     * The volume, read back after it was written and flushed ({@code Provisioner.Builder.verifyWrittenVolume}),
+     * does not hold the decoded image followed by zeros: the write path or the storage under it lost
+     * or changed bytes. The volume was rolled back like after any failure.
+     */
+    VOLUME_VERIFY_FAILED(false),
     /** The queue of waiting jobs is full; submit again later. */
     QUEUE_FULL(false),
     /** The job was cancelled. */

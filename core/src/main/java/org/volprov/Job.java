@@ -57,6 +57,11 @@ public record Job(
                 false, 0, now, null, now, null);
     }
 
+    /** What the job does: its request's kind. */
+    public JobKind kind() {
+        return request.kind();
+    }
+
     public Stage stage() {
         return progress.stage();
     }

@@ -9,16 +9,19 @@ import org.volprov.image.ImageFormat;
 import org.volprov.volume.VolumeNames;
 
 /**
- * What to provision: an image into a named volume of a given size. Validated when built; a bad
- * field is refused with {@link ErrorCode#INVALID_REQUEST} and a message naming the field and the
- * rule. The configured maximum volume size and the source endpoint are checked again at submit.
+ * What to provision: an image into a named volume of a given size, or, of kind
+ * {@link JobKind#PREFETCH} ({@link #prefetch}), an image into this host's cache only. Validated when
+ * built; a bad field is refused with {@link ErrorCode#INVALID_REQUEST} and a message naming the
+ * field and the rule. The configured maximum volume size and the source endpoint are checked again
+ * at submit.
  *
  * @param imageUri {@code s3://bucket/key} or {@code http(s)://host[:port]/bucket/key}
- * @param volumeName see {@link VolumeNames}
- * @param volumeSizeBytes the volume's capacity, at least the image's virtual size
+ * @param volumeName see {@link VolumeNames}; null for a prefetch
+ * @param volumeSizeBytes the volume's capacity, at least the image's virtual size; 0 for a prefetch
  * @param format the image format, {@link ImageFormat#AUTO} to detect it
  * @param correlationId an id of the caller's, echoed in logs and job records; may be null
  * @param labels the caller's key/value labels, stored with the job; never null
+ * @param kind what the job does; null reads as {@link JobKind#PROVISION}
  */
 public record ProvisionRequest(
         String imageUri,
@@ -26,7 +29,8 @@ public record ProvisionRequest(
         long volumeSizeBytes,
         ImageFormat format,
         String correlationId,
-        Map<String, String> labels) {
+        Map<String, String> labels,
+        JobKind kind) {
 
     /** The largest volume any request may ask for, whatever the engine's own limit: 1 PiB. */
     public static final long ABSOLUTE_MAX_VOLUME_BYTES = 1L << 50;
@@ -36,9 +40,19 @@ public record ProvisionRequest(
 
     public ProvisionRequest {
         ImageRef.parseSyntax(requireNonBlank(imageUri, "imageUri"));
-        VolumeNames.validate(volumeName);
-        if (volumeSizeBytes <= 0) {
-            throw ProvisioningException.invalid("volumeSizeBytes", "must be greater than 0");
+        kind = kind == null ? JobKind.PROVISION : kind;
+        if (kind == JobKind.PREFETCH) {
+            if (volumeName != null) {
+                throw ProvisioningException.invalid("volumeName", "must not be set for a prefetch, which makes no volume");
+            }
+            if (volumeSizeBytes != 0) {
+                throw ProvisioningException.invalid("volumeSizeBytes", "must be 0 for a prefetch, which makes no volume");
+            }
+        } else {
+            VolumeNames.validate(volumeName);
+            if (volumeSizeBytes <= 0) {
+                throw ProvisioningException.invalid("volumeSizeBytes", "must be greater than 0");
+            }
         }
         if (volumeSizeBytes > ABSOLUTE_MAX_VOLUME_BYTES) {
             throw ProvisioningException.invalid("volumeSizeBytes", "must be at most " + ABSOLUTE_MAX_VOLUME_BYTES);
@@ -65,6 +79,20 @@ public record ProvisionRequest(
         });
     }
 
+    /** A request to provision, as every request was before kinds existed. */
+    public ProvisionRequest(String imageUri, String volumeName, long volumeSizeBytes, ImageFormat format,
+            String correlationId, Map<String, String> labels) {
+        this(imageUri, volumeName, volumeSizeBytes, format, correlationId, labels, JobKind.PROVISION);
+    }
+
+    /**
+     * A prefetch of {@code imageUri}, its format detected; {@link Builder#kind} with
+     * {@link JobKind#PREFETCH} gives one with a format, a correlation id or labels.
+     */
+    public static ProvisionRequest prefetch(String imageUri) {
+        return builder().kind(JobKind.PREFETCH).imageUri(imageUri).build();
+    }
+
     /** The correlation id, when the caller gave one. */
     public Optional<String> correlation() {
         return Optional.ofNullable(correlationId);
@@ -89,8 +117,15 @@ public record ProvisionRequest(
         private ImageFormat format = ImageFormat.AUTO;
         private String correlationId;
         private final Map<String, String> labels = new LinkedHashMap<>();
+        private JobKind kind = JobKind.PROVISION;
 
         private Builder() {
+        }
+
+        /** What the job does; default {@link JobKind#PROVISION}. A prefetch sets no volume name or size. */
+        public Builder kind(JobKind kind) {
+            this.kind = Objects.requireNonNull(kind, "kind");
+            return this;
         }
 
         public Builder imageUri(String imageUri) {
@@ -137,7 +172,7 @@ public record ProvisionRequest(
         }
 
         public ProvisionRequest build() {
-            return new ProvisionRequest(imageUri, volumeName, volumeSizeBytes, format, correlationId, labels);
+            return new ProvisionRequest(imageUri, volumeName, volumeSizeBytes, format, correlationId, labels, kind);
         }
     }
 }

@@ -97,6 +97,22 @@ public final class Provisioner implements AutoCloseable {
         return engine.submit(request);
     }
 
+    /**
+     * Warms this host's cache with {@code imageUri} without making a volume: submits
+     * {@link ProvisionRequest#prefetch}, a job like any other (an id, the {@code DOWNLOADING} stage's
+     * progress, {@link #cancel}, the store, the listeners), which takes no volume lock and never
+     * calls the backend. It fails as a provision's download and check would ({@code IMAGE_NOT_FOUND},
+     * {@code CHECKSUM_MISMATCH}, {@code UNSUPPORTED_IMAGE}, ...) and, for an image already cached,
+     * completes at once as a cache hit. To prefetch on another host of a fleet, enqueue a job with
+     * such a request for that host ({@link JobQueue#enqueue}).
+     *
+     * @throws ProvisioningException {@code INVALID_REQUEST} for a bad URI, {@code QUEUE_FULL}
+     * @throws IllegalStateException when the provisioner is closed
+     */
+    public String prefetch(String imageUri) {
+        return submit(ProvisionRequest.prefetch(imageUri));
+    }
+
     /** The job's latest snapshot, from the engine while it runs, else from the store. */
     public Optional<Job> status(String id) {
         return engine.status(id);
@@ -145,6 +161,16 @@ public final class Provisioner implements AutoCloseable {
 
     public void removeListener(JobListener listener) {
         engine.removeListener(listener);
+    }
+
+    /**
+     * The engine's image cache, for an operator: {@code list()} the images held, {@code evict} one no
+     * job leases, {@code verify} one or all against their digests (a damaged entry is dropped and
+     * reported). The cache is shared with the running jobs; see {@link ImageCache} for what each
+     * call guarantees while they run.
+     */
+    public ImageCache cache() {
+        return engine.cache();
     }
 
     /** The cache's counters. */
@@ -223,6 +249,7 @@ public final class Provisioner implements AutoCloseable {
         private int downloadParallelism = 1;
         private long downloadPartSize = 32L << 20;
         private boolean requirePublishedChecksum;
+        private boolean verifyWrittenVolume;
         private JobQueue queue;
         private Duration queuePoll;
         private String engineId;
@@ -464,6 +491,22 @@ public final class Provisioner implements AutoCloseable {
         }
 
         /**
+         * Whether each job reads its volume back before it is {@code COMPLETED}; default false. After
+         * the volume is written and flushed, the engine reads it through the backend
+         * ({@link VolumeBackend#openReader}) and compares its first virtual-size bytes with the SHA-256
+         * of the decoded image (a raw image's verified digest; a qcow2 image decoded once more, apart
+         * from the converter that wrote it), and the rest of the volume with zeros. A difference fails
+         * the job with {@code VOLUME_VERIFY_FAILED} and rolls the volume back like any failure. It
+         * costs one read of the whole volume, and for qcow2 one more decode of the image (see the
+         * benchmark table in the README). {@link #build} refuses it for a backend that does not read
+         * volumes back ({@link VolumeBackend#readsBack}).
+         */
+        public Builder verifyWrittenVolume(boolean verify) {
+            this.verifyWrittenVolume = verify;
+            return this;
+        }
+
+        /**
          * Also takes work from a fleet's queue: every {@code pollInterval}, while a slot is free, the
          * engine claims the next job queued for {@code queue.host()} and holds it under its
          * {@link #jobLease} like every job it runs. A queued job that started on an engine whose
@@ -551,6 +594,10 @@ public final class Provisioner implements AutoCloseable {
                 throw new IllegalStateException("jobLease must be at least 3 watchdog intervals, so that it is renewed"
                         + " before it runs out");
             }
+            if (verifyWrittenVolume && !backend.readsBack()) {
+                throw new IllegalStateException("verifyWrittenVolume needs a backend that reads volumes back, and "
+                        + backend + " does not (VolumeBackend.readsBack)");
+            }
             if (cache == null && cacheDirectory == null) {
                 throw new IllegalStateException("cache or cacheDirectory must be set");
             }
@@ -571,7 +618,8 @@ public final class Provisioner implements AutoCloseable {
                     watchdogInterval,
                     workDirectory == null ? Path.of(System.getProperty("java.io.tmpdir")) : workDirectory,
                     bufferSize, downloadParallelism, downloadPartSize, requirePublishedChecksum, queue, queuePoll,
-                    engineId != null ? engineId : LocalHost.name() + "-" + randomSuffix(), jobLease, state);
+                    engineId != null ? engineId : LocalHost.name() + "-" + randomSuffix(), jobLease, state,
+                    verifyWrittenVolume);
         }
 
         private static String randomSuffix() {

@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.RandomAccessFile;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -99,20 +98,11 @@ class ProvisionerTest {
         Path overlay = TestImages.qcow2WithBacking(qcow2, bucket.resolve("overlay.qcow2"));
         TestImages.run(List.of("qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 8M", overlay.toString()));
         publish(overlay);
-        // The header reads fine; its L1 table points past the end of the file.
-        Path corrupt = Files.copy(qcow2, bucket.resolve("corrupt.qcow2"));
-        try (RandomAccessFile f = new RandomAccessFile(corrupt.toFile(), "rw")) {
-            f.seek(40);
-            long l1 = f.readLong();
-            f.seek(l1);
-            f.writeLong(0x00f0_0000_0000_0000L);
-        }
-        publish(corrupt);
+        publish(TestImages.qcow2CorruptPastHeader(qcow2, bucket.resolve("corrupt.qcow2")));
     }
 
     private static void publish(Path image) throws IOException {
-        Files.writeString(image.resolveSibling(image.getFileName() + ".sha256"),
-                TestImages.sha256(image) + "  " + image.getFileName() + "\n", StandardCharsets.US_ASCII);
+        TestImages.publishChecksum(image);
     }
 
     @BeforeEach

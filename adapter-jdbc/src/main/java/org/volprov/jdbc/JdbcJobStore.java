@@ -232,7 +232,8 @@ public final class JdbcJobStore implements JobQueue {
             Instant until = lease == null ? null : config.clock().instant().plus(lease);
             int rows = bindJob(h.createUpdate(sql), job)
                     .bind("request", request)
-                    .bind("volume_name", job.request().volumeName())
+                    // A prefetch has no volume; the column is NOT NULL since version 1, and no volume is called ''.
+                    .bind("volume_name", Objects.requireNonNullElse(job.request().volumeName(), ""))
                     .bind("correlation_id", job.request().correlationId())
                     .bind("owner_host", owner)
                     .bind("queued", queued)

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.volprov.ErrorCode;
 import org.volprov.Job;
 import org.volprov.JobFilter;
+import org.volprov.JobKind;
 import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
@@ -186,6 +187,30 @@ abstract class JdbcStoreScenarios {
                 .isInstanceOf(ProvisioningException.class)
                 .satisfies(e -> assertThat(((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE))
                 .hasMessageContaining("closed");
+    }
+
+    @Test
+    void prefetchJobs_keepTheirKind_andARequestStoredBeforeKindsReadsAsAProvision() {
+        JdbcJobStore s = open();
+        Job prefetch = Job.pending(UUID.randomUUID().toString(), ProvisionRequest.builder().kind(JobKind.PREFETCH)
+                .imageUri("s3://images/disk.qcow2").correlationId("warm-1").build(), T0);
+        s.insert(prefetch, ENGINE, LEASE);
+        assertThat(s.find(prefetch.id())).contains(prefetch);
+        assertThat(s.find(prefetch.id()).orElseThrow().kind()).isEqualTo(JobKind.PREFETCH);
+
+        Job old = job("vm-old", T0);
+        s.insert(old, ENGINE, LEASE);
+        String stored = JobJson.writeRequest(old.request());
+        String withoutKind = stored.replace(",\"kind\":\"PROVISION\"", "");
+        assertThat(withoutKind).as("the request as it was stored before kinds").isNotEqualTo(stored)
+                .doesNotContain("kind");
+        Dialect d = s.config().database() == JdbcJobStoreConfig.Database.SQLITE ? Dialect.SQLITE : Dialect.POSTGRESQL;
+        s.jdbi().useHandle(h -> h.createUpdate("UPDATE volprov_jobs SET request = " + d.json(":request")
+                + " WHERE id = :id").bind("request", withoutKind).bind("id", old.id()).execute());
+        Job read = s.find(old.id()).orElseThrow();
+        assertThat(read.kind()).isEqualTo(JobKind.PROVISION);
+        assertThat(read).isEqualTo(old);
+        assertThat(s.list(JobFilter.all().withVolumeName("vm-old"))).containsExactly(old);
     }
 
     @Test

@@ -9,6 +9,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -18,7 +19,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.volprov.Job;
+import org.volprov.JobKind;
 import org.volprov.JobState;
+import org.volprov.ProvisionRequest;
 import org.volprov.Provisioner;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.jdbc.testkit.PostgresTestDatabase;
@@ -38,6 +41,9 @@ class PostgresFleetIT {
     private final String schema = PostgresTestDatabase.newSchemaName();
     private final List<AutoCloseable> toClose = new ArrayList<>();
     private final Map<String, CompletableFuture<Job>> ends = new ConcurrentHashMap<>();
+    /** The jobs each host's engine reported an event of. */
+    private final Map<String, Set<String>> seenBy = new ConcurrentHashMap<>();
+    private final Map<String, Provisioner> engines = new ConcurrentHashMap<>();
 
     @BeforeAll
     static void makeImages() throws Exception {
@@ -67,12 +73,14 @@ class PostgresFleetIT {
         Provisioner p = Provisioner.builder().source(fixture.source()).cache(cache).backend(volumes)
                 .workDirectory(work).queue(store, Duration.ofMillis(50))
                 .listener(e -> {
+                    seenBy.computeIfAbsent(host, h -> ConcurrentHashMap.newKeySet()).add(e.job().id());
                     if (e.job().state().terminal()) {
                         ends.computeIfAbsent(e.job().id(), id -> new CompletableFuture<>()).complete(e.job());
                     }
                 })
                 .build();
         toClose.add(p);
+        engines.put(host, p);
         return volumes;
     }
 
@@ -103,6 +111,45 @@ class PostgresFleetIT {
         assertThat(volumesA.find("vm-b1")).isEmpty();
         assertThat(volumesB.find("vm-a1")).isEmpty();
         assertThat(client.claim("hv-a", "another-engine", Duration.ofSeconds(30))).isEmpty();
+    }
+
+    @Test
+    void prefetchQueuedForOneHost_warmsThatHostsCacheOnly_andTheOtherEngineNeverTakesIt() throws Exception {
+        JdbcJobStore client = store("client");
+        FileVolumeBackend volumesA = hostEngine("hv-a");
+        FileVolumeBackend volumesB = hostEngine("hv-b");
+        Job prefetch = Job.pending(UUID.randomUUID().toString(),
+                ProvisionRequest.builder().kind(JobKind.PREFETCH).imageUri("s3://images/disk.qcow2")
+                        .correlationId("warm-hv-b").build(),
+                Instant.now().truncatedTo(ChronoUnit.MICROS));
+        ends.computeIfAbsent(prefetch.id(), id -> new CompletableFuture<>());
+        client.enqueue(prefetch, "hv-b");
+
+        Job done = ends.get(prefetch.id()).get(120, TimeUnit.SECONDS);
+        assertThat(done.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(done.kind()).isEqualTo(JobKind.PREFETCH);
+        assertThat(done.cacheHit()).isFalse();
+        Job stored = client.find(prefetch.id()).orElseThrow();
+        assertThat(stored.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(stored.kind()).isEqualTo(JobKind.PREFETCH);
+        assertThat(stored.request().correlationId()).isEqualTo("warm-hv-b");
+        assertThat(engines.get("hv-b").cacheStats().entries()).isOne();
+        assertThat(engines.get("hv-a").cacheStats().entries()).isZero();
+        assertThat(seenBy.getOrDefault("hv-a", Set.of())).doesNotContain(prefetch.id());
+        assertThat(volumeFiles(volumesA)).isEmpty();
+        assertThat(volumeFiles(volumesB)).as("a prefetch makes no volume").isEmpty();
+
+        // A provision on hv-b now finds the image in its cache.
+        String provision = enqueue(client, "vm-b1", "hv-b");
+        Job provisioned = ends.get(provision).get(120, TimeUnit.SECONDS);
+        assertThat(provisioned.state()).isEqualTo(JobState.COMPLETED);
+        assertThat(provisioned.cacheHit()).isTrue();
+    }
+
+    private static List<Path> volumeFiles(FileVolumeBackend volumes) throws java.io.IOException {
+        try (var files = java.nio.file.Files.list(volumes.directory())) {
+            return files.toList();
+        }
     }
 
     private static List<String> concat(List<String> a, List<String> b) {

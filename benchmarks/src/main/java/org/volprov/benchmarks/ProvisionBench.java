@@ -34,6 +34,9 @@ import org.volprov.source.ImageSource;
  * {@code scripts/bench.sh} makes, named in {@value Fixture#SHAPED_ENV}); {@code warm} finds the
  * image in the cache. Compare cold with the reference sequence and with the slowest single stage,
  * STREAM with LOCAL, and the shaped cold job with {@code curl} of the same image over the same link.
+ * {@code coldReadBack} and {@code warmReadBack} are the file-backed cold and warm jobs with
+ * {@code verifyWrittenVolume}, which reads the volume back and hashes it against the image decoded
+ * once more: compare each with the same job without it.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -53,6 +56,11 @@ public class ProvisionBench {
         return coldJob(s, bytes);
     }
 
+    @Benchmark
+    public Job coldReadBack(ColdReadBack s, Bytes bytes) {
+        return coldJob(s, bytes);
+    }
+
     private static Job coldJob(Engine s, Bytes bytes) {
         Job job = s.provision();
         if (job.cacheHit()) {
@@ -64,6 +72,15 @@ public class ProvisionBench {
 
     @Benchmark
     public Job warm(Warm s, Bytes bytes) {
+        return warmJob(s, bytes);
+    }
+
+    @Benchmark
+    public Job warmReadBack(WarmReadBack s, Bytes bytes) {
+        return warmJob(s, bytes);
+    }
+
+    private static Job warmJob(Engine s, Bytes bytes) {
         Job job = s.provision();
         if (!job.cacheHit()) {
             throw new IllegalStateException("a warm run downloaded the image");
@@ -121,6 +138,11 @@ public class ProvisionBench {
             return false;
         }
 
+        /** Whether the engine reads each written volume back ({@code verifyWrittenVolume}). */
+        boolean readBack() {
+            return false;
+        }
+
         /** Called once the engine's parts exist. */
         void prepare() throws IOException {
         }
@@ -142,6 +164,7 @@ public class ProvisionBench {
                     .backend(volumes.backend())
                     .workDirectory(dir)
                     .parallelDownload(parts, 32L << 20)
+                    .verifyWrittenVolume(readBack())
                     .build();
         }
 
@@ -252,6 +275,32 @@ public class ProvisionBench {
         @Setup(Level.Invocation)
         public void deleteLastVolume() {
             deleteVolume();
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class ColdReadBack extends Engine {
+        @Override
+        String backendKind() {
+            return "file";
+        }
+
+        @Override
+        boolean readBack() {
+            return true;
+        }
+
+        @Setup(Level.Invocation)
+        public void beforeJob() throws IOException {
+            emptyCacheAndVolume();
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class WarmReadBack extends Warm {
+        @Override
+        boolean readBack() {
+            return true;
         }
     }
 }

@@ -137,6 +137,8 @@ public final class Report {
     private static final Jmh ADMISSION = jmh("HashAndWriteBench.cacheAdmission");
     private static final Jmh PLAIN_WRITE = jmh("HashAndWriteBench.plainWrite");
     private static final Jmh COLD = jmh("ProvisionBench.cold", "backend=file");
+    private static final Jmh WARM = jmh("ProvisionBench.warm");
+    private static final String NO_READ_BACK = "the same job without read-back";
     private static final Jmh COLD_LOCAL = jmh("ProvisionBench.cold", "backend=libvirt-local");
     private static final Jmh COLD_STREAM = jmh("ProvisionBench.cold", "backend=libvirt-stream");
     private static final Jmh COLD_SHAPED = jmh("ProvisionBench.coldShaped");
@@ -194,7 +196,7 @@ public final class Report {
                 COLD, REFERENCE_NAME, reference, FASTER));
         rows.add(new Row(Kind.END_TO_END, "end to end", "cold, against its slowest single stage", COLD,
                 "slowest stage", new SlowestStage(), null));
-        rows.add(new Row(Kind.END_TO_END, "end to end", "warm: cache hit, convert, write", jmh("ProvisionBench.warm"),
+        rows.add(new Row(Kind.END_TO_END, "end to end", "warm: cache hit, convert, write", WARM,
                 REFERENCE_NAME, reference, null));
         rows.add(new Row(Kind.END_TO_END, "end to end", "cold over a link shaped to 1 Gbit/s (S3 adapter, file backend)",
                 COLD_SHAPED, "curl of the same image over the same link (per byte of virtual size)", CURL_SHAPED,
@@ -203,6 +205,10 @@ public final class Report {
                 COLD_STREAM, "cold, LOCAL mode: libvirt local path, same dir pool", COLD_LOCAL, null));
         rows.add(new Row(Kind.CONTROL, "end to end", "cold, LOCAL mode: libvirt local path (dir pool)", COLD_LOCAL,
                 "cold, file-backed volume", COLD, null));
+        rows.add(new Row(Kind.CONTROL, "end to end", "cold, with read-back (verifyWrittenVolume, file backend)",
+                jmh("ProvisionBench.coldReadBack"), NO_READ_BACK, COLD, null));
+        rows.add(new Row(Kind.CONTROL, "end to end", "warm, with read-back (verifyWrittenVolume, file backend)",
+                jmh("ProvisionBench.warmReadBack"), NO_READ_BACK, WARM, null));
         return rows;
     }
 

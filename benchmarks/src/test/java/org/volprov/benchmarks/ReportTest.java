@@ -100,6 +100,22 @@ class ReportTest {
     }
 
     @Test
+    void readBack_isComparedWithTheSameJobWithoutIt_coldAndWarm() {
+        Report r = report(List.of(
+                result("ProvisionBench.cold", 300e6, "backend", "file"),
+                result("ProvisionBench.coldReadBack", 200e6),
+                result("ProvisionBench.warm", 500e6, "backend", "file"),
+                result("ProvisionBench.warmReadBack", 250e6, "backend", "file")), Map.of());
+
+        assertThat(r.markdown())
+                .contains("| end to end | cold, with read-back (verifyWrittenVolume, file backend) | 200 | the same job"
+                        + " without read-back | 300 | 0.67 |")
+                .contains("| end to end | warm, with read-back (verifyWrittenVolume, file backend) | 250 | the same job"
+                        + " without read-back | 500 | 0.50 |")
+                .contains("| end to end | warm: cache hit, convert, write | 500 |");
+    }
+
+    @Test
     void furthestFromLimits_ranksTheThreeLowestStages_butNotTheControls() {
         Report r = report(List.of(
                 result("DownloadBench.parts", 950e6, "adapter", "s3", "parts", "1"),

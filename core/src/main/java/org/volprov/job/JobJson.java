@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import org.volprov.ErrorCode;
 import org.volprov.Job;
+import org.volprov.JobKind;
 import org.volprov.JobState;
 import org.volprov.Progress;
 import org.volprov.ProvisionRequest;
@@ -99,6 +100,7 @@ public final class JobJson {
             m.put("correlationId", r.correlationId());
         }
         m.put("labels", new TreeMap<>(r.labels()));
+        m.put("kind", r.kind());
         return m;
     }
 
@@ -120,7 +122,20 @@ public final class JobJson {
                 size instanceof Number n ? n.longValue() : -1,
                 format,
                 m.get("correlationId") instanceof String s ? s : null,
-                labels);
+                labels,
+                kind(m.get("kind")));
+    }
+
+    /** A request stored before kinds existed has none, and was a provision. */
+    private static JobKind kind(Object stored) {
+        if (stored == null) {
+            return JobKind.PROVISION;
+        }
+        try {
+            return JobKind.valueOf(String.valueOf(stored));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("a stored request has no valid kind: " + stored, e);
+        }
     }
 
     private static Map<?, ?> object(Object parsed, String what) {

@@ -2,10 +2,13 @@ package org.volprov.volume;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.nio.channels.FileChannel;
+import java.nio.channels.ReadableByteChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Objects;
 import java.util.Optional;
 import org.volprov.ErrorCode;
@@ -110,6 +113,20 @@ public final class FileVolumeBackend implements VolumeBackend {
     @Override
     public VolumeWriter openWriter(VolumeInfo volume) {
         return LocalVolumeWriter.open(pathOf(volume.name()), false);
+    }
+
+    @Override
+    public boolean readsBack() {
+        return true;
+    }
+
+    @Override
+    public ReadableByteChannel openReader(VolumeInfo volume) {
+        try {
+            return FileChannel.open(pathOf(volume.name()), StandardOpenOption.READ);
+        } catch (IOException e) {
+            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot read volume " + volume.name(), e);
+        }
     }
 
     @Override

@@ -1,6 +1,8 @@
 package org.volprov.volume;
 
+import java.nio.channels.ReadableByteChannel;
 import java.util.Optional;
+import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 
 /**
@@ -38,6 +40,24 @@ public interface VolumeBackend extends AutoCloseable {
 
     /** Opens the volume for writing its content from offset 0. */
     VolumeWriter openWriter(VolumeInfo volume);
+
+    /**
+     * Whether {@link #openReader} reads volumes back, which the engine's {@code verifyWrittenVolume}
+     * option needs. Default false.
+     */
+    default boolean readsBack() {
+        return false;
+    }
+
+    /**
+     * Opens the volume for reading its content from offset 0, to check what was written; the
+     * caller closes the channel. Default: refused with {@code BACKEND_FAILURE}, as for every backend
+     * whose {@link #readsBack} is false.
+     */
+    default ReadableByteChannel openReader(VolumeInfo volume) {
+        throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, getClass().getSimpleName()
+                + " does not read volumes back");
+    }
 
     /** Deletes the volume; returns false when there was none. */
     boolean delete(String name);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ReadableByteChannel;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -132,6 +133,33 @@ public abstract class VolumeBackendContract {
         }
         assertThat(read(v, 0, data.length)).isEqualTo(data);
         assertThat(read(v, data.length, (int) (4 * MIB - data.length))).containsOnly((byte) 0);
+    }
+
+    @Test
+    public void openReader_readsWhatWasWritten_toTheVolumesEnd_orIsRefusedByABackendThatCannot() throws IOException {
+        VolumeInfo v = backend().create(name("r"), 2 * MIB);
+        if (!backend().readsBack()) {
+            assertThatThrownBy(() -> backend().openReader(v))
+                    .isInstanceOf(ProvisioningException.class)
+                    .extracting(e -> ((ProvisioningException) e).code()).isEqualTo(ErrorCode.BACKEND_FAILURE);
+            return;
+        }
+        byte[] data = new byte[(int) MIB + 13];
+        new Random(7).nextBytes(data);
+        try (VolumeWriter w = backend().openWriter(v)) {
+            w.write(ByteBuffer.wrap(data));
+            w.writeZeros(v.capacityBytes() - data.length);
+            w.finish();
+        }
+        ByteBuffer all = ByteBuffer.allocate((int) v.capacityBytes() + 1);
+        try (ReadableByteChannel in = backend().openReader(backend().find(name("r")).orElseThrow())) {
+            while (all.hasRemaining() && in.read(all) >= 0) {
+                // reads to the end of the volume
+            }
+        }
+        assertThat(all.position()).as("bytes read").isEqualTo(v.capacityBytes());
+        assertThat(Arrays.copyOf(all.array(), data.length)).isEqualTo(data);
+        assertThat(Arrays.copyOfRange(all.array(), data.length, (int) v.capacityBytes())).containsOnly((byte) 0);
     }
 
     @Test

@@ -63,6 +63,32 @@ class ProvisionerMetricsTest {
     }
 
     @Test
+    void prefetchJobs_areCountedLikeAnyJob_withTheirDownload_andNothingWritten() throws Exception {
+        Path bucket = Files.createDirectories(dir.resolve("src/images"));
+        Path qcow2 = TestImages.qcow2(TestImages.raw(dir.resolve("d.raw"), 6L << 20, 3), bucket.resolve("d.qcow2"), false);
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        try (DiskImageCache cache = DiskImageCache.builder().directory(dir.resolve("cache")).maxBytes(1L << 30).build();
+                Provisioner p = Provisioner.builder().source(new LocalDirectoryImageSource(dir.resolve("src")))
+                        .cache(cache).backend(FileVolumeBackend.open(dir.resolve("vol"))).build();
+                ProvisionerMetrics metrics = ProvisionerMetrics.bind(p, registry)) {
+            assertThat(p.await(p.prefetch("s3://images/d.qcow2"), Duration.ofSeconds(60)).state())
+                    .isEqualTo(JobState.COMPLETED);
+            assertThat(p.await(p.prefetch("s3://images/missing"), Duration.ofSeconds(60)).state())
+                    .isEqualTo(JobState.FAILED);
+
+            assertThat(registry.get("volprov.jobs").tags("outcome", "COMPLETED", "error", "none").counter().count())
+                    .isEqualTo(1);
+            assertThat(registry.get("volprov.jobs").tags("outcome", "FAILED", "error", "IMAGE_NOT_FOUND").counter()
+                    .count()).isEqualTo(1);
+            assertThat(registry.get("volprov.stage.duration").tag("stage", "DOWNLOADING").timer().count()).isEqualTo(1);
+            assertThat(registry.get("volprov.bytes").tag("direction", "downloaded").counter().count())
+                    .isEqualTo(Files.size(qcow2));
+            assertThat(registry.find("volprov.bytes").tag("direction", "written").counter())
+                    .satisfiesAnyOf(c -> assertThat(c).isNull(), c -> assertThat(c.count()).isZero());
+        }
+    }
+
+    @Test
     void stageDurations_areTimedOnTheGivenTicker() throws Exception {
         Path bucket = Files.createDirectories(dir.resolve("src/images"));
         TestImages.raw(bucket.resolve("d.raw"), 1L << 20, 4);

@@ -1,5 +1,6 @@
 package org.volprov.testing;
 
+import java.nio.channels.ReadableByteChannel;
 import java.util.Optional;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeInfo;
@@ -36,6 +37,16 @@ public class ForwardingVolumeBackend implements VolumeBackend {
     @Override
     public VolumeWriter openWriter(VolumeInfo volume) {
         return delegate.openWriter(volume);
+    }
+
+    @Override
+    public boolean readsBack() {
+        return delegate.readsBack();
+    }
+
+    @Override
+    public ReadableByteChannel openReader(VolumeInfo volume) {
+        return delegate.openReader(volume);
     }
 
     @Override

@@ -61,6 +61,27 @@ public final class TestImages {
         return qcow2;
     }
 
+    /**
+     * A copy of {@code qcow2} whose header reads fine and whose L1 table's first entry points past
+     * the end of the file: corrupt where only a full inspection looks.
+     */
+    public static Path qcow2CorruptPastHeader(Path qcow2, Path corrupt) throws IOException {
+        Files.copy(qcow2, corrupt);
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(corrupt.toFile(), "rw")) {
+            f.seek(40);
+            long l1 = f.readLong();
+            f.seek(l1);
+            f.writeLong(0x00f0_0000_0000_0000L);
+        }
+        return corrupt;
+    }
+
+    /** Publishes {@code image}'s SHA-256 next to it, as a {@code sha256sum} line in {@code <name>.sha256}. */
+    public static void publishChecksum(Path image) throws IOException {
+        Files.writeString(image.resolveSibling(image.getFileName() + ".sha256"),
+                sha256(image) + "  " + image.getFileName() + "\n", java.nio.charset.StandardCharsets.US_ASCII);
+    }
+
     /** A qcow2 image with a backing file: unsupported by design. */
     public static Path qcow2WithBacking(Path backing, Path overlay) throws IOException {
         run(List.of("qemu-img", "create", "-f", "qcow2", "-F", "qcow2", "-b", backing.toString(), overlay.toString()));

@@ -57,7 +57,7 @@ final class Dispatcher {
     String submit(ProvisionRequest request) {
         settings.validate(request);
         Job job = Job.pending(UUID.randomUUID().toString(), request, settings.clock().instant());
-        VolumeGuard.Lock volumeLock = settings.volumeGuard().tryLock(request.volumeName()).orElseThrow(
+        VolumeGuard.Lock volumeLock = VolumeLocks.tryLock(settings.volumeGuard(), request).orElseThrow(
                 () -> new ProvisioningException(ErrorCode.VOLUME_BUSY,
                         "volume " + request.volumeName() + " has a job running or queued already"));
         try {

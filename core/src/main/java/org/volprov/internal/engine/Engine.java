@@ -18,6 +18,7 @@ import org.volprov.Provisioner;
 import org.volprov.ProvisioningException;
 import org.volprov.Ticker;
 import org.volprov.cache.CacheStats;
+import org.volprov.cache.ImageCache;
 import org.volprov.internal.OncePerKey;
 import org.volprov.support.Retrier;
 
@@ -140,6 +141,10 @@ public final class Engine implements AutoCloseable {
 
     public void removeListener(JobListener listener) {
         parts.events().remove(listener);
+    }
+
+    public ImageCache cache() {
+        return settings.cache();
     }
 
     public CacheStats cacheStats() {

@@ -32,6 +32,7 @@ import org.volprov.volume.VolumeGuard;
  * @param queuePoll how often the queue is polled; null without a queue
  * @param volumeGuard keeps two jobs off one volume; null: the default, which guards this process only
  * @param stateDirectory where ends the store did not take are kept; null when the engine has none
+ * @param verifyWrittenVolume whether each written volume is read back and checked ({@link VolumeReadBack})
  */
 public record EngineSettings(
         ImageSource source,
@@ -66,7 +67,8 @@ public record EngineSettings(
         Duration queuePoll,
         String engineId,
         Duration jobLease,
-        Path stateDirectory) {
+        Path stateDirectory,
+        boolean verifyWrittenVolume) {
 
     public EngineSettings {
         Objects.requireNonNull(source, "source");

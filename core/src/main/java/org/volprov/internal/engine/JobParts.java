@@ -9,7 +9,7 @@ import org.volprov.support.Retrier;
  * What an engine's jobs share: its settings and the parts made from them once.
  *
  * @param refusedChecksumSiblings images whose checksum sibling the source refused; warned about once each
- * @param downloads runs the parts of parallel downloads, for every job of the engine
+ * @param downloads runs the parts of parallel downloads and the read-back's decode, for every job of the engine
  */
 record JobParts(EngineSettings settings, Retrier retrier, JobRecords records, JobEvents events,
         OncePerKey<ImageRef> refusedChecksumSiblings, ExecutorService downloads) {

@@ -13,6 +13,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ImageRef;
 import org.volprov.Job;
 import org.volprov.JobEvent;
+import org.volprov.JobKind;
 import org.volprov.JobState;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
@@ -124,7 +125,8 @@ final class JobRun implements Runnable {
             try {
                 execute();
                 tracker.set(tracker.job().finished(JobState.COMPLETED, null, null, tracker.now()));
-                LOG.info("job {} completed: volume {} ({})", job.id(), job.request().volumeName(),
+                LOG.info("job {} completed: {} ({})", job.id(), job.kind() == JobKind.PREFETCH ? "prefetch of "
+                        + job.request().imageUri() : "volume " + job.request().volumeName(),
                         tracker.job().cacheHit() ? "cache hit" : "downloaded");
             } catch (ProvisioningException e) {
                 fail(e.code(), e.getMessage(), e);
@@ -151,6 +153,10 @@ final class JobRun implements Runnable {
         ProvisionRequest request = tracker.job().request();
         tracker.stage(Stage.RESOLVING, 0);
         ImageRef ref = ImageRef.parse(request.imageUri(), settings.source().endpoint());
+        if (request.kind() == JobKind.PREFETCH) {
+            prefetch(ref, request);
+            return;
+        }
         try (JobVolume target = volume; CacheLease image = images.fetch(ref, UnaryOperator.identity())) {
             tracker.set(tracker.job().withImage(image.sha256(), image.hit(), tracker.now()));
             tracker.stage(Stage.VERIFYING, 0);
@@ -164,8 +170,26 @@ final class JobRun implements Runnable {
             cancellation.checkpoint();
             usable(image, () -> {
                 target.write(image.path(), img);
+                if (settings.verifyWrittenVolume()) {
+                    new VolumeReadBack(settings, tracker, cancellation, parts.downloads())
+                            .check(target.prepare(), image, img);
+                }
                 return null;
             });
+        }
+    }
+
+    /**
+     * A prefetch's flow: the image into the cache and checked as a provision checks it before it
+     * makes a volume (an image a provision would refuse is dropped now); the volume is never touched.
+     */
+    private void prefetch(ImageRef ref, ProvisionRequest request) {
+        try (CacheLease image = images.fetch(ref, UnaryOperator.identity())) {
+            tracker.set(tracker.job().withImage(image.sha256(), image.hit(), tracker.now()));
+            tracker.stage(Stage.VERIFYING, 0);
+            ImageFormat format = FormatProbe.check(request.format(), FormatProbe.detect(image.path()));
+            // No volume bounds the image yet: the largest size lets every other check run.
+            usable(image, () -> settings.converter().inspect(image.path(), format, Long.MAX_VALUE, cancellation));
         }
     }
 

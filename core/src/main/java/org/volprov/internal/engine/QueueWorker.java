@@ -66,7 +66,7 @@ final class QueueWorker {
             return;
         }
         JobLease lease = leases.hold(job.id(), sentAt);
-        Optional<VolumeGuard.Lock> guard = settings.volumeGuard().tryLock(job.request().volumeName());
+        Optional<VolumeGuard.Lock> guard = VolumeLocks.tryLock(settings.volumeGuard(), job.request());
         if (guard.isEmpty()) {
             // As submit refuses it: a queued job never started, so nothing of it is on the volume.
             Job failed = job.finished(JobState.FAILED, ErrorCode.VOLUME_BUSY, "volume " + job.request().volumeName()

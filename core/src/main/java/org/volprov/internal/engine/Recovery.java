@@ -9,6 +9,7 @@ import org.volprov.ErrorCode;
 import org.volprov.Job;
 import org.volprov.JobEvent;
 import org.volprov.JobFilter;
+import org.volprov.JobKind;
 import org.volprov.JobState;
 import org.volprov.Provisioner;
 import org.volprov.ProvisioningException;
@@ -121,7 +122,7 @@ final class Recovery {
     }
 
     private void recover(Job candidate) {
-        Optional<VolumeGuard.Lock> guard = settings.volumeGuard().tryLock(candidate.request().volumeName());
+        Optional<VolumeGuard.Lock> guard = VolumeLocks.tryLock(settings.volumeGuard(), candidate.request());
         if (guard.isEmpty()) {
             LOG.info("job {} of an engine whose lease ran out is left alone: another job holds volume {}",
                     candidate.id(), candidate.request().volumeName());
@@ -181,6 +182,9 @@ final class Recovery {
 
     /** A later job for the same volume that reached it: resuming or rolling back this one would undo that one's work. */
     private Optional<Job> newerJobOnTheVolume(Job job) {
+        if (job.kind() == JobKind.PREFETCH) {
+            return Optional.empty();
+        }
         return settings.jobStore().list(JobFilter.all().withVolumeName(job.request().volumeName()).withLimit(20)).stream()
                 .filter(j -> !j.id().equals(job.id()) && j.createdAt().isAfter(job.createdAt())
                         && (j.volumePath() != null || j.state() == JobState.RUNNING))
