@@ -136,7 +136,7 @@ class PrefetchTest {
         assertThat(job.volumePath()).isNull();
         assertThat(job.createdVolume()).isFalse();
         assertThat(store.find(id)).contains(job);
-        assertThat(stagesOf(id)).containsExactly(Stage.RESOLVING, Stage.DOWNLOADING, Stage.VERIFYING);
+        assertThat(stagesOf(id)).containsExactly(Stage.RESOLVING, Stage.DOWNLOADING, Stage.INSPECTING);
         assertThat(events).filteredOn(e -> e.kind() == JobEvent.Kind.PROGRESS && e.job().stage() == Stage.DOWNLOADING)
                 .last().satisfies(e -> assertThat(e.job().progress().bytesDone())
                         .isEqualTo(Files.size(images.resolve("images/disk.qcow2"))));

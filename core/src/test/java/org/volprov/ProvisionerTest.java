@@ -166,7 +166,7 @@ class ProvisionerTest {
 
         List<Stage> stages = events.stream().filter(e -> e.kind() == JobEvent.Kind.STAGE)
                 .map(e -> e.job().stage()).distinct().toList();
-        assertThat(stages).containsExactly(Stage.RESOLVING, Stage.DOWNLOADING, Stage.VERIFYING,
+        assertThat(stages).containsExactly(Stage.RESOLVING, Stage.DOWNLOADING, Stage.INSPECTING,
                 Stage.CREATING_VOLUME, Stage.WRITING, Stage.FINALIZING);
         assertThat(events).filteredOn(e -> e.kind() == JobEvent.Kind.PROGRESS && e.job().stage() == Stage.DOWNLOADING)
                 .last().satisfies(e -> assertThat(e.job().progress().bytesDone())

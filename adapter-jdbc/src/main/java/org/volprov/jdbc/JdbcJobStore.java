@@ -529,7 +529,7 @@ public final class JdbcJobStore implements JobQueue {
                 rs.getString("id"),
                 JobJson.readRequest(rs.getString("request")),
                 JobState.valueOf(rs.getString("state")),
-                new Progress(Stage.valueOf(rs.getString("stage")), rs.getLong("bytes_done"), rs.getLong("bytes_total")),
+                new Progress(Stage.parse(rs.getString("stage")), rs.getLong("bytes_done"), rs.getLong("bytes_total")),
                 errorCode == null ? null : ErrorCode.valueOf(errorCode),
                 rs.getString("error_message"),
                 rs.getBoolean("cache_hit"),

@@ -22,8 +22,10 @@ import org.volprov.Job;
 import org.volprov.JobFilter;
 import org.volprov.JobKind;
 import org.volprov.JobState;
+import org.volprov.Progress;
 import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
+import org.volprov.Stage;
 import org.volprov.image.ImageFormat;
 import org.volprov.job.JobJson;
 import org.volprov.testing.SettableClock;
@@ -211,6 +213,16 @@ abstract class JdbcStoreScenarios {
         assertThat(read.kind()).isEqualTo(JobKind.PROVISION);
         assertThat(read).isEqualTo(old);
         assertThat(s.list(JobFilter.all().withVolumeName("vm-old"))).containsExactly(old);
+    }
+
+    @Test
+    void aStageStoredUnderItsEarlierName_readsAsTheStageItWasRenamedTo() {
+        JdbcJobStore s = open();
+        Job running = job("vm-inspecting", T0).withProgress(new Progress(Stage.INSPECTING, 0, 0), T0);
+        s.insert(running, ENGINE, LEASE);
+        s.jdbi().useHandle(h -> h.createUpdate("UPDATE volprov_jobs SET stage = 'VERIFYING' WHERE id = :id")
+                .bind("id", running.id()).execute());
+        assertThat(s.find(running.id()).orElseThrow().stage()).isEqualTo(Stage.INSPECTING);
     }
 
     @Test

@@ -73,7 +73,7 @@ public final class JobJson {
                     (String) m.get("id"),
                     request(object(m.get("request"), "a job's request")),
                     JobState.valueOf((String) m.get("state")),
-                    new Progress(Stage.valueOf((String) m.get("stage")), number(m, "bytesDone"), number(m, "bytesTotal")),
+                    new Progress(Stage.parse((String) m.get("stage")), number(m, "bytesDone"), number(m, "bytesTotal")),
                     code == null ? null : ErrorCode.valueOf((String) code),
                     (String) m.get("errorMessage"),
                     Boolean.TRUE.equals(m.get("cacheHit")),

@@ -78,7 +78,7 @@ class FullProvisioningWorkflowIT {
 
             assertThat(job.state()).as("job %s: %s %s", id, job.errorCode(), job.errorMessage())
                     .isEqualTo(JobState.COMPLETED);
-            assertThat(stack.stages(id)).containsExactly(Stage.RESOLVING, Stage.DOWNLOADING, Stage.VERIFYING,
+            assertThat(stack.stages(id)).containsExactly(Stage.RESOLVING, Stage.DOWNLOADING, Stage.INSPECTING,
                     Stage.CREATING_VOLUME, Stage.WRITING, Stage.FINALIZING);
             assertThat(progressOf(stack, id, Stage.DOWNLOADING)).as("download progress").isNotEmpty()
                     .last().isEqualTo(image.file().toFile().length());

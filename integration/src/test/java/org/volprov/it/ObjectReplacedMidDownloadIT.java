@@ -76,7 +76,7 @@ class ObjectReplacedMidDownloadIT {
             assertThat(replacer.replacements).hasValue(1);
             assertThat(stack.stages(job.id())).as("resolved again after the change")
                     .containsSubsequence(Stage.RESOLVING, Stage.DOWNLOADING, Stage.RESOLVING, Stage.DOWNLOADING,
-                            Stage.VERIFYING);
+                            Stage.INSPECTING);
             assertThat(job.imageDigest()).isEqualTo(v2.fileSha256());
             Volumes.assertHolds(POOL, stack.volume(volume), v2);
             Path dir = stack.cache.directory();

@@ -159,7 +159,7 @@ final class JobRun implements Runnable {
         }
         try (JobVolume target = volume; CacheLease image = images.fetch(ref, UnaryOperator.identity())) {
             tracker.set(tracker.job().withImage(image.sha256(), image.hit(), tracker.now()));
-            tracker.stage(Stage.VERIFYING, 0);
+            tracker.stage(Stage.INSPECTING, 0);
             // A format other than the requested one is the request's fault, not the image's: it stays cached.
             ImageFormat format = FormatProbe.check(request.format(), FormatProbe.detect(image.path()));
             ImageInfo img = usable(image, () -> settings.converter().inspect(image.path(), format,
@@ -186,7 +186,7 @@ final class JobRun implements Runnable {
     private void prefetch(ImageRef ref, ProvisionRequest request) {
         try (CacheLease image = images.fetch(ref, UnaryOperator.identity())) {
             tracker.set(tracker.job().withImage(image.sha256(), image.hit(), tracker.now()));
-            tracker.stage(Stage.VERIFYING, 0);
+            tracker.stage(Stage.INSPECTING, 0);
             ImageFormat format = FormatProbe.check(request.format(), FormatProbe.detect(image.path()));
             // No volume bounds the image yet: the largest size lets every other check run.
             usable(image, () -> settings.converter().inspect(image.path(), format, Long.MAX_VALUE, cancellation));
