@@ -38,6 +38,7 @@ import org.volprov.Stage;
 import org.volprov.job.JobJson;
 import org.volprov.job.JobQueue;
 import org.volprov.support.ConfigChecks;
+import org.volprov.support.DaemonThreads;
 
 /**
  * A {@link JobQueue} (and so a {@link org.volprov.job.JobStore}) on Jdbi 3, in SQLite (one file, WAL
@@ -92,11 +93,7 @@ public final class JdbcJobStore implements JobQueue {
         this.attempts = dialect == Dialect.POSTGRESQL ? config.maxPoolSize() + 1 : 1;
         Migrations.migrate(jdbi, dialect, config.schema().orElse(null), config.location());
         if (config.retention().isPresent()) {
-            this.pruner = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "volprov-jobs-prune");
-                t.setDaemon(true);
-                return t;
-            });
+            this.pruner = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("volprov-jobs-prune"));
             long every = config.pruneInterval().toMillis();
             pruner.scheduleWithFixedDelay(this::pruneQuietly, every, every, TimeUnit.MILLISECONDS);
         } else {

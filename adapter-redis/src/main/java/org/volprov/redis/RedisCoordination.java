@@ -23,6 +23,7 @@ import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.cache.DiskImageCache;
 import org.volprov.cache.FillLock;
+import org.volprov.support.DaemonThreads;
 import org.volprov.volume.VolumeGuard;
 import redis.clients.jedis.Connection;
 import redis.clients.jedis.DefaultJedisClientConfig;
@@ -93,11 +94,8 @@ public final class RedisCoordination implements AutoCloseable {
         this.config = b.config;
         this.clock = b.clock;
         this.ownsScheduler = b.scheduler == null;
-        this.scheduler = b.scheduler != null ? b.scheduler : Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "volprov-redis-" + config.hostId());
-            t.setDaemon(true);
-            return t;
-        });
+        this.scheduler = b.scheduler != null ? b.scheduler : Executors.newSingleThreadScheduledExecutor(
+                DaemonThreads.named("volprov-redis-" + config.hostId()));
         this.keys = new Keys(config.keyPrefix(), config.hostId());
         byte[] id = new byte[6];
         RANDOM.nextBytes(id);
