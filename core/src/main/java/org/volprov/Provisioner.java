@@ -443,8 +443,9 @@ public final class Provisioner implements AutoCloseable {
         }
 
         /**
-         * Where a qcow2 image is converted to raw before a streamed upload, for backends without a
-         * local path; default the JVM's temporary directory.
+         * Where a configured converter other than the default (qemu-img) converts a qcow2 image to
+         * raw before a streamed upload, for backends without a local path; the default converter
+         * decodes into the upload and needs none. Default the JVM's temporary directory.
          */
         public Builder workDirectory(Path dir) {
             this.workDirectory = Objects.requireNonNull(dir, "workDirectory");

@@ -12,7 +12,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -39,7 +38,6 @@ class StreamModeScratchIT {
     Path work;
 
     @Test
-    @Disabled("until STREAM mode writes without a scratch file (issue 14)")
     void streamModeColdJob_ofAQcow2Image_leavesNoScratchFileInTheWorkDirectory() throws Exception {
         coldStreamJob_seesNoFileOfTheImagesSizeInTheWorkDirectory(ImageSet.get(ImageSet.SMALL), "scratch-qcow2");
     }

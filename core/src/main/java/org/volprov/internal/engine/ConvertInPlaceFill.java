@@ -6,7 +6,10 @@ import org.volprov.image.ImageConverter;
 import org.volprov.image.ImageInfo;
 import org.volprov.volume.VolumeWriter;
 
-/** Converts a qcow2 image straight onto the volume's local path (a pool file or a block device). */
+/**
+ * Converts a qcow2 image straight onto the volume's local path (a pool file or a block device),
+ * with a converter other than the default (qemu-img, configured explicitly).
+ */
 final class ConvertInPlaceFill implements VolumeFill {
     private final ImageConverter converter;
 

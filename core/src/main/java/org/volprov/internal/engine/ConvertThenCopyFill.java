@@ -9,7 +9,9 @@ import org.volprov.image.ImageInfo;
 
 /**
  * Converts a qcow2 image to a temporary raw file in the work directory, then copies that onto the
- * volume: for backends that take a stream and have no local path. Each half is half the progress.
+ * volume: for backends that take a stream and have no local path, with a converter that writes
+ * only to a path (qemu-img, configured explicitly; the default converter streams through
+ * {@link DecodingFill} instead). Each half is half the progress.
  */
 final class ConvertThenCopyFill implements VolumeFill {
     private final ImageConverter converter;

@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.SynchronousQueue;
@@ -45,6 +46,7 @@ final class EngineThreads {
     private final ExecutorService ownedJobs;
     private final Executor jobs;
     private final ExecutorService downloads;
+    private final ThreadPoolExecutor decoding;
     private final ScheduledExecutorService given;
     private final Map<Task, ScheduledExecutorService> owned = new EnumMap<>(Task.class);
     private final Map<Task, List<Periodic>> tasks = new EnumMap<>(Task.class);
@@ -56,6 +58,11 @@ final class EngineThreads {
         // Grows with the parts in flight and shrinks when the downloads end.
         this.downloads = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
                 DaemonThreads.named("volprov-download"));
+        // Inflates compressed clusters for every job's decoder: as many threads as cores, gone when idle.
+        int cores = Runtime.getRuntime().availableProcessors();
+        this.decoding = new ThreadPoolExecutor(cores, cores, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                DaemonThreads.named("volprov-decode"));
+        decoding.allowCoreThreadTimeOut(true);
         this.given = settings.scheduler();
     }
 
@@ -65,6 +72,10 @@ final class EngineThreads {
 
     ExecutorService downloads() {
         return downloads;
+    }
+
+    ThreadPoolExecutor decoding() {
+        return decoding;
     }
 
     /** Runs {@code task} every {@code periodMillis} after the last run ended, the first after {@code initialMillis}. */
@@ -105,6 +116,7 @@ final class EngineThreads {
             ownedJobs.shutdownNow();
         }
         downloads.shutdownNow();
+        decoding.shutdownNow();
     }
 
     /** One scheduled task; its runs hold a lock, so that stopping it can wait for the one in progress. */

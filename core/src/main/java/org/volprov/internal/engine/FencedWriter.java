@@ -7,16 +7,23 @@ import java.util.Optional;
 import org.volprov.Cancellation;
 import org.volprov.volume.VolumeWriter;
 
-/** The backend's writer, each write of which first passes the job's lease. */
+/**
+ * The backend's writer, each write of which first passes the job's lease. Writes made through its
+ * {@link #localPath()} by someone else do not pass here: whoever makes them passes the lease
+ * itself ({@link JobVolume#awaitHeld}).
+ */
 final class FencedWriter implements VolumeWriter {
     private final VolumeWriter w;
     private final JobLease lease;
     private final Cancellation cancellation;
+    private final Runnable beforeFinish;
 
-    FencedWriter(VolumeWriter w, JobLease lease, Cancellation cancellation) {
+    /** @param beforeFinish runs before {@link #finish()} flushes the volume, whichever fill calls it */
+    FencedWriter(VolumeWriter w, JobLease lease, Cancellation cancellation, Runnable beforeFinish) {
         this.w = w;
         this.lease = lease;
         this.cancellation = cancellation;
+        this.beforeFinish = beforeFinish;
     }
 
     @Override
@@ -48,6 +55,7 @@ final class FencedWriter implements VolumeWriter {
 
     @Override
     public void finish() throws IOException {
+        beforeFinish.run();
         lease.awaitHeld(cancellation);
         w.finish();
     }

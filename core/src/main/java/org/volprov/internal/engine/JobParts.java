@@ -1,6 +1,7 @@
 package org.volprov.internal.engine;
 
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
 import org.volprov.ImageRef;
 import org.volprov.internal.OncePerKey;
 import org.volprov.support.Retrier;
@@ -10,7 +11,8 @@ import org.volprov.support.Retrier;
  *
  * @param refusedChecksumSiblings images whose checksum sibling the source refused; warned about once each
  * @param downloads runs the parts of parallel downloads and the read-back's decode, for every job of the engine
+ * @param decoding inflates compressed clusters for the decoder of every job of the engine
  */
 record JobParts(EngineSettings settings, Retrier retrier, JobRecords records, JobEvents events,
-        OncePerKey<ImageRef> refusedChecksumSiblings, ExecutorService downloads) {
+        OncePerKey<ImageRef> refusedChecksumSiblings, ExecutorService downloads, ThreadPoolExecutor decoding) {
 }

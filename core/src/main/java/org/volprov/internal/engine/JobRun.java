@@ -1,6 +1,7 @@
 package org.volprov.internal.engine;
 
 import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -19,6 +20,7 @@ import org.volprov.ProvisionRequest;
 import org.volprov.ProvisioningException;
 import org.volprov.Stage;
 import org.volprov.cache.CacheLease;
+import org.volprov.cache.CacheSink;
 import org.volprov.image.ImageFormat;
 import org.volprov.image.ImageInfo;
 import org.volprov.internal.qcow2.FormatProbe;
@@ -157,7 +159,11 @@ final class JobRun implements Runnable {
             prefetch(ref, request);
             return;
         }
-        try (JobVolume target = volume; CacheLease image = images.fetch(ref, UnaryOperator.identity())) {
+        Optional<VolumeFill> streaming = VolumeFill.beforeFetch(request, parts);
+        streaming.ifPresent(volume::fillWith);
+        UnaryOperator<CacheSink> tee = streaming.<UnaryOperator<CacheSink>>map(f -> sink -> f.tee(sink, volume))
+                .orElse(UnaryOperator.identity());
+        try (JobVolume target = volume; CacheLease image = images.fetch(ref, tee)) {
             tracker.set(tracker.job().withImage(image.sha256(), image.hit(), tracker.now()));
             tracker.stage(Stage.INSPECTING, 0);
             // A format other than the requested one is the request's fault, not the image's: it stays cached.

@@ -99,11 +99,30 @@ final class JobVolume implements AutoCloseable {
     /** Prepares the volume when that has not happened yet, and opens it for writing; once per job. */
     VolumeWriter open() {
         if (writer == null) {
-            writer = new FencedWriter(settings.backend().openWriter(prepare()), lease, cancellation);
+            writer = new FencedWriter(settings.backend().openWriter(prepare()), lease, cancellation,
+                    () -> tracker.stage(Stage.FINALIZING, 0));
+            wroteExisting = reused;
         }
         return writer;
     }
 
+    /**
+     * A writer at offset 0 again, for a fill that starts over (the image was replaced during its
+     * download): the open one when nothing moved it, else a new one in its place, the old one
+     * closed (an unfinished upload is aborted).
+     */
+    VolumeWriter restart() {
+        if (writer != null && writer.position() != 0) {
+            writer.close();
+            writer = null;
+        }
+        return open();
+    }
+
+    /** The fill that was chosen before the download ({@link VolumeFill#beforeFetch}), told of a rollback like any. */
+    void fillWith(VolumeFill chosen) {
+        fill = chosen;
+    }
     /** The open writer. */
     VolumeWriter writer() {
         if (writer == null) {
@@ -131,8 +150,9 @@ final class JobVolume implements AutoCloseable {
     }
 
     /**
-     * Writes {@code image} onto the volume with the strategy {@link VolumeFill#choose} picks, then
-     * the rest of the volume past the image, and makes it durable.
+     * Writes {@code image} onto the volume with the fill chosen before the download, else the one
+     * {@link VolumeFill#choose} picks now, then the rest of the volume past the image, and makes it
+     * durable (unless the fill did both itself).
      *
      * @throws ProvisioningException {@code BACKEND_FAILURE} when a write fails, {@code VOLUME_BUSY}
      *     when the volume's lock was lost meanwhile, or the cancellation's code
@@ -144,23 +164,25 @@ final class JobVolume implements AutoCloseable {
         tracker.stage(Stage.WRITING, capacity);
         try {
             VolumeWriter w = open();
-            fill = VolumeFill.choose(img, this, settings);
-            wroteExisting = reused;
-            fill.fill(image, img, this);
-            long tail = capacity - virtual;
-            cancellation.checkpoint();
-            if (tail > 0) {
-                // A reused volume or a thick LV may hold an earlier tenant's bytes past the image.
-                if (zeroed) {
-                    w.skip(tail);
-                } else {
-                    w.writeZeros(tail);
-                }
+            if (fill == null) {
+                fill = VolumeFill.choose(img, this, settings);
             }
-            tracker.progress(Stage.WRITING, capacity, capacity);
-            cancellation.checkpoint();
-            tracker.stage(Stage.FINALIZING, 0);
-            w.finish();
+            fill.fill(image, img, this);
+            if (!fill.completesVolume()) {
+                long tail = capacity - virtual;
+                cancellation.checkpoint();
+                if (tail > 0) {
+                    // A reused volume or a thick LV may hold an earlier tenant's bytes past the image.
+                    if (zeroed) {
+                        w.skip(tail);
+                    } else {
+                        w.writeZeros(tail);
+                    }
+                }
+                tracker.progress(Stage.WRITING, capacity, capacity);
+                cancellation.checkpoint();
+                w.finish(); // the writer starts FINALIZING
+            }
             // Lost while the writes were flushed: the other process may be writing the volume now.
             Optional<String> lost = volumeLock.lost();
             if (lost.isPresent()) {

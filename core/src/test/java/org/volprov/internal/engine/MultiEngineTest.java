@@ -378,7 +378,10 @@ class MultiEngineTest {
 
     // ---- test parts ----
 
-    /** Parks the job's thread at its first progress event while writing: the job is between two writes. */
+    /**
+     * Parks the job's thread at its first progress event once its volume is open: the job is
+     * between two writes (while the image streams onto the volume, or while it is written from the cache).
+     */
     static final class Paused implements JobListener {
         final CountDownLatch reached = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
@@ -386,7 +389,9 @@ class MultiEngineTest {
 
         @Override
         public void onEvent(JobEvent e) {
-            if (e.kind() == JobEvent.Kind.PROGRESS && e.job().stage() == Stage.WRITING && once.compareAndSet(false, true)) {
+            boolean writing = e.job().stage() == Stage.WRITING
+                    || e.job().stage() == Stage.DOWNLOADING && e.job().volumePath() != null;
+            if (e.kind() == JobEvent.Kind.PROGRESS && writing && once.compareAndSet(false, true)) {
                 reached.countDown();
                 try {
                     release.await(60, TimeUnit.SECONDS);
