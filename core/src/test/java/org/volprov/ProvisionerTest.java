@@ -965,19 +965,31 @@ class ProvisionerTest {
         }
     }
 
-    /** The first download stream breaks after {@code dropAfter} bytes. */
+    /**
+     * The first download stream breaks after {@code dropAfter} bytes; {@code onResume} runs before
+     * each read that starts past byte 0.
+     */
     static final class DroppingSource extends ForwardingImageSource {
         final List<Long> offsets = new CopyOnWriteArrayList<>();
         private final long dropAfter;
+        private final Runnable onResume;
 
         DroppingSource(ImageSource d, long dropAfter) {
+            this(d, dropAfter, () -> { });
+        }
+
+        DroppingSource(ImageSource d, long dropAfter, Runnable onResume) {
             super(d);
             this.dropAfter = dropAfter;
+            this.onResume = onResume;
         }
 
         @Override
         public InputStream open(ImageRef ref, String etag, long offset, long length) {
             offsets.add(offset);
+            if (offset > 0) {
+                onResume.run();
+            }
             InputStream in = delegate.open(ref, etag, offset, length);
             if (offsets.size() > 1) {
                 return in;

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -217,14 +218,22 @@ class StreamingJobTest {
     @EnumSource(Mode.class)
     void connectionBrokenMidStream_resumes_andTheDecoderGoesOn(Mode mode) throws Exception {
         StreamBackend backend = backend(mode);
-        DroppingSource dropping = new DroppingSource(new LocalDirectoryImageSource(images), 3_000_000);
+        AtomicLong volumeBytesAtResume = new AtomicLong(-1);
+        ProvisionerTest.DroppingSource dropping = new ProvisionerTest.DroppingSource(
+                new LocalDirectoryImageSource(images), 3_000_000, () -> {
+                    try {
+                        volumeBytesAtResume.compareAndSet(-1, volumeBytesSoFar());
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                });
         Provisioner p = start(dropping, backend);
         Job job = run(p, request("disk.qcow2", "vm-resumed"));
 
         assertThat(job.state()).as("%s %s", job.errorCode(), job.errorMessage()).isEqualTo(JobState.COMPLETED);
         assertThat(dropping.offsets).containsExactly(0L, 3_000_000L);
         assertVolumeHolds("vm-resumed", v1Raw);
-        assertThat(dropping.volumeBytesAtResume.get()).as("volume bytes written before the connection broke").isPositive();
+        assertThat(volumeBytesAtResume.get()).as("volume bytes written before the connection broke").isPositive();
         assertThat(backend.opened.get()).as("one writer: the decoder went on").isOne();
     }
 
@@ -393,47 +402,6 @@ class StreamingJobTest {
                 Files.write(file, next, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
                 Files.setLastModifiedTime(file, FileTime.fromMillis(before.toMillis() + 1000));
             }
-        }
-    }
-
-    /** A real source whose first connection breaks after {@code dropAfter} bytes; notes the volume then. */
-    final class DroppingSource extends ForwardingImageSource {
-        final List<Long> offsets = new CopyOnWriteArrayList<>();
-        final AtomicLong volumeBytesAtResume = new AtomicLong(-1);
-        private final long dropAfter;
-
-        DroppingSource(ImageSource d, long dropAfter) {
-            super(d);
-            this.dropAfter = dropAfter;
-        }
-
-        @Override
-        public InputStream open(ImageRef ref, String etag, long offset, long length) {
-            offsets.add(offset);
-            if (offset > 0) {
-                try {
-                    volumeBytesAtResume.compareAndSet(-1, volumeBytesSoFar());
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            }
-            InputStream in = delegate.open(ref, etag, offset, length);
-            if (offsets.size() > 1) {
-                return in;
-            }
-            return new FilterInputStream(in) {
-                private long read;
-
-                @Override
-                public int read(byte[] b, int off, int len) throws IOException {
-                    if (read >= dropAfter) {
-                        throw new IOException("Connection reset");
-                    }
-                    int n = super.read(b, off, (int) Math.min(len, dropAfter - read));
-                    read += Math.max(n, 0);
-                    return n;
-                }
-            };
         }
     }
 
