@@ -160,10 +160,11 @@ final class CacheFiles {
     }
 
     /**
-     * Like {@link #newFill(long, Cancellation, LongConsumer)}, hashing on {@code hashing} while the
-     * caller writes, so that hashing and writing overlap instead of adding up; the bytes are hashed
-     * in the order they were written, from copies (at most {@value Fill#HASH_SLICES} slices of
-     * {@value Fill#HASH_SLICE} bytes per fill). Null hashes on the writing thread.
+     * Like {@link #newFill(long, Cancellation, LongConsumer)}, hashing and writing on
+     * {@code hashing} while the caller goes on, so that the download, the hash and the write
+     * overlap instead of adding up; the bytes are hashed and written in the order they came, from
+     * copies (at most {@value Fill#HASH_SLICES} slices of {@value Fill#HASH_SLICE} bytes per
+     * fill). Null does it all on the writing thread.
      */
     Fill newFill(long size, Cancellation cancellation, LongConsumer onBytes, Executor hashing) {
         if (size < 0) {

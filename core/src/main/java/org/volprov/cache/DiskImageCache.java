@@ -62,8 +62,8 @@ public final class DiskImageCache implements ImageCache {
     private final LongAdder lostEntries = new LongAdder();
     private final String description;
     /**
-     * Hashes downloads while they are written. Grows with the downloads in flight and shrinks when
-     * they end; after close() a hand-over runs on the thread that makes it, so a fill still being
+     * Hashes and writes downloads while they arrive.
+     * Grows with the downloads in flight and shrinks when they end; after close() a hand-over runs on the thread that makes it, so a fill still being
      * written never waits for a hash that no thread will run.
      */
     private final ThreadPoolExecutor hashing = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS,

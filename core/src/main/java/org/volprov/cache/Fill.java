@@ -22,8 +22,10 @@ import org.volprov.support.IoErrors;
 
 /**
  * One download in progress: a temp file in the cache directory and the SHA-256 of what was
- * written so far. Writes append; {@link #position()} is exact, so a filler that lost its source
- * resumes there without anything being hashed twice. Used by one thread at a time.
+ * written so far. Writes append; {@link #position()} counts every byte taken, so a filler that
+ * lost its source resumes there without anything being hashed twice. With a hashing executor the
+ * bytes are copied and both hashed and written to the file there (the caller's thread, the
+ * download's, does neither). Used by one thread at a time.
  */
 final class Fill implements CacheSink, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Fill.class);
@@ -47,7 +49,9 @@ final class Fill implements CacheSink, AutoCloseable {
     private String verified;
     private boolean closed;
     private boolean installed;
-    private IOException writeFailure;
+    /** The first failed write; set by the hashing executor's task or the writing thread. */
+    private volatile IOException writeFailure;
+    private boolean failureReported;
 
     Fill(Path tmp, FileChannel channel, long size, Cancellation cancellation, LongConsumer onBytes,
             Executor hashing) {
@@ -74,9 +78,10 @@ final class Fill implements CacheSink, AutoCloseable {
         if (closed || verified != null) {
             throw new IllegalStateException("the fill is finished");
         }
-        if (writeFailure != null) {
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "an earlier write to " + tmp + " failed",
-                    writeFailure);
+        IOException failed = writeFailure;
+        if (failed != null) {
+            throw failureReported ? new ProvisioningException(ErrorCode.BACKEND_FAILURE, "an earlier write to " + tmp
+                    + " failed", failed) : writeFailed(failed);
         }
         cancellation.checkpoint();
         int n = src.remaining();
@@ -84,30 +89,29 @@ final class Fill implements CacheSink, AutoCloseable {
             throw new ProvisioningException(ErrorCode.INSUFFICIENT_SPACE, "the source sent more than the "
                     + size + " bytes it announced");
         }
-        // Hashed from a duplicate (or a copy of it) so the hash and the file see the same bytes.
-        hash(src.duplicate());
-        try {
-            while (src.hasRemaining()) {
-                channel.write(src);
+        if (hashing == null || n < HASH_INLINE_BELOW) {
+            awaitHashed();
+            checkWritten();
+            digest.update(src.duplicate());
+            try {
+                writeFully(src, position);
+            } catch (IOException e) {
+                throw writeFailed(e);
             }
-        } catch (IOException e) {
-            // The fill cannot continue: its hash may hold bytes the file does not. A disk fault is
-            // reported unchecked so that a filler retrying source IOExceptions cannot take it for
-            // a broken connection and write on.
-            writeFailure = e;
-            IoErrors.translate(e, "cannot write cache file " + tmp.getFileName());
-            throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot write cache file " + tmp + ": " + e, e);
+        } else {
+            handOver(src, position);
         }
         position += n;
         onBytes.accept(n);
     }
 
-    private void hash(ByteBuffer data) {
-        if (hashing == null || data.remaining() < HASH_INLINE_BELOW) {
-            awaitHashed();
-            digest.update(data);
-            return;
-        }
+    /**
+     * Copies {@code data} into slices, each hashed and written at its offset by a task on the
+     * hashing executor, so that the calling thread (the download's) does neither; the tasks run one
+     * after the other, so the digest and the file see the bytes in order. A failed write is kept
+     * and thrown by the next {@link #write} or by {@link #finish}; the tasks after it do nothing.
+     */
+    private void handOver(ByteBuffer data, long at) {
         while (data.hasRemaining()) {
             ByteBuffer slice = spareSlice();
             int len = Math.min(slice.capacity(), data.remaining());
@@ -116,11 +120,46 @@ final class Fill implements CacheSink, AutoCloseable {
             slice.clear();
             slice.put(part).flip();
             data.position(data.position() + len);
+            long offset = at;
+            at += len;
             hashed = hashed.thenRunAsync(() -> {
-                digest.update(slice);
-                spareSlices.add(slice);
+                try {
+                    if (writeFailure == null) {
+                        digest.update(slice.duplicate());
+                        writeFully(slice, offset);
+                    }
+                } catch (IOException e) {
+                    writeFailure = e;
+                } finally {
+                    spareSlices.add(slice);
+                }
             }, hashing);
         }
+    }
+
+    private void writeFully(ByteBuffer src, long at) throws IOException {
+        while (src.hasRemaining()) {
+            at += channel.write(src, at);
+        }
+    }
+
+    /** Throws the failure of an earlier write; call it once every handed-over write ended. */
+    private void checkWritten() {
+        if (writeFailure != null) {
+            throw writeFailed(writeFailure);
+        }
+    }
+
+    /**
+     * The fill cannot continue: its hash may hold bytes the file does not. A disk fault is reported
+     * unchecked so that a filler retrying source IOExceptions cannot take it for a broken connection
+     * and write on.
+     */
+    private ProvisioningException writeFailed(IOException e) {
+        writeFailure = e;
+        failureReported = true;
+        IoErrors.translate(e, "cannot write cache file " + tmp.getFileName());
+        return new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot write cache file " + tmp + ": " + e, e);
     }
 
     /** A free slice: a new one while fewer than {@link #HASH_SLICES} exist, else the next one hashed. */
@@ -168,7 +207,7 @@ final class Fill implements CacheSink, AutoCloseable {
      *     fewer than {@link #size()} bytes were written, or {@code INSUFFICIENT_SPACE}
      */
     public String finish(Optional<String> expected) {
-        if (writeFailure != null) {
+        if (failureReported) {
             throw new IllegalStateException("a write of this fill failed", writeFailure);
         }
         try {
@@ -176,6 +215,8 @@ final class Fill implements CacheSink, AutoCloseable {
                 throw new ProvisioningException(ErrorCode.SOURCE_UNAVAILABLE, "the download ended after "
                         + position + " of " + size + " bytes");
             }
+            awaitHashed();
+            checkWritten();
             try {
                 channel.force(true);
                 channel.close();
@@ -183,7 +224,6 @@ final class Fill implements CacheSink, AutoCloseable {
                 IoErrors.translate(e, "cannot flush cache file");
                 throw new ProvisioningException(ErrorCode.BACKEND_FAILURE, "cannot flush cache file: " + e, e);
             }
-            awaitHashed();
             String actual = CacheFiles.HEX.formatHex(digest.digest());
             if (expected.isPresent() && !expected.get().equals(actual)) {
                 throw new ProvisioningException(ErrorCode.CHECKSUM_MISMATCH, "the downloaded bytes hash to "
@@ -220,6 +260,8 @@ final class Fill implements CacheSink, AutoCloseable {
             return;
         }
         closed = true;
+        // No handed-over write may reach the file after this returns.
+        hashed.handle((ok, failure) -> null).join();
         try {
             channel.close();
         } catch (IOException e) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -80,6 +81,44 @@ class CacheFilesTest {
         } finally {
             pool.shutdownNow();
         }
+    }
+
+    @Test
+    void fill_whoseLastHandedOverWriteFindsTheDiskFull_failsFinishWithInsufficientSpace() throws Exception {
+        // 3 MiB fit; the fourth slice, written on the hashing thread after the caller's last write returned, does not.
+        CacheFiles files = CacheFiles.open(dir, (p, o) -> new FullDiskChannel(FileChannel.open(p, o), 3L << 20));
+        byte[] b = bytes(4 << 20);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (Fill fill = files.newFill(b.length, Cancellation.none(), n -> { }, pool)) {
+            fill.write(ByteBuffer.wrap(b));
+            assertThat(fill.position()).isEqualTo(b.length);
+            assertThatThrownBy(() -> fill.finish(Optional.of(sha256(b))))
+                    .isInstanceOfSatisfying(ProvisioningException.class,
+                            e -> assertThat(e.code()).isEqualTo(ErrorCode.INSUFFICIENT_SPACE));
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(files()).isZero();
+    }
+
+    @Test
+    void fill_afterAHandedOverWriteFailed_refusesTheNextWriteWithTheDisksError() throws Exception {
+        CacheFiles files = CacheFiles.open(dir, (p, o) -> new FullDiskChannel(FileChannel.open(p, o), 512 << 10));
+        byte[] b = bytes(8 << 20);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (Fill fill = files.newFill(b.length, Cancellation.none(), n -> { }, pool)) {
+            fill.write(ByteBuffer.wrap(b, 0, 1 << 20)); // one slice, half of which fits
+            pool.submit(() -> { }).get(); // queued behind that slice's task: it has run
+            assertThatThrownBy(() -> fill.write(ByteBuffer.wrap(b, 2 << 20, 1 << 20)))
+                    .isInstanceOfSatisfying(ProvisioningException.class,
+                            e -> assertThat(e.code()).isEqualTo(ErrorCode.INSUFFICIENT_SPACE));
+            assertThatThrownBy(() -> fill.write(ByteBuffer.wrap(b, 3 << 20, 1 << 20)))
+                    .isInstanceOfSatisfying(ProvisioningException.class,
+                            e -> assertThat(e.getMessage()).contains("an earlier write"));
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(files()).isZero();
     }
 
     @Test
