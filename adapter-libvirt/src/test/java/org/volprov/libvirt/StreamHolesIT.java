@@ -82,7 +82,7 @@ class StreamHolesIT {
         private static void fill(Path image, VolumeWriter w, VolumeInfo volume) throws IOException {
             try (FileChannel ch = FileChannel.open(image, StandardOpenOption.READ);
                  StreamingFill fill = new StreamingFill(ch.size(), ImageFormat.AUTO,
-                         info -> new StreamingFill.Target(w, volume.capacityBytes(), volume.readsAsZeros()), null, 1,
+                         info -> new StreamingFill.Target(w, volume.capacityBytes(), volume.readsAsZeros()), null, 1, null,
                          d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults())) {
                 ByteBuffer buf = ByteBuffer.allocate(64 << 10);
                 for (long at = 0; at < ch.size(); ) {

@@ -164,7 +164,8 @@ final class CacheFiles {
      * {@code hashing} while the caller goes on, so that the download, the hash and the write
      * overlap instead of adding up; the bytes are hashed and written in the order they came, from
      * copies (at most {@value Fill#HASH_SLICES} slices of {@value Fill#HASH_SLICE} bytes per
-     * fill). Null does it all on the writing thread.
+     * fill), and the file is flushed in the background as it grows. Null does it all on the
+     * writing thread.
      */
     Fill newFill(long size, Cancellation cancellation, LongConsumer onBytes, Executor hashing) {
         if (size < 0) {

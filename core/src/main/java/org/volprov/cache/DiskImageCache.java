@@ -62,7 +62,7 @@ public final class DiskImageCache implements ImageCache {
     private final LongAdder lostEntries = new LongAdder();
     private final String description;
     /**
-     * Hashes and writes downloads while they arrive.
+     * Hashes and writes downloads while they arrive, and flushes their files in the background.
      * Grows with the downloads in flight and shrinks when they end; after close() a hand-over runs on the thread that makes it, so a fill still being
      * written never waits for a hash that no thread will run.
      */

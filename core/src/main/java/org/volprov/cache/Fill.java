@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+import org.volprov.internal.Writeback;
 import org.volprov.support.IoErrors;
 
 /**
@@ -25,7 +26,9 @@ import org.volprov.support.IoErrors;
  * written so far. Writes append; {@link #position()} counts every byte taken, so a filler that
  * lost its source resumes there without anything being hashed twice. With a hashing executor the
  * bytes are copied and both hashed and written to the file there (the caller's thread, the
- * download's, does neither). Used by one thread at a time.
+ * download's, does neither), and the file is flushed in the background as it grows
+ * ({@link Writeback}), so that {@link #finish}'s fsync finds little left. Used by one thread at a
+ * time.
  */
 final class Fill implements CacheSink, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Fill.class);
@@ -41,6 +44,8 @@ final class Fill implements CacheSink, AutoCloseable {
     private final LongConsumer onBytes;
     private final MessageDigest digest = CacheFiles.sha256();
     private final Executor hashing;
+    /** Flushes the file in the background while it is written, on the hashing executor; null without one. */
+    private final Writeback writeback;
     private final ArrayBlockingQueue<ByteBuffer> spareSlices = new ArrayBlockingQueue<>(HASH_SLICES);
     private int slicesMade;
     /** The last hash task; each runs after the one before, so the digest sees the bytes in order. */
@@ -61,6 +66,7 @@ final class Fill implements CacheSink, AutoCloseable {
         this.cancellation = cancellation;
         this.onBytes = onBytes;
         this.hashing = hashing;
+        this.writeback = hashing == null ? null : new Writeback(channel, hashing);
     }
 
     @Override
@@ -138,8 +144,12 @@ final class Fill implements CacheSink, AutoCloseable {
     }
 
     private void writeFully(ByteBuffer src, long at) throws IOException {
+        int n = src.remaining();
         while (src.hasRemaining()) {
             at += channel.write(src, at);
+        }
+        if (writeback != null) {
+            writeback.wrote(n);
         }
     }
 
@@ -218,6 +228,9 @@ final class Fill implements CacheSink, AutoCloseable {
             awaitHashed();
             checkWritten();
             try {
+                if (writeback != null) {
+                    writeback.await();
+                }
                 channel.force(true);
                 channel.close();
             } catch (IOException e) {
@@ -262,6 +275,9 @@ final class Fill implements CacheSink, AutoCloseable {
         closed = true;
         // No handed-over write may reach the file after this returns.
         hashed.handle((ok, failure) -> null).join();
+        if (writeback != null) {
+            writeback.awaitQuietly();
+        }
         try {
             channel.close();
         } catch (IOException e) {

@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadPoolExecutor;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
@@ -39,16 +40,19 @@ final class DecodingFill implements VolumeFill {
     private final ImageFormat requested;
     private final long volumeSizeBytes;
     private final ThreadPoolExecutor decoding;
+    private final Executor flushing;
     private final int bufferSize;
     /** The decoder of this attempt; null before the first and after a drop. */
     private StreamingFill decoder;
     /** Whether a decoder opened the volume: it may hold bytes written by one that was dropped. */
     private boolean opened;
 
-    DecodingFill(ImageFormat requested, long volumeSizeBytes, ThreadPoolExecutor decoding, int bufferSize) {
+    DecodingFill(ImageFormat requested, long volumeSizeBytes, ThreadPoolExecutor decoding, Executor flushing,
+            int bufferSize) {
         this.requested = requested;
         this.volumeSizeBytes = volumeSizeBytes;
         this.decoding = decoding;
+        this.flushing = flushing;
         this.bufferSize = bufferSize;
     }
 
@@ -131,7 +135,8 @@ final class DecodingFill implements VolumeFill {
 
     private StreamingFill decoder(long objectSize, JobVolume volume) {
         return new StreamingFill(objectSize, requested, image -> open(image, volume), decoding,
-                decoding.getMaximumPoolSize(), volume::written, volume.cancellation(), Qcow2Stream.Limits.defaults());
+                decoding.getMaximumPoolSize(), flushing, volume::written, volume.cancellation(),
+                Qcow2Stream.Limits.defaults());
     }
 
     /** Called once per decoder, when the header told the image's virtual size. */

@@ -68,7 +68,7 @@ public final class Engine implements AutoCloseable {
         EngineThreads threads = new EngineThreads(s);
         JobParts parts = new JobParts(s, new Retrier(s.retryPolicy(), s.clock(), s.sleeper()),
                 new JobRecords(s, leases, ends), new JobEvents(listeners), new OncePerKey<>(10_000),
-                threads.downloads(), threads.decoding());
+                threads.downloads(), threads.decoding(), threads.flushing());
         Dispatcher dispatcher = new Dispatcher(parts, threads.jobs(), leases);
         Recovery recovery = new Recovery(parts, dispatcher, leases, ends);
         threads.every(EngineThreads.Task.LEASES, leases::renewIfDue, tick, tick);

@@ -18,7 +18,7 @@ import org.volprov.support.DaemonThreads;
 
 /**
  * The engine's threads: the executor jobs run on, the pool the parts of parallel downloads share,
- * and the periodic tasks. Each {@link Task} kind runs on a scheduler thread of its own, so that a
+ * the decoder's and the volumes' background flushes, and the periodic tasks. Each {@link Task} kind runs on a scheduler thread of its own, so that a
  * slow or unreachable database delays neither deadlines nor lease renewals; or, when the caller
  * gave one, all on the caller's scheduler. Threads are made when first needed. What the caller gave
  * is not shut down. Thread-safe.
@@ -47,6 +47,7 @@ final class EngineThreads {
     private final Executor jobs;
     private final ExecutorService downloads;
     private final ThreadPoolExecutor decoding;
+    private final ExecutorService flushing;
     private final ScheduledExecutorService given;
     private final Map<Task, ScheduledExecutorService> owned = new EnumMap<>(Task.class);
     private final Map<Task, List<Periodic>> tasks = new EnumMap<>(Task.class);
@@ -63,6 +64,9 @@ final class EngineThreads {
         this.decoding = new ThreadPoolExecutor(cores, cores, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
                 DaemonThreads.named("volprov-decode"));
         decoding.allowCoreThreadTimeOut(true);
+        // One background flush per volume being written at most; threads gone when idle.
+        this.flushing = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
+                DaemonThreads.named("volprov-flush"));
         this.given = settings.scheduler();
     }
 
@@ -76,6 +80,10 @@ final class EngineThreads {
 
     ThreadPoolExecutor decoding() {
         return decoding;
+    }
+
+    ExecutorService flushing() {
+        return flushing;
     }
 
     /** Runs {@code task} every {@code periodMillis} after the last run ended, the first after {@code initialMillis}. */
@@ -117,6 +125,7 @@ final class EngineThreads {
         }
         downloads.shutdownNow();
         decoding.shutdownNow();
+        flushing.shutdown(); // a flush in progress ends by itself; interrupting it would close the volume's channel
     }
 
     /** One scheduled task; its runs hold a lock, so that stopping it can wait for the one in progress. */

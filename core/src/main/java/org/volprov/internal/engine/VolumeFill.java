@@ -89,7 +89,7 @@ interface VolumeFill {
             return Optional.empty();
         }
         return Optional.of(new DecodingFill(request.format(), request.volumeSizeBytes(), parts.decoding(),
-                settings.bufferSize()));
+                parts.flushing(), settings.bufferSize()));
     }
 
     /**

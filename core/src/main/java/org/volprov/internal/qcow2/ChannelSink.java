@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
+import org.volprov.internal.Writeback;
 
 /**
  * A positional {@link GuestSink} on a file or block device: data written at its guest offset, zero
@@ -18,6 +19,7 @@ public final class ChannelSink implements GuestSink {
     private final FileChannel target;
     private final long capacity;
     private final boolean targetIsZero;
+    private final Writeback writeback;
     private ByteBuffer zeros;
 
     /**
@@ -25,9 +27,17 @@ public final class ChannelSink implements GuestSink {
      * @param targetIsZero whether the target reads as zero, so zero ranges need no write
      */
     public ChannelSink(FileChannel target, long capacity, boolean targetIsZero) {
+        this(target, capacity, targetIsZero, null);
+    }
+
+    /**
+     * @param writeback told of every byte written, to flush the target in the background; null for none
+     */
+    public ChannelSink(FileChannel target, long capacity, boolean targetIsZero, Writeback writeback) {
         this.target = target;
         this.capacity = capacity;
         this.targetIsZero = targetIsZero;
+        this.writeback = writeback;
     }
 
     @Override
@@ -42,6 +52,7 @@ public final class ChannelSink implements GuestSink {
         while (bytes.hasRemaining()) {
             at += target.write(bytes, at);
         }
+        wrote(at - guestOffset);
     }
 
     @Override
@@ -58,6 +69,13 @@ public final class ChannelSink implements GuestSink {
             while (z.hasRemaining()) {
                 at += target.write(z, at);
             }
+        }
+        wrote(length);
+    }
+
+    private void wrote(long n) {
+        if (writeback != null) {
+            writeback.wrote(n);
         }
     }
 

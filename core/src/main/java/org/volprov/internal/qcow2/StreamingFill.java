@@ -15,6 +15,7 @@ import org.volprov.ProvisioningException;
 import org.volprov.image.ImageFormat;
 import org.volprov.image.ImageInfo;
 import org.volprov.internal.IoFailure;
+import org.volprov.internal.Writeback;
 import org.volprov.volume.VolumeWriter;
 
 /**
@@ -28,7 +29,9 @@ import org.volprov.volume.VolumeWriter;
  *   <li>qcow2 goes through {@link Qcow2Stream}; raw images pass straight through, their all-zero
  *       blocks skipped when the volume reads as zero already.</li>
  *   <li>A writer with a {@link VolumeWriter#localPath() local path} is written positionally: each
- *       data cluster lands at its guest offset as soon as its table is known. Any other writer (an
+ *       data cluster lands at its guest offset as soon as its table is known; given a flushing
+ *       executor, the path is flushed in the background as it is written ({@link Writeback}), so
+ *       that the writer's flush at the end finds little left. Any other writer (an
  *       upload stream) gets the disk in guest order: live while the file's order is the guest
  *       order, the rest in {@link #finish}.</li>
  *   <li>A refused image ({@code UNSUPPORTED_IMAGE}) is refused from the {@link #feed} that brings its
@@ -80,6 +83,7 @@ public final class StreamingFill implements AutoCloseable {
     private final long objectSize;
     private final Opener opener;
     private final TrackedExecutor executor;
+    private final Executor flushing;
     private final int parallelism;
     private final LongConsumer progress;
     private final Cancellation cancellation;
@@ -90,6 +94,7 @@ public final class StreamingFill implements AutoCloseable {
     private ImageInfo image;
     private Target target;
     private FileChannel channel;
+    private Writeback writeback;
     private GuestSink sink;
     private Qcow2Stream stream;
     private ByteBuffer raw;
@@ -105,10 +110,12 @@ public final class StreamingFill implements AutoCloseable {
      * @param opener opens the volume once the image is known; called at most once, from {@code feed} or {@code finish}
      * @param executor where compressed clusters are inflated (a pool sized to the cores); null for the feeding thread
      * @param parallelism threads of {@code executor} that may inflate at once
+     * @param flushing where a volume with a local path is flushed in the background while it is
+     *     written ({@link Writeback}); null for only the writer's flush at the end
      * @param progress receives the guest bytes written so far, up to the target's capacity
      */
     public StreamingFill(long objectSize, ImageFormat requested, Opener opener, Executor executor, int parallelism,
-            LongConsumer progress, Cancellation cancellation, Qcow2Stream.Limits limits) {
+            Executor flushing, LongConsumer progress, Cancellation cancellation, Qcow2Stream.Limits limits) {
         if (objectSize < 0) {
             throw new IllegalArgumentException("objectSize must not be negative");
         }
@@ -117,6 +124,7 @@ public final class StreamingFill implements AutoCloseable {
         this.opener = Objects.requireNonNull(opener, "opener");
         this.executor = executor == null ? null : new TrackedExecutor(executor);
         this.parallelism = Math.max(1, parallelism);
+        this.flushing = flushing;
         this.progress = Objects.requireNonNull(progress, "progress");
         this.cancellation = Objects.requireNonNull(cancellation, "cancellation");
         this.limits = Objects.requireNonNull(limits, "limits");
@@ -202,6 +210,13 @@ public final class StreamingFill implements AutoCloseable {
         VolumeWriter w = target.writer();
         long virtual = image.virtualSize();
         if (channel != null) {
+            if (writeback != null) {
+                try {
+                    writeback.await();
+                } catch (IOException e) {
+                    throw IoFailure.of("flushing volume path " + target.writer().localPath().orElseThrow(), e);
+                }
+            }
             channel.close();
             channel = null;
             w.skip(virtual); // written in place through the local path
@@ -270,7 +285,8 @@ public final class StreamingFill implements AutoCloseable {
             } catch (IOException e) {
                 throw IoFailure.of("opening volume path " + local.get(), e);
             }
-            sink = new ChannelSink(channel, virtual, target.readsAsZero());
+            writeback = flushing == null ? null : new Writeback(channel, flushing);
+            sink = new ChannelSink(channel, virtual, target.readsAsZero(), writeback);
         } else {
             sink = new WriterSink(target.writer(), virtual, target.readsAsZero());
         }
@@ -321,6 +337,9 @@ public final class StreamingFill implements AutoCloseable {
             stream = null;
         }
         if (channel != null) {
+            if (writeback != null) {
+                writeback.awaitQuietly();
+            }
             try {
                 channel.close();
             } catch (IOException e) {

@@ -192,7 +192,7 @@ class Qcow2MutationTest {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
              // Requested as qcow2: with AUTO, a mutant without the magic would be a raw image, rightly.
              StreamingFill fill = new StreamingFill(ch.size(), ImageFormat.QCOW2,
-                     image -> new StreamingFill.Target(w, capacity, true), null, 1, d -> { }, deadline,
+                     image -> new StreamingFill.Target(w, capacity, true), null, 1, null, d -> { }, deadline,
                      Qcow2Stream.Limits.defaults())) {
             feedAll(ch, buf -> {
                 fill.feed(buf);

@@ -13,6 +13,9 @@ import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -30,6 +33,7 @@ import org.volprov.Cancellation;
 import org.volprov.ErrorCode;
 import org.volprov.ProvisioningException;
 import org.volprov.image.ImageFormat;
+import org.volprov.internal.Writeback;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.LocalVolumeWriter;
 
@@ -44,6 +48,8 @@ class StreamingFillTest {
     /** Room past the virtual size, not a multiple of any cluster size: the tail the fill must zero. */
     private static final long TAIL = 64 * 1024 + 512;
     private static ThreadPoolExecutor pool;
+    /** Background flushes of volumes with a local path, as the engine's. */
+    private static ExecutorService flushing;
 
     @TempDir
     Path work;
@@ -51,11 +57,13 @@ class StreamingFillTest {
     @BeforeAll
     static void start() {
         pool = new ThreadPoolExecutor(2, 2, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>());
+        flushing = Executors.newCachedThreadPool();
     }
 
     @AfterAll
     static void stop() {
         pool.shutdownNow();
+        flushing.shutdown();
     }
 
     static List<Qcow2Corpus.Image> corpus() {
@@ -111,6 +119,25 @@ class StreamingFillTest {
         assertThat(TestImages.sha256(volume)).isEqualTo(image.rawSha256());
     }
 
+    @Test
+    void aLocalVolume_isFlushedInTheBackgroundWhileItIsWritten_andHoldsTheImage() throws IOException {
+        Path raw = TestImages.raw(work.resolve("image.raw"), 2 * Writeback.EVERY + 4096 + 7, 43);
+        long size = Files.size(raw);
+        AtomicInteger flushes = new AtomicInteger();
+        Executor counting = task -> {
+            flushes.incrementAndGet();
+            flushing.execute(task);
+        };
+        Path volume = localVolume(size, true);
+        try (LocalVolumeWriter w = LocalVolumeWriter.open(volume, false)) {
+            StreamingFill f = new StreamingFill(size, ImageFormat.AUTO, i -> new StreamingFill.Target(w, size, false),
+                    pool, 2, counting, d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults());
+            feedAll(raw, f, randomChunks("writeback"));
+        }
+        assertThat(flushes.get()).as("background flushes of %s bytes", size).isBetween(1, 2);
+        assertThat(TestImages.sha256(volume)).isEqualTo(TestImages.sha256(raw));
+    }
+
     @ParameterizedTest(name = "targetReadsAsZero={0}")
     @ValueSource(booleans = {true, false})
     void raw_passesStraightThrough_bothWays(boolean readsAsZero) throws IOException {
@@ -135,7 +162,7 @@ class StreamingFillTest {
         Path empty = Files.createFile(work.resolve("empty.raw"));
         PagedVolumeWriter w = new PagedVolumeWriter(4096);
         StreamingFill f = new StreamingFill(0, ImageFormat.AUTO, i -> new StreamingFill.Target(w, 4096, false), pool,
-                2, d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults());
+                2, null, d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults());
         try (FileChannel ch = FileChannel.open(empty, StandardOpenOption.READ)) {
             f.finish(ch);
         }
@@ -161,7 +188,7 @@ class StreamingFillTest {
             StreamingFill f = new StreamingFill(bytes.length, ImageFormat.AUTO, i -> {
                 opened.incrementAndGet();
                 return new StreamingFill.Target(w, 64L << 20, true);
-            }, pool, 2, d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults());
+            }, pool, 2, null, d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults());
             ProvisioningException refused = null;
             int at = 0;
             for (; at < bytes.length && refused == null; at += 16) {
@@ -185,7 +212,7 @@ class StreamingFillTest {
         byte[] raw = new byte[8192];
         StreamingFill f = new StreamingFill(raw.length, ImageFormat.QCOW2, i -> {
             throw new AssertionError("opened");
-        }, pool, 2, d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults());
+        }, pool, 2, null, d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults());
         assertThatThrownBy(() -> f.feed(ByteBuffer.wrap(raw, 0, FormatProbe.HEAD_BYTES)))
                 .isInstanceOfSatisfying(ProvisioningException.class,
                         e -> assertThat(e.code()).isEqualTo(ErrorCode.UNSUPPORTED_IMAGE));
@@ -196,7 +223,7 @@ class StreamingFillTest {
         Qcow2Corpus.Image image = Qcow2Corpus.get("v3-4k");
         PagedVolumeWriter w = new PagedVolumeWriter(image.virtualSize());
         StreamingFill f = new StreamingFill(image.file().toFile().length(), ImageFormat.AUTO,
-                i -> new StreamingFill.Target(w, image.virtualSize() - 512, true), pool, 2, d -> { },
+                i -> new StreamingFill.Target(w, image.virtualSize() - 512, true), pool, 2, null, d -> { },
                 Cancellation.none(), Qcow2Stream.Limits.defaults());
         assertThatThrownBy(() -> f.feed(ByteBuffer.wrap(Files.readAllBytes(image.file()))))
                 .isInstanceOfSatisfying(ProvisioningException.class,
@@ -216,7 +243,7 @@ class StreamingFillTest {
         };
         PagedVolumeWriter w = new PagedVolumeWriter(virtualSize);
         StreamingFill f = new StreamingFill(bytes.length, ImageFormat.AUTO,
-                i -> new StreamingFill.Target(w, virtualSize, true), counting, 2, d -> { }, Cancellation.none(),
+                i -> new StreamingFill.Target(w, virtualSize, true), counting, 2, null, d -> { }, Cancellation.none(),
                 Qcow2Stream.Limits.defaults());
         f.feed(ByteBuffer.wrap(bytes, 0, bytes.length / 2));
         f.abort();
@@ -235,7 +262,7 @@ class StreamingFillTest {
         byte[] bytes = Files.readAllBytes(image.file());
         StreamingFill f = new StreamingFill(bytes.length, ImageFormat.AUTO,
                 i -> new StreamingFill.Target(new PagedVolumeWriter(image.virtualSize()), image.virtualSize(), true),
-                pool, 2, d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults());
+                pool, 2, null, d -> { }, Cancellation.none(), Qcow2Stream.Limits.defaults());
         f.feed(ByteBuffer.wrap(bytes, 0, bytes.length - 1));
         try (FileChannel ch = FileChannel.open(image.file(), StandardOpenOption.READ)) {
             assertThatThrownBy(() -> f.finish(ch)).isInstanceOf(IllegalStateException.class);
@@ -250,7 +277,7 @@ class StreamingFillTest {
         AtomicInteger backwards = new AtomicInteger();
         PagedVolumeWriter w = new PagedVolumeWriter(image.virtualSize() + TAIL);
         StreamingFill f = new StreamingFill(Files.size(image.file()), ImageFormat.AUTO,
-                i -> new StreamingFill.Target(w, image.virtualSize() + TAIL, true), pool, 2, d -> {
+                i -> new StreamingFill.Target(w, image.virtualSize() + TAIL, true), pool, 2, null, d -> {
                     if (d < last.getAndSet(d)) {
                         backwards.incrementAndGet();
                     }
@@ -299,7 +326,7 @@ class StreamingFillTest {
     private static Qcow2Stream.Stats fill(Path image, org.volprov.volume.VolumeWriter w, long capacity, boolean readsAsZero,
             IntSupplier chunks) throws IOException {
         StreamingFill f = new StreamingFill(Files.size(image), ImageFormat.AUTO,
-                i -> new StreamingFill.Target(w, capacity, readsAsZero), pool, 2, d -> { }, Cancellation.none(),
+                i -> new StreamingFill.Target(w, capacity, readsAsZero), pool, 2, flushing, d -> { }, Cancellation.none(),
                 Qcow2Stream.Limits.defaults());
         feedAll(image, f, chunks);
         return f.stats().orElseThrow();
