@@ -55,6 +55,14 @@ public final class Qcow2Converter implements ImageConverter {
         this.parallelism = parallelism;
     }
 
+    /**
+     * Threads that inflate compressed clusters: of {@link #convert}, and of the engine's decoder
+     * when this is the engine's converter (one pool of this size for all its jobs).
+     */
+    public int parallelism() {
+        return parallelism;
+    }
+
     @Override
     public ImageInfo inspect(Path image, ImageFormat requested) {
         try (FileChannel in = openImage(image)) {

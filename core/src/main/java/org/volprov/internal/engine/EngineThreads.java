@@ -14,6 +14,7 @@ import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
+import org.volprov.image.Qcow2Converter;
 import org.volprov.support.DaemonThreads;
 
 /**
@@ -59,9 +60,11 @@ final class EngineThreads {
         // Grows with the parts in flight and shrinks when the downloads end.
         this.downloads = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
                 DaemonThreads.named("volprov-download"));
-        // Inflates compressed clusters for every job's decoder: as many threads as cores, gone when idle.
-        int cores = Runtime.getRuntime().availableProcessors();
-        this.decoding = new ThreadPoolExecutor(cores, cores, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+        // Inflates compressed clusters for every job's decoder: as many threads as the Qcow2Converter's
+        // parallelism (by default the cores), gone when idle.
+        int decoders = settings.converter() instanceof Qcow2Converter q ? q.parallelism()
+                : Runtime.getRuntime().availableProcessors();
+        this.decoding = new ThreadPoolExecutor(decoders, decoders, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
                 DaemonThreads.named("volprov-decode"));
         decoding.allowCoreThreadTimeOut(true);
         // One background flush per volume being written at most; threads gone when idle.
