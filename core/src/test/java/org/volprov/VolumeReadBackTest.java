@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -154,17 +153,7 @@ class VolumeReadBackTest {
 
     @Test
     void aStreamedWrite_withoutALocalPath_isReadBackThroughTheBackendToo() throws Exception {
-        VolumeBackend streamed = new ForwardingVolumeBackend(files) {
-            @Override
-            public VolumeWriter openWriter(VolumeInfo volume) {
-                return new ForwardingVolumeWriter(delegate.openWriter(volume)) {
-                    @Override
-                    public Optional<Path> localPath() {
-                        return Optional.empty();
-                    }
-                };
-            }
-        };
+        VolumeBackend streamed = ForwardingVolumeBackend.withoutLocalPaths(files);
         Provisioner p = start(streamed, true);
         assertThat(run(p, "disk.qcow2", "vm-stream").state()).isEqualTo(JobState.COMPLETED);
         assertThat(holdsImage("vm-stream")).isTrue();

@@ -84,11 +84,7 @@ final class Fill implements CacheSink, AutoCloseable {
         if (closed || verified != null) {
             throw new IllegalStateException("the fill is finished");
         }
-        IOException failed = writeFailure;
-        if (failed != null) {
-            throw failureReported ? new ProvisioningException(ErrorCode.BACKEND_FAILURE, "an earlier write to " + tmp
-                    + " failed", failed) : writeFailed(failed);
-        }
+        checkWritten();
         cancellation.checkpoint();
         int n = src.remaining();
         if (position + n > size) {
@@ -153,10 +149,15 @@ final class Fill implements CacheSink, AutoCloseable {
         }
     }
 
-    /** Throws the failure of an earlier write; call it once every handed-over write ended. */
+    /**
+     * Throws the failure of an earlier write: translated the first time it is thrown, after that
+     * as a write that failed before. Once every handed-over write ended, it has seen them all.
+     */
     private void checkWritten() {
-        if (writeFailure != null) {
-            throw writeFailed(writeFailure);
+        IOException failed = writeFailure;
+        if (failed != null) {
+            throw failureReported ? new ProvisioningException(ErrorCode.BACKEND_FAILURE, "an earlier write to " + tmp
+                    + " failed", failed) : writeFailed(failed);
         }
     }
 

@@ -1,6 +1,7 @@
 package org.volprov.testing;
 
 import java.nio.channels.ReadableByteChannel;
+import java.nio.file.Path;
 import java.util.Optional;
 import org.volprov.volume.VolumeBackend;
 import org.volprov.volume.VolumeInfo;
@@ -12,6 +13,21 @@ public class ForwardingVolumeBackend implements VolumeBackend {
 
     public ForwardingVolumeBackend(VolumeBackend delegate) {
         this.delegate = delegate;
+    }
+
+    /** {@code backend} with writers that offer no local path: they are written as a streamed upload is. */
+    public static VolumeBackend withoutLocalPaths(VolumeBackend backend) {
+        return new ForwardingVolumeBackend(backend) {
+            @Override
+            public VolumeWriter openWriter(VolumeInfo volume) {
+                return new ForwardingVolumeWriter(delegate.openWriter(volume)) {
+                    @Override
+                    public Optional<Path> localPath() {
+                        return Optional.empty();
+                    }
+                };
+            }
+        };
     }
 
     @Override

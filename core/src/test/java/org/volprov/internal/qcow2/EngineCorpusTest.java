@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,11 +20,8 @@ import org.volprov.cache.DiskImageCache;
 import org.volprov.job.InMemoryJobStore;
 import org.volprov.source.LocalDirectoryImageSource;
 import org.volprov.testing.ForwardingVolumeBackend;
-import org.volprov.testing.ForwardingVolumeWriter;
 import org.volprov.testing.TestImages;
 import org.volprov.volume.FileVolumeBackend;
-import org.volprov.volume.VolumeInfo;
-import org.volprov.volume.VolumeWriter;
 
 /**
  * The differential corpus through the engine: every image provisioned cold (decoded while it
@@ -61,17 +57,7 @@ class EngineCorpusTest {
         localCache = DiskImageCache.builder().directory(work.resolve("cache-local")).maxBytes(1L << 30).build();
         streamCache = DiskImageCache.builder().directory(work.resolve("cache-stream")).maxBytes(1L << 30).build();
         local = engine(localCache, files);
-        stream = engine(streamCache, new ForwardingVolumeBackend(files) {
-            @Override
-            public VolumeWriter openWriter(VolumeInfo volume) {
-                return new ForwardingVolumeWriter(delegate.openWriter(volume)) {
-                    @Override
-                    public Optional<Path> localPath() {
-                        return Optional.empty();
-                    }
-                };
-            }
-        });
+        stream = engine(streamCache, ForwardingVolumeBackend.withoutLocalPaths(files));
     }
 
     private static Provisioner engine(DiskImageCache cache, org.volprov.volume.VolumeBackend backend) {
